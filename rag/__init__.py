@@ -1,0 +1,52 @@
+# Public API
+"""rag: speaker-aware question answering over interviews and transcripts, with verified quotes.
+
+    from pathlib import Path
+    from rag import Pipeline, build_index
+
+    build_index([Path("seeds")], Path("index"))
+    pipe = Pipeline.load(Path("index"))
+    answer = pipe.ask("What did Dannenberg say about Helsinki?")
+"""
+
+__version__ = "0.1.0"
+
+from rag.build import BuildReport, build_index
+from rag.config import Settings
+from rag.errors import (
+    EmptyCorpusError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    QuestionError,
+    RagError,
+    SourceError,
+    UnknownSpeakerError,
+)
+from rag.load import load_documents
+from rag.pipeline import Pipeline
+from rag.types import Answer, Chunk, Citation, Document, Hit, Person, Turn
+
+__all__ = [
+    "Answer",
+    "BuildReport",
+    "Chunk",
+    "Citation",
+    "Document",
+    "EmptyCorpusError",
+    "Hit",
+    "IndexCorruptError",
+    "IndexMismatchError",
+    "IndexNotFoundError",
+    "Person",
+    "Pipeline",
+    "QuestionError",
+    "RagError",
+    "Settings",
+    "SourceError",
+    "Turn",
+    "UnknownSpeakerError",
+    "__version__",
+    "build_index",
+    "load_documents",
+]

@@ -1,0 +1,184 @@
+"""The one entry point: load an index once, then search and ask.
+
+Example:
+    pipe = Pipeline.load(Path("index"))
+    answer = pipe.ask("What did Dannenberg say about Helsinki?")
+    print(answer.text, answer.citations[0].quote)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from rag.answer import answer_question, idf_table, refuse
+from rag.config import Settings
+from rag.embed import Embedder, load_embedder, model_fingerprint, packaged_model_path
+from rag.errors import IndexMismatchError, QuestionError, UnknownSpeakerError
+from rag.index import Index, tokenize
+from rag.people import match_people
+from rag.search import Query, dense_search, hybrid_search, query_text, read_question
+from rag.types import Answer, Document, Hit, Person
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    """A loaded index and embedding model, ready to answer questions about the transcripts.
+
+    Example:
+        pipe = Pipeline.load(Path("index"))
+        pipe.ask("What did Dannenberg say about Helsinki?").text
+    """
+
+    def __init__(self, index: Index, embedder: Embedder, settings: Settings = Settings()) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+
+    @classmethod
+    def load(cls, path: Path | str = "index", *, settings: Settings = Settings(), embedder: Embedder | None = None) -> Pipeline:
+        """Load the index at `path` and the model it was built with.
+
+        Raises:
+            IndexNotFoundError, IndexCorruptError: nothing usable at `path`.
+            IndexMismatchError: the index was built with another model than `settings` name.
+        """
+        path = Path(path)
+        index = Index.load(path)
+        manifest = index.manifest
+        if embedder is None:
+            _check_model(manifest, settings, path)
+            model_path = settings.model_path or packaged_model_path()
+            onnx = path / "encoder.onnx" if settings.backend in ("auto", "onnx") else None
+            embedder = load_embedder(model_path, name=settings.model_name, onnx_path=onnx)
+        if embedder.dim != manifest.get("dim"):
+            raise IndexMismatchError(
+                f"{path}/ holds {manifest.get('dim')}-d vectors, the model makes {embedder.dim}-d; "
+                f"run: rag build --index {path}"
+            )
+        return cls(index, embedder, settings)
+
+    # --- questions -------------------------------------------------------------------------------
+
+    def ask(self, question: str, *, history: Sequence[str] = (), speaker: str | None = None, k: int | None = None) -> Answer:
+        """Answer a question with quotes from the transcripts, or refuse and say why.
+
+        Args:
+            history: earlier questions of the same conversation, oldest first (for follow-ups).
+            speaker: only consider this speaker (label or alias); overrides the question's.
+        Raises:
+            QuestionError: empty or overlong question.
+            UnknownSpeakerError: `speaker` names nobody in the index.
+        """
+        question = self._check(question)
+        query = self.read(question, history=history, speaker=speaker)
+        if query.unknown is not None:
+            return refuse(query, (), f"{query.unknown} is not in the transcripts", text=self._not_here(query.unknown))
+        rows = self.index.rows(speakers=query.speakers) if query.speakers else None
+        if rows is not None and len(rows) == 0:
+            return refuse(query, (), f"nothing by {', '.join(query.speakers or ())} is indexed")
+        hits = self._hybrid(query, rows, k or self.settings.k)
+        exclude = []
+        if query.wants_other and history:
+            previous = self.ask(history[-1], history=history[:-1], speaker=speaker, k=k)
+            exclude = [(c.start, c.end) for c in previous.citations]
+        return answer_question(query, hits, self.documents, self.idf, settings=self.settings, exclude=exclude)
+
+    def search(self, query: str, *, k: int = 5, speaker: str | None = None, doc_id: str | None = None, dense_only: bool = False) -> list[Hit]:
+        """The best passages for `query`, best first, optionally by one speaker or in one document.
+
+        The speaker named in the query itself is used when `speaker` is not given.
+        """
+        query = self._check(query)
+        q = self.read(query, speaker=speaker)
+        rows = self.index.rows(speakers=q.speakers, doc_id=doc_id)
+        if rows is not None and len(rows) == 0:
+            return []
+        if dense_only:
+            return dense_search(self.index, self._embed(query_text(q)), k=k, rows=rows)
+        return self._hybrid(q, rows, k)
+
+    def read(self, question: str, *, history: Sequence[str] = (), speaker: str | None = None) -> Query:
+        """How a question is understood: speaker filter, topic, follow-up (see `search.Query`)."""
+        query = read_question(question, self.people, history=history)
+        if speaker is not None:
+            names = self.resolve_speaker(speaker)
+            query = Query(query.question, query.topic, names, query.mention, None, query.followup, query.wants_other)
+        return query
+
+    # --- the corpus ------------------------------------------------------------------------------
+
+    def speakers(self) -> list[Person]:
+        """Everyone who speaks in the transcripts, with the aliases that find them."""
+        return [p for p in self.people if p.kind == "speaker"]
+
+    def resolve_speaker(self, name: str) -> tuple[str, ...]:
+        """Speaker names for a label, alias, role or near-miss spelling.
+
+        Raises:
+            UnknownSpeakerError: nobody matches; the message lists who does speak.
+        """
+        mention = match_people(name, self.people)
+        if mention is None:
+            raise UnknownSpeakerError(
+                f"no speaker matches {name!r}; speakers: {', '.join(p.name for p in self.speakers()) or '(none)'}"
+            )
+        return mention.names
+
+    @cached_property
+    def people(self) -> list[Person]:
+        return self.index.people()
+
+    @cached_property
+    def documents(self) -> dict[str, Document]:
+        return {doc_id: t.document for doc_id, t in self.index.transcripts.items()}
+
+    @cached_property
+    def idf(self) -> dict[str, float]:
+        bm25 = self.index.bm25
+        df = np.diff(bm25.scores["indptr"])
+        return idf_table({t: int(df[i]) for t, i in bm25.vocab_dict.items() if t and i < len(df)}, max(len(self.index.chunks), 1))
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _hybrid(self, query: Query, rows: np.ndarray | None, k: int) -> list[Hit]:
+        text = query_text(query)
+        return hybrid_search(
+            self.index, self._embed(text), tokenize(text), k=k, rows=rows,
+            candidates=self.settings.candidates, rrf_k=self.settings.rrf_k,
+        )
+
+    def _embed(self, text: str) -> np.ndarray:
+        return self.embedder.embed([text])[0]
+
+    def _check(self, question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise QuestionError("the question is empty; ask something, e.g. 'What did Dannenberg say about Helsinki?'")
+        if len(question) > self.settings.max_question_chars:
+            raise QuestionError(
+                f"the question is {len(question):,} characters, over the {self.settings.max_question_chars:,} limit; shorten it"
+            )
+        return question.strip()
+
+    def _not_here(self, name: str) -> str:
+        speakers = ", ".join(p.name for p in self.speakers()) or "(none)"
+        quoted = [p.name for p in self.people if p.kind == "quoted"]
+        extra = f" People quoted in the text: {', '.join(quoted)}." if quoted else ""
+        return f"{name} does not speak in the transcripts and is not quoted in them. Speakers: {speakers}.{extra}"
+
+
+def _check_model(manifest: dict[str, object], settings: Settings, path: Path) -> None:
+    built = manifest.get("model")
+    if built != settings.model_name:
+        raise IndexMismatchError(
+            f"{path}/ was built with {built!r}, settings ask for {settings.model_name!r}; run: rag build --index {path}"
+        )
+    if settings.model_path is not None and manifest.get("model_sha256") not in (None, model_fingerprint(settings.model_path)):
+        raise IndexMismatchError(
+            f"{path}/ was built with other weights than {settings.model_path}; run: rag build --index {path}"
+        )
