@@ -136,7 +136,12 @@ def _pack(
     speaker: str | None,
     fits: Callable[[str], bool] | None,
 ) -> list[Span]:
-    """Greedy packing of paragraphs, then sentences, then words, into slices of the run."""
+    """Greedy packing of paragraphs, then sentences, then words, into slices of the run.
+
+    With overlap, pieces are packed to `max_tokens - overlap` so the repeated sentences fit.
+    """
+    limit = max_tokens
+    max_tokens = max(max_tokens - overlap, max_tokens // 2)
     units: list[Span] = []
     for s, e in paras:
         if count_tokens(text[s:e]) <= max_tokens:
@@ -159,7 +164,13 @@ def _pack(
         else:  # a unit that fails only the model window: halve it at sentences or words
             pieces.extend(_halve(text, s, e, ok))
     if overlap > 0:
-        pieces = _add_overlap(text, pieces, overlap, max_tokens)
+
+        def ok_with_overlap(s: int, e: int) -> bool:
+            return count_tokens(text[s:e]) <= limit and (
+                fits is None or fits(f"{speaker or 'Narration'}: {clean_for_embedding(text[s:e])}")
+            )
+
+        pieces = _add_overlap(text, pieces, overlap, ok_with_overlap)
     return pieces
 
 
@@ -202,13 +213,13 @@ def _split_words(text: str, s: int, e: int, max_tokens: int) -> list[Span]:
     return [t for p in pieces if (t := _trim(text, *p))]
 
 
-def _add_overlap(text: str, pieces: list[Span], overlap: int, max_tokens: int) -> list[Span]:
+def _add_overlap(text: str, pieces: list[Span], overlap: int, ok: Callable[[int, int], bool]) -> list[Span]:
     """Start each piece earlier by the whole sentences of the previous one that fit `overlap`."""
     out = pieces[:1]
     for (ps, pe), (s, e) in zip(pieces, pieces[1:]):
         new_start = s
         for ss, _ in reversed(split_sentences(text, ps, pe)):
-            if count_tokens(text[ss:pe]) > overlap or count_tokens(text[ss:e]) > max_tokens:
+            if count_tokens(text[ss:pe]) > overlap or not ok(ss, e):
                 break
             new_start = ss
         out.append((new_start, e))

@@ -126,6 +126,7 @@ def find_people(
             names.add(full)
             roles.update(_roles(narration, full))
         names.update(a for a, target in aliases.items() if target.lower() == name.lower())
+        roles.update(_label_roles(doc.text, name))
         names.discard(name)
         people.append(Person(name, "speaker", tuple(sorted(names)), tuple(sorted(roles))))
     spoken = {s.lower() for s in speakers}
@@ -222,7 +223,7 @@ def _match_role(question: str, people: list[Person]) -> list[Mention]:
         for role in p.roles:
             words = _words(role)
             hits = [w for w in words if w in qwords]
-            if _head_noun(role) in qwords and len(hits) >= 2:
+            if _head_noun(role) in qwords and len(hits) >= min(2, len(words)):
                 scored.append((len(hits) / len(words), len(hits), p.name, hits))
     if not scored:
         return []
@@ -284,6 +285,12 @@ def _label_aliases(label: str) -> list[str]:
         if bare and len(bare.split()) >= 2 and bare.split()[-1][0].isupper():
             out.append(bare.split()[-1])
     return [a for a in out if a.lower() not in NOT_NAMES and a.lower() not in TITLES]
+
+
+def _label_roles(text: str, name: str) -> set[str]:
+    """Roles written in labels: "MARIA LOPEZ (moderator):" -> {"moderator"}."""
+    found = re.findall(rf"^[ \t]*{re.escape(name)}[ \t]*\(([^()\n]{{1,60}})\)[ \t]*:", text, re.I | re.M)
+    return {r.strip() for r in found if r.strip()}
 
 
 def _roles(text: str, full_name: str) -> list[str]:

@@ -45,6 +45,9 @@ _STARTS_PROMO = re.compile(
     r"listen to|watch:|click here)",
     re.I,
 )
+_EDITORIAL = re.compile(
+    r"(?:editor['’]?s note|note|update|updated|correction|clarification|disclosure|disclaimer)\s*:", re.I
+)
 _URL = re.compile(r"https?://|www\.|\b[\w-]+\.(?:com|org|net|io|co|news|us|uk)\b", re.I)
 _PROMO_WORDS = re.compile(
     r"\b(?:newsletter|podcast|webinar|invite-only|tickets?|subscription|subscribers?|"
@@ -66,7 +69,7 @@ def split_turns(doc: Document) -> list[Turn]:
 
 
 def find_excluded(doc: Document) -> list[Excluded]:
-    """The paragraphs kept out of every turn: headers and promotional boilerplate."""
+    """The paragraphs kept out of every turn: headers, editorial notes and promotional boilerplate."""
     if doc.format == "qmsum":
         return []
     _, excluded = _segment(doc)
@@ -76,8 +79,8 @@ def find_excluded(doc: Document) -> list[Excluded]:
 def paragraphs(text: str) -> list[Span]:
     """Paragraph spans, whitespace trimmed.
 
-    Blocks are separated by blank lines. In a block of short lines (hard-wrapped prose) the lines
-    join into one paragraph, except where a line opens with a label; otherwise each line is one.
+    Each line is a paragraph, except that hard-wrapped prose (a short line that stops
+    mid-sentence) continues on the next line unless that line opens with a label.
     """
     spans: list[Span] = []
     block: list[Span] = []
@@ -129,15 +132,18 @@ def _segment(doc: Document) -> tuple[list[Turn], list[Excluded]]:
     excluded: list[Excluded] = []
     for start, end in spans:
         m = LABEL_RE.match(text, start, end)
-        if m and _clean_label(m.group("label")) in labels:
+        labelled = bool(m) and _clean_label(m.group("label")) in labels
+        if m and labelled:
             groups.append((names[_clean_label(m.group("label"))], []))
             start = m.end()
             if start >= end:
                 continue
         para = text[start:end]
-        if is_boilerplate(para):
+        if not labelled and _EDITORIAL.match(para):
+            excluded.append(Excluded(doc.doc_id, start, end, "note"))
+        elif is_boilerplate(para):
             excluded.append(Excluded(doc.doc_id, start, end, "promo"))
-        elif not m and is_header(para):
+        elif not labelled and is_header(para):
             excluded.append(Excluded(doc.doc_id, start, end, "header"))
         else:
             groups[-1][1].append((start, end))
@@ -213,15 +219,24 @@ def _qmsum_turns(doc: Document) -> list[Turn]:
 
 
 def _block_paragraphs(text: str, block: list[Span]) -> list[Span]:
-    if len(block) < 2 or any(e - s > 100 for s, e in block):
-        return block
+    """Join hard-wrapped lines: a short line that stops mid-sentence continues on the next one."""
     merged: list[Span] = []
     for s, e in block:
-        if merged and not LABEL_RE.match(text, s, e):
+        if merged and _continues(text, merged[-1], s, e):
             merged[-1] = (merged[-1][0], e)
         else:
             merged.append((s, e))
     return merged
+
+
+def _continues(text: str, previous: Span, s: int, e: int) -> bool:
+    last_line = text[previous[0] : previous[1]].rsplit("\n", 1)[-1]
+    return (
+        len(last_line) <= 100
+        and last_line.rstrip()[-1] not in ".!?:;\"”’)]…"
+        and not is_header(last_line)
+        and not LABEL_RE.match(text, s, e)
+    )
 
 
 def _trim(text: str, start: int, end: int) -> Span | None:

@@ -1,0 +1,123 @@
+"""Building: incremental, atomic, interrupted, and fed bad sources."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag import Pipeline, Settings, SourceError, build_index
+from rag.index import Index
+from tests.conftest import DATA, FakeEmbedder
+
+
+def _manifest(path: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads((path / "manifest.json").read_text())
+
+
+def test_incremental_build_embeds_only_what_changed(seed_copy: Path, tmp_path: Path) -> None:
+    (seed_copy / "panel.txt").write_bytes((DATA / "panel.txt").read_bytes())
+    out = tmp_path / "index"
+    first = FakeEmbedder()
+    r1 = build_index([seed_copy], out, embedder=first)
+    assert set(r1.added) == {"cipher-brief-trump-putin-call", "panel"} and r1.embedded == r1.chunks
+
+    same = FakeEmbedder()
+    r2 = build_index([seed_copy], out, embedder=same)
+    assert r2.is_noop and same.calls == 0 and r2.chunks == r1.chunks
+
+    (seed_copy / "panel.txt").write_text((DATA / "panel.txt").read_text() + "\nPriya Nair: And one more thing about bikes.\n")
+    changed = FakeEmbedder()
+    r3 = build_index([seed_copy], out, embedder=changed)
+    index = Index.load(out)
+    panel_chunks = sum(c.doc_id == "panel" for c in index.chunks)
+    assert r3.changed == ("panel",) and r3.kept == ("cipher-brief-trump-putin-call",)
+    assert changed.embedded == panel_chunks == r3.embedded
+
+    (seed_copy / "panel.txt").unlink()
+    r4 = build_index([seed_copy], out, embedder=FakeEmbedder())
+    assert r4.removed == ("panel",) and r4.embedded == 0
+    assert {c.doc_id for c in Index.load(out).chunks} == {"cipher-brief-trump-putin-call"}
+
+
+def test_reused_vectors_equal_fresh_ones(seed_copy: Path, tmp_path: Path) -> None:
+    (seed_copy / "panel.txt").write_bytes((DATA / "panel.txt").read_bytes())
+    out = tmp_path / "index"
+    build_index([seed_copy], out, embedder=FakeEmbedder())
+    (seed_copy / "panel.txt").write_text("MARIA LOPEZ: Changed.\nJAMES OKAFOR: Yes.\n")
+    build_index([seed_copy], out, embedder=FakeEmbedder())
+    index = Index.load(out)
+    rows = [i for i, c in enumerate(index.chunks) if c.doc_id == "cipher-brief-trump-putin-call"]
+    fresh = FakeEmbedder().embed([index.chunks[i].embed_text for i in rows])
+    assert abs(index.matrix[rows] - fresh).max() < 1e-6
+
+
+def test_changed_settings_rebuild_everything(seed_copy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "index"
+    build_index([seed_copy], out, embedder=FakeEmbedder())
+    again = FakeEmbedder()
+    report = build_index([seed_copy], out, embedder=again, settings=Settings(max_tokens=100))
+    assert report.embedded == report.chunks > 0 and again.calls > 0
+    assert _manifest(out)["chunking"]["max_tokens"] == 100
+
+
+def test_interrupted_build_leaves_the_old_index(seed_copy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "index"
+    build_index([seed_copy], out, embedder=FakeEmbedder())
+    before = (out / "manifest.json").read_text()
+    (seed_copy / "panel.txt").write_bytes((DATA / "panel.txt").read_bytes())
+
+    def stop(stage: str, done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_index([seed_copy], out, embedder=FakeEmbedder(), progress=stop)
+    assert (out / "manifest.json").read_text() == before
+    assert Pipeline.load(out, embedder=FakeEmbedder()).search("Helsinki")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".index")] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("blob.txt", b"\x00\x01\x02binary", "looks binary"),
+        ("latin.txt", "Ann: caf\u00e9".encode("latin-1"), "not valid UTF-8"),
+        ("empty.txt", b"", "is empty"),
+    ],
+)
+def test_a_bad_source_changes_nothing(seed_copy: Path, tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    out = tmp_path / "index"
+    build_index([seed_copy], out, embedder=FakeEmbedder())
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    (seed_copy / name).write_bytes(content)
+    with pytest.raises(SourceError, match=message):
+        build_index([seed_copy], out, embedder=FakeEmbedder())
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_refuses_to_replace_a_folder_that_is_not_an_index(seed_copy: Path, tmp_path: Path) -> None:
+    precious = tmp_path / "docs"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    with pytest.raises(SourceError, match="holds files but no index"):
+        build_index([seed_copy], precious, embedder=FakeEmbedder())
+    assert (precious / "thesis.txt").read_text() == "years of work"
+
+
+def test_a_corrupt_index_is_rebuilt(seed_copy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "index"
+    build_index([seed_copy], out, embedder=FakeEmbedder())
+    (out / "vectors.faiss").write_bytes(b"garbage")
+    report = build_index([seed_copy], out, embedder=FakeEmbedder())
+    assert report.added == ("cipher-brief-trump-putin-call",)
+    assert Index.load(out).chunks
+
+
+def test_unlabelled_text_is_indexed_as_narration_with_a_warning(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "essay.txt").write_text("This is an essay with no speakers at all. It talks about trams.")
+    report = build_index([src], tmp_path / "index", embedder=FakeEmbedder())
+    assert len(report.warnings) == 1
+    assert report.warnings[0].endswith("essay.txt: no speaker labels found ('Name: ...'); indexed as narration")

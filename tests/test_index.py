@@ -1,0 +1,130 @@
+"""The index: exact search matches brute force, save/load round-trips, corruption is caught."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rag.index
+from rag import IndexCorruptError, IndexNotFoundError, Pipeline, build_index
+from rag.index import Index, tokenize
+from tests.conftest import DATA, SEEDS, FakeEmbedder
+
+
+def test_tokenize() -> None:
+    assert tokenize("What did Dannenberg say about Helsinki?") == ["dannenberg", "helsinki"]
+    assert tokenize("Putin’s preparations {disfmarker} prepared") == ["putin", "prepar", "prepar"]
+
+
+def test_dense_top_k_equals_brute_force(fake_index: Path) -> None:
+    index = Index.load(fake_index)
+    q = FakeEmbedder().embed(["Helsinki meeting preparation notetakers"])[0]
+    ids, scores = index.dense(q, n=7)
+    brute = index.matrix @ q
+    expected = np.argsort(-brute, kind="stable")[:7]
+    assert np.allclose(scores, brute[expected], atol=1e-6)
+    assert set(ids.tolist()) == set(expected.tolist())
+
+
+def test_filtered_search_stays_inside_the_rows(fake_index: Path) -> None:
+    index = Index.load(fake_index)
+    rows = index.rows(speakers=["Dannenberg"])
+    assert rows is not None and len(rows) > 0
+    assert all(index.chunks[r].speaker == "Dannenberg" or "Dannenberg" in index.chunks[r].quoted for r in rows)
+    q = FakeEmbedder().embed(["Putin"])[0]
+    ids, _ = index.dense(q, n=50, rows=rows)
+    assert set(ids.tolist()) <= set(rows.tolist())
+    ids, scores = index.lexical(tokenize("Putin war"), n=50, rows=rows)
+    assert set(ids.tolist()) <= set(rows.tolist()) and (scores > 0).all()
+    doc_rows = index.rows(doc_id="panel")
+    assert doc_rows is not None and {index.chunks[r].doc_id for r in doc_rows} == {"panel"}
+
+
+def test_hnsw_above_the_threshold_matches_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rag.index, "HNSW_THRESHOLD", 5)
+    out = tmp_path / "index"
+    build_index([SEEDS], out, embedder=FakeEmbedder())
+    index = Index.load(out)
+    assert index.manifest["index_type"] == "hnsw"
+    q = FakeEmbedder().embed(["Helsinki"])[0]
+    ids, _ = index.dense(q, n=3)
+    assert ids[0] == int(np.argmax(index.matrix @ q))
+    rows = np.array([1, 2, 3], dtype=np.int64)
+    big = np.arange(len(index.chunks), dtype=np.int64)
+    assert set(index.dense(q, n=3, rows=rows)[0].tolist()) <= {1, 2, 3}
+    assert len(index.dense(q, n=3, rows=big)[0]) == 3
+
+
+def test_save_load_round_trip(fake_index: Path, tmp_path: Path) -> None:
+    a = Index.load(fake_index)
+    a.save(tmp_path / "copy")
+    b = Index.load(tmp_path / "copy")
+    assert a.chunks == b.chunks
+    assert a.transcripts == b.transcripts
+    assert np.array_equal(a.matrix, b.matrix)
+    assert a.bm25.vocab_dict == b.bm25.vocab_dict
+
+
+@pytest.fixture
+def broken(fake_index: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "index"
+    shutil.copytree(fake_index, out)
+    return out
+
+
+def test_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match=r"no index at .*nowhere/; run: rag build --index"):
+        Index.load(tmp_path / "nowhere")
+
+
+def test_truncated_faiss_file(broken: Path) -> None:
+    data = (broken / "vectors.faiss").read_bytes()
+    (broken / "vectors.faiss").write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexCorruptError, match="vectors.faiss is corrupt or truncated; run: rag build"):
+        Index.load(broken)
+
+
+def test_missing_file(broken: Path) -> None:
+    (broken / "chunks.jsonl").unlink()
+    with pytest.raises(IndexCorruptError, match="chunks.jsonl is missing"):
+        Index.load(broken)
+
+
+def test_garbage_chunk_table(broken: Path) -> None:
+    (broken / "chunks.jsonl").write_text("{not json\n")
+    with pytest.raises(IndexCorruptError, match="chunk or document table is corrupt"):
+        Index.load(broken)
+
+
+def test_chunk_count_mismatch(broken: Path) -> None:
+    lines = (broken / "chunks.jsonl").read_text().splitlines()
+    (broken / "chunks.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(IndexCorruptError, match=f"{len(lines)} vectors and {len(lines)} BM25 rows for {len(lines) - 1} chunks"):
+        Index.load(broken)
+
+
+def test_unreadable_manifest(broken: Path) -> None:
+    (broken / "manifest.json").write_text("[1, 2")
+    with pytest.raises(IndexCorruptError, match="manifest.json is unreadable"):
+        Index.load(broken)
+
+
+def test_other_model_is_refused(broken: Path) -> None:
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["model"] = "bge-small-en"
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    from rag import IndexMismatchError
+
+    with pytest.raises(IndexMismatchError, match="built with 'bge-small-en', settings ask for 'all-MiniLM-L6-v2'"):
+        Pipeline.load(broken)
+
+
+def test_data_fixture_has_all_formats(fake_index: Path) -> None:
+    index = Index.load(fake_index)
+    assert {"meeting", "panel", "qa-interview", "wrapped", "cipher-brief-trump-putin-call"} == set(index.transcripts)
+    assert all(index.document(c.doc_id).text[c.start : c.end] == c.text for c in index.chunks)
+    assert DATA.exists()

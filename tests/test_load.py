@@ -1,0 +1,107 @@
+"""Reading sources: text and QMSum JSON, and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag import EmptyCorpusError, SourceError, load_documents
+from rag.load import find_sources, load_document
+from tests.conftest import DATA, QMSUM, SEED
+
+
+def test_seed_loads_with_its_exact_text() -> None:
+    doc = load_document(SEED)
+    assert doc.doc_id == "cipher-brief-trump-putin-call"
+    assert doc.text == SEED.read_bytes().decode("utf-8")
+    assert doc.format == "text"
+    assert len(doc.sha256) == 64
+
+
+def test_qmsum_json_renders_one_line_per_turn() -> None:
+    doc = load_document(QMSUM / "Bed002.json")
+    raw = json.loads((QMSUM / "Bed002.json").read_text())["meeting_transcripts"]
+    lines = doc.text.split("\n")
+    assert doc.format == "qmsum"
+    assert len(lines) == len(raw)
+    assert lines[1] == f"{raw[1]['speaker']}: {' '.join(raw[1]['content'].split())}"
+
+
+def test_a_bare_list_of_turns_is_accepted(tmp_path: Path) -> None:
+    p = tmp_path / "m.json"
+    p.write_text(json.dumps([{"speaker": "A", "content": "hello there"}]))
+    assert load_document(p).text == "A: hello there"
+
+
+def test_directory_expands_to_sorted_transcripts() -> None:
+    names = [p.name for p in find_sources([DATA])]
+    assert names == sorted(names)
+    assert "meeting.json" in names and "panel.txt" in names
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"   \n\n  ", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "looks binary"),
+        ("Caf\u00e9 au lait: tr\u00e8s bon".encode("latin-1"), "not valid UTF-8 (byte 0xe9 at offset 3)"),
+    ],
+)
+def test_bad_text_sources_give_one_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
+    p = tmp_path / "bad.txt"
+    p.write_bytes(content)
+    with pytest.raises(SourceError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_document(p)
+
+
+def test_too_large_source_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "huge.txt"
+    p.write_text("Ann: " + "word " * 3000)
+    with pytest.raises(SourceError, match="over the 0 MB limit"):
+        load_document(p, max_bytes=1000)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "invalid JSON at line 1"),
+        ('{"meeting_transcripts": []}', "expected a list of"),
+        ('[{"speaker": "A"}]', "turn 0 needs string fields"),
+        ('[{"speaker": " ", "content": "x"}]', "turn 0 has an empty speaker"),
+    ],
+)
+def test_bad_json_sources(tmp_path: Path, content: str, message: str) -> None:
+    p = tmp_path / "bad.json"
+    p.write_text(content)
+    with pytest.raises(SourceError, match=message):
+        load_document(p)
+
+
+def test_directory_without_transcripts(tmp_path: Path) -> None:
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF")
+    with pytest.raises(EmptyCorpusError, match="no transcripts"):
+        load_documents([tmp_path])
+
+
+def test_missing_path_and_unsupported_suffix(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="no such file or directory"):
+        load_documents([tmp_path / "nope.txt"])
+    (tmp_path / "x.pdf").write_bytes(b"%PDF")
+    with pytest.raises(SourceError, match="unsupported file type '.pdf'"):
+        load_documents([tmp_path / "x.pdf"])
+
+
+def test_two_sources_with_one_doc_id(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "talk.txt").write_text("Ann: hi")
+    (tmp_path / "talk.json").write_text('[{"speaker": "A", "content": "x"}]')
+    with pytest.raises(SourceError, match="share the doc_id 'talk'"):
+        load_documents([tmp_path])
+
+
+def test_errors_are_also_builtin_errors() -> None:
+    assert issubclass(SourceError, ValueError)
+    assert issubclass(EmptyCorpusError, ValueError)

@@ -1,0 +1,111 @@
+"""Who is who: quoted people, aliases from the text, names in questions."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.build import analyse
+from rag.config import Settings
+from rag.load import load_document
+from rag.people import asked_about_person, find_quoted, match_people
+from rag.types import Person
+from tests.conftest import DATA, SEED
+
+
+@pytest.fixture(scope="module")
+def roster() -> tuple[Person, ...]:
+    return analyse(load_document(SEED), Settings()).people
+
+
+def test_seed_roster(roster: tuple[Person, ...]) -> None:
+    by_name = {p.name: p for p in roster}
+    assert [p.name for p in roster if p.kind == "speaker"] == ["Dannenberg", "McLaughlin"]
+    assert by_name["McLaughlin"].aliases == ("John McLaughlin",)
+    assert by_name["McLaughlin"].roles == ("former CIA Acting Director",)
+    assert by_name["Dannenberg"].aliases == ("Rob Dannenberg",)
+    assert by_name["Dannenberg"].roles == ("former chief of the agency's Central Eurasia division",)
+    quoted = {p.name: p.aliases for p in roster if p.kind == "quoted"}
+    assert quoted["Medvedev"] == ("Dmitry Medvedev",)
+    assert {"Bildt", "Hegseth", "Trump", "Ryabkov"} <= set(quoted)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('"Europe is mad," former Russian President Dmitry Medvedev wrote on Telegram.', ("Medvedev",)),
+        ("In Brussels on Wednesday, Hegseth said that NATO was not in the cards.", ("Hegseth",)),
+        ("Russian Deputy Foreign Minister Sergei Ryabkov recently said about Ukraine, “no”.", ("Ryabkov",)),
+        ("“It's innovative,” Bildt wrote, “to concede first.”", ("Bildt",)),
+        ("“No,” said Hegseth.", ("Hegseth",)),
+        ("In Putin’s June speech, he said Kyiv must renounce NATO.", ("Putin",)),
+        ("Trump’s stated aim is a swift end to the war.", ()),
+        ("He said it was over.", ()),
+    ],
+)
+def test_find_quoted(text: str, expected: tuple[str, ...]) -> None:
+    assert find_quoted(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "names", "how"),
+    [
+        ("What did Dannenberg say about Helsinki?", ("Dannenberg",), "exact"),
+        ("what did dannenberg say about helsinki", ("Dannenberg",), "exact"),
+        ("What is Dannenberg's view of Chamberlain?", ("Dannenberg",), "exact"),
+        ("What did John McLaughlin say about gifts?", ("McLaughlin",), "exact"),
+        ("What did the former CIA acting director say about Putin?", ("McLaughlin",), "role"),
+        ("What did the former chief of the Central Eurasia division say?", ("Dannenberg",), "role"),
+        ("What did Danenberg say about China?", ("Dannenberg",), "fuzzy"),
+        ("What did McLaughin think of NATO?", ("McLaughlin",), "fuzzy"),
+        ("What did Medvedev write on Telegram?", ("Medvedev",), "exact"),
+        ("What did Dmitry Medvedev write?", ("Medvedev",), "exact"),
+    ],
+)
+def test_match_people(roster: tuple[Person, ...], question: str, names: tuple[str, ...], how: str) -> None:
+    m = match_people(question, roster)
+    assert m is not None and (m.names, m.how) == (names, how)
+    assert question[m.start : m.end] == m.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Where might Trump and Putin meet?",  # quoted people, but not asked what they said
+        "How long did the call last?",
+        "What is the GDP of Germany?",
+    ],
+)
+def test_no_speaker_in_topic_questions(roster: tuple[Person, ...], question: str) -> None:
+    assert match_people(question, roster) is None
+
+
+def test_unknown_person_in_speaker_position(roster: tuple[Person, ...]) -> None:
+    assert match_people("What did Zelensky say in the interview?", roster) is None
+    assert asked_about_person("What did Zelensky say in the interview?") == "Zelensky"
+    assert asked_about_person("According to Angela Merkel, what is next?") == "Angela Merkel"
+    assert asked_about_person("What did he say?") is None
+    assert asked_about_person("How long did the call last?") is None
+
+
+def test_group_and_label_aliases() -> None:
+    people = [
+        Person("Professor B", "speaker"),
+        Person("Professor C", "speaker"),
+        Person("Grad A", "speaker"),
+        Person("The Acting Chair (Mr. Bruce Stanton)", "speaker", ("Bruce Stanton", "Stanton")),
+    ]
+    m = match_people("What did the professor think about the results?", people)
+    assert m is not None and m.names == ("Professor B", "Professor C") and m.how == "group"
+    m = match_people("What did Stanton say about the budget?", people)
+    assert m is not None and m.names == ("The Acting Chair (Mr. Bruce Stanton)",)
+
+
+def test_label_roles_and_user_aliases() -> None:
+    t = analyse(load_document(DATA / "panel.txt"), Settings(aliases={"the transit chief": "James Okafor"}))
+    by_name = {p.name: p for p in t.people}
+    assert by_name["Maria Lopez"].roles == ("moderator",)
+    assert "the transit chief" in by_name["James Okafor"].aliases
+    m = match_people("What did the moderator ask?", t.people)
+    assert m is not None and m.names == ("Maria Lopez",)
+    m = match_people("What did the transit chief say about the delay?", t.people)
+    assert m is not None and m.names == ("James Okafor",)
