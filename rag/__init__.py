@@ -1,17 +1,18 @@
 # Public API
 """rag: speaker-aware question answering over interviews and transcripts, with verified quotes.
 
-    from pathlib import Path
-    from rag import Pipeline, build_index
+from pathlib import Path
+from rag import Pipeline, build_index
 
-    build_index([Path("seeds")], Path("index"))
-    pipe = Pipeline.load(Path("index"))
-    answer = pipe.ask("What did Dannenberg say about Helsinki?")
+build_index([Path("seeds")], Path("index"))
+pipe = Pipeline.load(Path("index"))
+answer = pipe.ask("What did Dannenberg say about Helsinki?")
 """
 
 __version__ = "0.1.0"
 
 from rag.build import BuildReport, build_index
+from rag.chunk import chunk_turns
 from rag.config import Settings
 from rag.errors import (
     EmptyCorpusError,
@@ -25,7 +26,8 @@ from rag.errors import (
 )
 from rag.load import load_documents
 from rag.pipeline import Pipeline
-from rag.types import Answer, Chunk, Citation, Document, Hit, Person, Turn
+from rag.turns import split_turns
+from rag.types import Answer, Chunk, Citation, Document, Evidence, Hit, Person, Turn
 
 __all__ = [
     "Answer",
@@ -34,6 +36,7 @@ __all__ = [
     "Citation",
     "Document",
     "EmptyCorpusError",
+    "Evidence",
     "Hit",
     "IndexCorruptError",
     "IndexMismatchError",
@@ -48,5 +51,7 @@ __all__ = [
     "UnknownSpeakerError",
     "__version__",
     "build_index",
+    "chunk_turns",
     "load_documents",
+    "split_turns",
 ]

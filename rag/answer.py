@@ -19,18 +19,10 @@ from rag.chunk import split_sentences
 from rag.config import Settings
 from rag.index import tokenize
 from rag.search import Query
-from rag.types import Answer, Citation, Document, Hit, Span
+from rag.types import Answer, Citation, Document, Evidence, Hit, Span
 
 log = logging.getLogger(__name__)
 MAX_QUOTE_WORDS = 120
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """How well the passages match the topic: the numbers answerability is decided on."""
-
-    dense: float  # best cosine of the query and a passage
-    coverage: float  # best share of the topic's idf mass found in one sentence
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +56,15 @@ def answer_question(
         coverage=max((s.coverage for s in sentences), default=0.0),
     )
     if not hits or not sentences:
-        return refuse(query, hits, "no passage to quote")
+        return refuse(query, hits, "no passage to quote", evidence=evidence)
     if not is_answerable(query, evidence, settings):
-        return refuse(query, hits, f"no passage matches {query.topic!r} closely enough")
+        return refuse(query, hits, f"no passage matches {query.topic!r} closely enough", evidence=evidence)
     chosen = _choose(sentences, settings.max_quotes)
     citations = _cite(chosen, documents)
     if not citations:
-        return refuse(query, hits, "no quote could be verified against its source")
+        return refuse(query, hits, "no quote could be verified against its source", evidence=evidence)
     text, note = _compose(query, chosen, citations)
-    return Answer(query.question, text, True, speaker, tuple(citations), tuple(hits), note)
+    return Answer(query.question, text, True, speaker, tuple(citations), tuple(hits), note, evidence)
 
 
 def is_answerable(query: Query, evidence: Evidence, settings: Settings) -> bool:
@@ -86,13 +78,20 @@ def is_answerable(query: Query, evidence: Evidence, settings: Settings) -> bool:
     return evidence.dense >= settings.min_dense or evidence.coverage >= settings.min_coverage
 
 
-def refuse(query: Query, hits: Sequence[Hit], reason: str, *, text: str | None = None) -> Answer:
+def refuse(
+    query: Query,
+    hits: Sequence[Hit],
+    reason: str,
+    *,
+    text: str | None = None,
+    evidence: Evidence = Evidence(),
+) -> Answer:
     """A refusal: an ordinary Answer with answerable=False and a sentence that says why."""
     who = ", ".join(query.speakers) if query.speakers else None
     if text is None:
         scope = f"what {who} said" if who else "the transcripts"
         text = f"I can't answer that from {scope}: {reason}."
-    return Answer(query.question, text, False, who, (), tuple(hits), reason)
+    return Answer(query.question, text, False, who, (), tuple(hits), reason, evidence)
 
 
 def topic_terms(topic: str) -> list[str]:
@@ -122,7 +121,7 @@ def _score_sentences(
             text = c.text[s:e]
             named = bool(names) and any(n.lower() in text.lower() for n in names)
             # A quotation that goes on after the sentence naming its speaker belongs to them too.
-            carried = previous_named and (quote_open or text.lstrip()[:1] in "“\"")
+            carried = previous_named and (quote_open or text.lstrip()[:1] in '“"')
             previous_named = named or carried
             quote_open = _opens_quote(text, quote_open)
             if any(start < xe and xs < end for xs, xe in exclude):
@@ -171,16 +170,29 @@ def _choose(sentences: list[_Sentence], max_quotes: int) -> list[_Sentence]:
 
 
 def _with_antecedents(chosen: list[_Sentence]) -> list[_Sentence]:
-    """Start a quote one sentence earlier when it opens with "This was ..." and the like."""
+    """Widen quotes that cannot stand alone.
+
+    A quote opening with "This was ..." takes the sentence before it; a short one followed by
+    "He wants ..." takes the sentence after it (within the same paragraph).
+    """
     out = []
     for s in chosen:
         c = s.hit.chunk
-        local = s.start - c.start
+        local, local_end = s.start - c.start, s.end - c.start
+        start, end = s.start, s.end
         if _ANAPHOR.match(c.text[local:]):
             before = [p for p in split_sentences(c.text, 0, local) if p[1] <= local]
             if before and "\n" not in c.text[before[-1][1] : local]:
-                s = _Sentence(s.hit, c.start + before[-1][0], s.end, s.score, s.coverage)
-        out.append(s)
+                start = c.start + before[-1][0]
+        if len(c.text[local:local_end].split()) < 15:
+            after = split_sentences(c.text, local_end)
+            if (
+                after
+                and _ANAPHOR.match(c.text[after[0][0] :])
+                and "\n" not in c.text[local_end : after[0][0]]
+            ):
+                end = c.start + after[0][1]
+        out.append(_Sentence(s.hit, start, end, s.score, s.coverage))
     return out
 
 
@@ -207,8 +219,11 @@ def _merge_adjacent(chosen: list[_Sentence]) -> list[_Sentence]:
         for i, prev in enumerate(merged):
             if prev.hit.chunk.chunk_id == s.hit.chunk.chunk_id and _touch(prev, s):
                 merged[i] = _Sentence(
-                    prev.hit, min(prev.start, s.start), max(prev.end, s.end),
-                    max(prev.score, s.score), max(prev.coverage, s.coverage),
+                    prev.hit,
+                    min(prev.start, s.start),
+                    max(prev.end, s.end),
+                    max(prev.score, s.score),
+                    max(prev.coverage, s.coverage),
                 )
                 break
         else:
@@ -229,10 +244,22 @@ def _cite(chosen: list[_Sentence], documents: Mapping[str, Document]) -> list[Ci
         doc = documents.get(c.doc_id)
         quote = c.text[s.start - c.start : s.end - c.start]
         if doc is None or doc.text[s.start : s.end] != quote:
-            log.warning("dropped a citation of %s [%d:%d]: quote does not match the source", c.doc_id, s.start, s.end)
+            log.warning(
+                "dropped a citation of %s [%d:%d]: quote does not match the source", c.doc_id, s.start, s.end
+            )
             continue
         citations.append(
-            Citation(len(citations) + 1, c.chunk_id, c.doc_id, c.source, c.speaker, s.start, s.end, quote, s.hit.score)
+            Citation(
+                len(citations) + 1,
+                c.chunk_id,
+                c.doc_id,
+                c.source,
+                c.speaker,
+                s.start,
+                s.end,
+                quote,
+                s.hit.score,
+            )
         )
     return citations
 

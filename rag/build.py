@@ -124,8 +124,12 @@ def build_index(
         t = analyse(doc, settings)
         transcripts.append(t)
         new = chunk_turns(
-            doc, list(t.turns), max_tokens=settings.max_tokens, overlap=settings.overlap,
-            min_words=settings.min_words, fits=fits,
+            doc,
+            list(t.turns),
+            max_tokens=settings.max_tokens,
+            overlap=settings.overlap,
+            min_words=settings.min_words,
+            fits=fits,
         )
         to_embed.extend(range(len(chunks), len(chunks) + len(new)))
         chunks.extend(new)
@@ -163,8 +167,12 @@ def embed_chunks(chunks: list[Chunk], embedder: Embedder, progress: Progress | N
 def _identity(settings: Settings, model_path: Path, embedder: Embedder | None) -> dict[str, Any]:
     """What must match for old vectors to be reused: model, dimension, chunking."""
     if embedder is not None:
-        return {"model": embedder.name, "model_sha256": None, "dim": embedder.dim,
-                "chunking": _chunking(settings)}
+        return {
+            "model": embedder.name,
+            "model_sha256": None,
+            "dim": embedder.dim,
+            "chunking": _chunking(settings),
+        }
     from rag.embed import model_dimension
 
     return {
@@ -176,8 +184,12 @@ def _identity(settings: Settings, model_path: Path, embedder: Embedder | None) -
 
 
 def _chunking(settings: Settings) -> dict[str, Any]:
-    return {"max_tokens": settings.max_tokens, "overlap": settings.overlap,
-            "min_words": settings.min_words, "aliases": dict(sorted(settings.aliases.items()))}
+    return {
+        "max_tokens": settings.max_tokens,
+        "overlap": settings.overlap,
+        "min_words": settings.min_words,
+        "aliases": dict(sorted(settings.aliases.items())),
+    }
 
 
 def _load_compatible(out: Path, identity: dict[str, Any]) -> Index | None:
@@ -215,7 +227,9 @@ def _warnings(docs: list[Document]) -> list[str]:
     return out
 
 
-def _manifest(identity: dict[str, Any], settings: Settings, transcripts: list[Transcript], chunks: list[Chunk]) -> dict[str, Any]:
+def _manifest(
+    identity: dict[str, Any], settings: Settings, transcripts: list[Transcript], chunks: list[Chunk]
+) -> dict[str, Any]:
     per_doc: dict[str, int] = {}
     for c in chunks:
         per_doc[c.doc_id] = per_doc.get(c.doc_id, 0) + 1
@@ -224,8 +238,11 @@ def _manifest(identity: dict[str, Any], settings: Settings, transcripts: list[Tr
         "rag_version": __version__,
         **identity,
         "sources": {
-            t.document.doc_id: {"source": t.document.source, "sha256": t.document.sha256,
-                                "chunks": per_doc.get(t.document.doc_id, 0)}
+            t.document.doc_id: {
+                "source": t.document.source,
+                "sha256": t.document.sha256,
+                "chunks": per_doc.get(t.document.doc_id, 0),
+            }
             for t in transcripts
         },
         "counts": {
@@ -251,6 +268,4 @@ def _check_target(out: Path) -> None:
         raise SourceError(f"{out} is a file, not an index directory; choose another --index")
     if out.is_dir() and not (out / "manifest.json").exists():
         if any(not p.name.startswith(".") for p in out.iterdir()):
-            raise SourceError(
-                f"{out}/ holds files but no index; choose another --index or empty it"
-            )
+            raise SourceError(f"{out}/ holds files but no index; choose another --index or empty it")

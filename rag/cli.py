@@ -58,10 +58,14 @@ def _parser() -> argparse.ArgumentParser:
         return c
 
     b = command("build", "Build or update the index from transcripts (incremental, atomic).")
-    b.add_argument("paths", nargs="*", type=Path, default=[Path("seeds")], help="files or folders (default: seeds/)")
+    b.add_argument(
+        "paths", nargs="*", type=Path, default=[Path("seeds")], help="files or folders (default: seeds/)"
+    )
     b.add_argument("--index", type=Path, default=Path("index"), help="index directory (default: index/)")
     b.add_argument("--max-tokens", type=int, default=200, help="cl100k tokens per chunk (default: 200)")
-    b.add_argument("--overlap", type=int, default=0, help="tokens of sentence overlap between parts (default: 0)")
+    b.add_argument(
+        "--overlap", type=int, default=0, help="tokens of sentence overlap between parts (default: 0)"
+    )
     b.add_argument("--min-words", type=int, default=3, help="skip turns with fewer words (default: 3)")
     b.add_argument("--aliases", type=Path, help='JSON file {"alias": "Speaker", ...}')
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
@@ -72,8 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--index", type=Path, default=Path("index"))
     a.add_argument("--speaker", help="only this speaker's words (label, full name or alias)")
     a.add_argument("--k", type=int, default=5, help="passages to draw quotes from (default: 5)")
-    a.add_argument("--history", action="append", default=[], metavar="QUESTION",
-                   help="an earlier question of the conversation (repeat, oldest first)")
+    a.add_argument(
+        "--history",
+        action="append",
+        default=[],
+        metavar="QUESTION",
+        help="an earlier question of the conversation (repeat, oldest first)",
+    )
     a.add_argument("--json", action="store_true", help="print JSON (stable field names)")
     a.set_defaults(func=_ask)
 
@@ -134,18 +143,38 @@ def _build(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"rag: warning: {warning}", file=sys.stderr)
     if args.json:
-        print(json.dumps({
-            "index": str(report.index), "added": report.added, "changed": report.changed,
-            "kept": report.kept, "removed": report.removed, "embedded": report.embedded,
-            "chunks": report.chunks, "seconds": round(report.seconds, 3),
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "index": str(report.index),
+                    "added": report.added,
+                    "changed": report.changed,
+                    "kept": report.kept,
+                    "removed": report.removed,
+                    "embedded": report.embedded,
+                    "chunks": report.chunks,
+                    "seconds": round(report.seconds, 3),
+                },
+                indent=2,
+            )
+        )
     elif report.is_noop:
         print(f"{report.index}/ is up to date ({report.chunks} chunks from {len(report.kept)} sources)")
     else:
-        parts = [f"{len(v)} {k}" for k, v in (("added", report.added), ("changed", report.changed),
-                 ("removed", report.removed), ("unchanged", report.kept)) if v]
-        print(f"built {report.index}/: {report.chunks} chunks ({report.embedded} embedded), "
-              f"{', '.join(parts)} in {report.seconds:.1f} s")
+        parts = [
+            f"{len(v)} {k}"
+            for k, v in (
+                ("added", report.added),
+                ("changed", report.changed),
+                ("removed", report.removed),
+                ("unchanged", report.kept),
+            )
+            if v
+        ]
+        print(
+            f"built {report.index}/: {report.chunks} chunks ({report.embedded} embedded), "
+            f"{', '.join(parts)} in {report.seconds:.1f} s"
+        )
     return 0
 
 
@@ -167,8 +196,17 @@ def _search(args: argparse.Namespace) -> int:
     hits = pipe.search(args.query, k=args.k, speaker=args.speaker, doc_id=args.doc)
     speaker = pipe.read(args.query, speaker=args.speaker).speakers
     if args.json:
-        print(json.dumps({"query": args.query, "speaker": ", ".join(speaker) if speaker else None,
-                          "hits": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {
+                    "query": args.query,
+                    "speaker": ", ".join(speaker) if speaker else None,
+                    "hits": [h.to_dict() for h in hits],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return 0
     if not hits:
         print("no passages match")
@@ -182,8 +220,16 @@ def _speakers(args: argparse.Namespace) -> int:
     pipe = _pipeline(args)
     people = pipe.people
     if args.json:
-        print(json.dumps([{"name": p.name, "kind": p.kind, "aliases": list(p.aliases), "roles": list(p.roles)}
-                          for p in people], ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                [
+                    {"name": p.name, "kind": p.kind, "aliases": list(p.aliases), "roles": list(p.roles)}
+                    for p in people
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return 0
     for p in people:
         extra = ", ".join([*p.aliases, *p.roles])
@@ -201,29 +247,51 @@ def _inspect(args: argparse.Namespace) -> int:
     out = []
     for doc in load_documents(args.paths, max_bytes=settings.max_source_bytes):
         t = analyse(doc, settings)
-        out.append({
-            "doc_id": doc.doc_id, "source": doc.source, "format": doc.format,
-            "turns": [{"turn": x.index, "speaker": x.speaker, "start": x.start, "end": x.end,
-                       "paragraphs": len(x.paragraphs), "preview": doc.text[x.start:x.end][:80]} for x in t.turns],
-            "excluded": [{"reason": x.reason, "start": x.start, "end": x.end, "text": doc.text[x.start:x.end]}
-                         for x in t.excluded],
-            "people": [{"name": p.name, "kind": p.kind, "aliases": list(p.aliases), "roles": list(p.roles)}
-                       for p in t.people],
-        })
+        out.append(
+            {
+                "doc_id": doc.doc_id,
+                "source": doc.source,
+                "format": doc.format,
+                "turns": [
+                    {
+                        "turn": x.index,
+                        "speaker": x.speaker,
+                        "start": x.start,
+                        "end": x.end,
+                        "paragraphs": len(x.paragraphs),
+                        "preview": doc.text[x.start : x.end][:80],
+                    }
+                    for x in t.turns
+                ],
+                "excluded": [
+                    {"reason": x.reason, "start": x.start, "end": x.end, "text": doc.text[x.start : x.end]}
+                    for x in t.excluded
+                ],
+                "people": [
+                    {"name": p.name, "kind": p.kind, "aliases": list(p.aliases), "roles": list(p.roles)}
+                    for p in t.people
+                ],
+            }
+        )
     if args.json:
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
     for d in out:
         print(f"{d['source']} ({d['format']}): {len(d['turns'])} turns, {len(d['excluded'])} excluded")
         for x in d["turns"][:50]:
-            print(f"  turn {x['turn']:>3} {x['speaker'] or '(narration)':<20} {x['paragraphs']:>2} para  "
-                  f"[{x['start']}:{x['end']}] {x['preview']!r}")
+            print(
+                f"  turn {x['turn']:>3} {x['speaker'] or '(narration)':<20} {x['paragraphs']:>2} para  "
+                f"[{x['start']}:{x['end']}] {x['preview']!r}"
+            )
         if len(d["turns"]) > 50:
             print(f"  ... {len(d['turns']) - 50} more turns")
         for x in d["excluded"]:
             print(f"  excluded ({x['reason']}) [{x['start']}:{x['end']}] {x['text'][:100]!r}")
         for p in d["people"]:
-            print(f"  {p['kind']}: {p['name']}" + (f" = {', '.join(p['aliases'] + p['roles'])}" if p['aliases'] or p['roles'] else ""))
+            print(
+                f"  {p['kind']}: {p['name']}"
+                + (f" = {', '.join(p['aliases'] + p['roles'])}" if p["aliases"] or p["roles"] else "")
+            )
     return 0
 
 
@@ -237,8 +305,9 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     if args.set is None:
         raise _usage("name a question set, e.g. rag eval eval/sets/seed.jsonl")
-    result = run_eval(args.set, index=args.index, k=args.k, out=args.out, dense_only=args.dense_only,
-                      progress=_Progress())
+    result = run_eval(
+        args.set, index=args.index, k=args.k, out=args.out, dense_only=args.dense_only, progress=_Progress()
+    )
     print(json.dumps(result.summary, indent=2) if args.json else result.table)
     return 0
 
@@ -257,9 +326,13 @@ def _read_aliases(path: Path) -> dict[str, str]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise SourceError(f"{path}: cannot read the alias map ({err}); expected {{\"alias\": \"Speaker\"}}") from err
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-        raise SourceError(f"{path}: the alias map must be a JSON object of strings, {{\"alias\": \"Speaker\"}}")
+        raise SourceError(
+            f'{path}: cannot read the alias map ({err}); expected {{"alias": "Speaker"}}'
+        ) from err
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise SourceError(f'{path}: the alias map must be a JSON object of strings, {{"alias": "Speaker"}}')
     return data
 
 
@@ -288,7 +361,9 @@ class _Progress:
         self.last = now
         rate = done / max(now - self.started, 1e-9)
         left = (total - done) / rate if rate > 0 else 0
-        self._line(f"{stage}: {done}/{total} ({100 * done / max(total, 1):.0f}%), {rate:.1f}/s, {left:.0f} s left")
+        self._line(
+            f"{stage}: {done}/{total} ({100 * done / max(total, 1):.0f}%), {rate:.1f}/s, {left:.0f} s left"
+        )
 
     def _line(self, text: str) -> None:
         if self.tty:

@@ -40,7 +40,9 @@ class Settings:
     # Extra aliases, alias -> speaker label, on top of those found in the documents.
     aliases: dict[str, str] = field(default_factory=dict)
 
-    # Retrieval: candidates per retriever before reciprocal-rank fusion, and the RRF constant.
+    # Retrieval: "hybrid" (dense + BM25, fused), or "dense" / "bm25" alone for comparisons.
+    retrieval: str = "hybrid"
+    # Candidates per retriever before reciprocal-rank fusion, and the RRF constant.
     candidates: int = 50
     rrf_k: int = 60
     k: int = 5

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -88,9 +89,7 @@ class OnnxEmbedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(
-            str(onnx_path), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(_tokenizer_file(model_path)))
         self.tokenizer.enable_truncation(MAX_WORD_PIECES)
         self.tokenizer.enable_padding()
@@ -118,8 +117,7 @@ class TorchEmbedder:
             from sentence_transformers import SentenceTransformer
         except ImportError as err:
             raise ImportError(
-                "sentence-transformers is needed to build an index; "
-                'run: pip install -e . "torch==2.13.0"'
+                'sentence-transformers is needed to build an index; run: pip install -e . "torch==2.13.0"'
             ) from err
         if not (model_path / "config.json").exists():
             raise ModelNotFoundError(f"{model_path}: not a sentence-transformers model directory")
@@ -157,7 +155,8 @@ class TorchEmbedder:
         names = ["input_ids", "attention_mask", "token_type_ids"]
         axes = {n: {0: "batch", 1: "seq"} for n in [*names, "last_hidden_state"]}
         ids = torch.ones(1, 8, dtype=torch.long)
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer chatter about constants we do not rely on
             torch.onnx.export(
                 Encoder(),
                 (ids, ids, torch.zeros_like(ids)),

@@ -87,8 +87,9 @@ class Index:
         self.faiss = vectors
         self.bm25 = bm25
         self.matrix = _flat_view(vectors)  # (n, dim) float32, a view into FAISS's own storage
-        self._speaker = np.array([c.speaker or "" for c in chunks], dtype=object)
-        self._doc = np.array([c.doc_id for c in chunks], dtype=object)
+        self._by_doc = _group_rows((c.doc_id,) for c in chunks)
+        # a person's rows: what they say and what quotes them
+        self._by_person = _group_rows(((c.speaker,) if c.speaker else ()) + c.quoted for c in chunks)
 
     @classmethod
     def create(
@@ -126,18 +127,19 @@ class Index:
         """
         if speakers is None and doc_id is None:
             return None
-        mask = np.ones(len(self.chunks), dtype=bool)
+        empty = np.zeros(0, dtype=np.int64)
+        rows: np.ndarray | None = None
         if doc_id is not None:
-            mask &= self._doc == doc_id
+            rows = self._by_doc.get(doc_id, empty)
         if speakers is not None:
-            wanted = set(speakers)
-            mask &= np.array(
-                [c.speaker in wanted or bool(wanted.intersection(c.quoted)) for c in self.chunks],
-                dtype=bool,
-            )
-        return np.flatnonzero(mask)
+            people = [self._by_person.get(s, empty) for s in speakers]
+            mine = np.unique(np.concatenate(people)) if people else empty
+            rows = mine if rows is None else np.intersect1d(rows, mine, assume_unique=True)
+        return rows
 
-    def dense(self, query: np.ndarray, *, n: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def dense(
+        self, query: np.ndarray, *, n: int, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-n rows by inner product with `query` ((dim,) float32), within `rows` if given."""
         if rows is not None and len(rows) <= 50_000:
             scores = self.matrix[rows] @ query
@@ -152,7 +154,9 @@ class Index:
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
-    def lexical(self, terms: Sequence[str], *, n: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def lexical(
+        self, terms: Sequence[str], *, n: int, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-n rows by BM25 score for `terms` (already tokenized), within `rows` if given."""
         known = [t for t in terms if t in self.bm25.vocab_dict]
         if not known or not self.chunks:
@@ -241,13 +245,24 @@ class Index:
                 f"for {len(chunks)} chunks; {fix}"
             )
         if vectors.d != manifest.get("dim"):
-            raise IndexCorruptError(f"{path}: vectors are {vectors.d}-d, manifest says {manifest.get('dim')}; {fix}")
+            raise IndexCorruptError(
+                f"{path}: vectors are {vectors.d}-d, manifest says {manifest.get('dim')}; {fix}"
+            )
         return cls(chunks, transcripts, manifest, vectors, bm25)
 
     def people(self) -> list[Person]:
         from rag.people import merge_people
 
         return merge_people(t.people for t in self.transcripts.values())
+
+
+def _group_rows(keys: Iterable[tuple[str, ...]]) -> dict[str, np.ndarray]:
+    """key -> sorted row ids of the rows that carry it."""
+    groups: dict[str, list[int]] = {}
+    for row, names in enumerate(keys):
+        for name in names:
+            groups.setdefault(name, []).append(row)
+    return {k: np.array(v, dtype=np.int64) for k, v in groups.items()}
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
@@ -292,9 +307,7 @@ def _transcript_from_dict(d: dict[str, Any]) -> Transcript:
         Turn(doc.doc_id, i, sp, s, e, tuple((a, b) for a, b in paras)) for i, sp, s, e, paras in d["turns"]
     )
     excluded = tuple(Excluded(doc.doc_id, s, e, r) for s, e, r in d["excluded"])
-    people = tuple(
-        Person(p["name"], p["kind"], tuple(p["aliases"]), tuple(p["roles"])) for p in d["people"]
-    )
+    people = tuple(Person(p["name"], p["kind"], tuple(p["aliases"]), tuple(p["roles"])) for p in d["people"])
     return Transcript(doc, turns, excluded, people)
 
 

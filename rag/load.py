@@ -39,8 +39,7 @@ def find_sources(paths: Iterable[Path]) -> list[Path]:
         elif path.is_file():
             if path.suffix.lower() not in SUFFIXES:
                 raise SourceError(
-                    f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
-                    f"use {', '.join(SUFFIXES)}"
+                    f"{path}: unsupported file type {path.suffix or '(none)'!r}; use {', '.join(SUFFIXES)}"
                 )
             found.append(path)
         else:
@@ -159,7 +158,5 @@ def _check_unique_ids(paths: list[Path]) -> None:
     seen: dict[str, Path] = {}
     for p in paths:
         if p.stem in seen:
-            raise SourceError(
-                f"two sources share the doc_id {p.stem!r}: {seen[p.stem]} and {p}; rename one"
-            )
+            raise SourceError(f"two sources share the doc_id {p.stem!r}: {seen[p.stem]} and {p}; rename one")
         seen[p.stem] = p

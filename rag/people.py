@@ -40,7 +40,8 @@ TITLES = frozenset(
     cia fbi nsa nato un us u.s. eu uk""".split()
 )
 NOT_NAMES = frozenset(
-    """he she they it i we you this that these those there who what which when where why how the a
+    """is are was were be been does did do can could would should will shall has have had may might
+    must he she they it i we you this that these those there who what which when where why how the a
     an and but or so if in on at of for to from by with as after before while when then also later
     earlier yesterday today tomorrow monday tuesday wednesday thursday friday saturday sunday
     january february march april may june july august september october november december
@@ -63,7 +64,7 @@ class Mention:
 
 _SPEECH_VERBS = (
     r"say|said|think|thought|believe|write|wrote|mean|argue|claim|suggest|tell|told|want|"
-    r"recommend|propose|feel|talk|speak|comment|mention|predict|warn|describe|explain|learn|"
+    r"recommend|propose|feel|comment|mention|predict|warn|describe|explain|learn|call|"
     r"discuss|note|state|ask|add|insist|stress|emphasi[sz]e|worry|fear|expect|make of|view|see"
 )
 _SLOT = re.compile(
@@ -74,13 +75,17 @@ _SLOT = re.compile(
 )
 
 
-def speech_slot(question: str) -> tuple[int, int] | None:
-    """Where a question puts the person who speaks: "What did <the CIA director> say ..."."""
-    m = _SLOT.search(question)
-    if not m:
-        return None
-    group = next(g for g in ("a", "b", "c") if m.group(g) is not None)
-    return m.span(group)
+def speech_slot(question: str, *, possessive: bool = True) -> tuple[int, int] | None:
+    """Where a question puts the person who speaks: "What did <the CIA director> say ...".
+
+    With `possessive`, "<X>'s view" counts too (good for known people; "the Kremlin's position"
+    is not a person, so unknown names are only taken from the other forms).
+    """
+    for m in _SLOT.finditer(question):
+        group = next(g for g in ("a", "b", "c") if m.group(g) is not None)
+        if possessive or group != "c":
+            return m.span(group)
+    return None
 
 
 def find_quoted(text: str, *, exclude: Iterable[str] = ()) -> tuple[str, ...]:
@@ -157,44 +162,113 @@ def merge_people(groups: Iterable[Iterable[Person]]) -> list[Person]:
     return sorted(merged.values(), key=lambda p: (p.kind != "speaker", p.name))
 
 
-def match_people(question: str, people: Iterable[Person]) -> Mention | None:
-    """The person (or group, "the professor") a question names, or None.
+class Roster:
+    """People with their name patterns compiled once; `match(question)` says who is asked about.
 
-    Candidates come from exact names and aliases (case-insensitive, possessives allowed), role
-    descriptions, group words ("professor" for Professor A and Professor B) and typos. A person
-    who is only quoted counts when the question puts them in the speaker's place ("What did
-    Medvedev write?"), not when merely named ("Where might Trump and Putin meet?").
-    Example: ("What did Danenberg say?", roster) -> Mention(("Dannenberg",), "Danenberg", "fuzzy")
+    Example: Roster(people).match("What did Danenberg say?") -> Mention(("Dannenberg",), ...)
     """
-    people = list(people)
-    kinds = {p.name: p.kind for p in people}
-    slot = speech_slot(question)
 
-    def in_slot(m: Mention) -> bool:
-        return slot is not None and m.start < slot[1] and slot[0] < m.end
-
-    candidates = [
-        m
-        for m in (
-            *_match_exact(question, people),
-            *_match_role(question, people),
-            *_match_group(question, people),
-            *_match_fuzzy(question, people),
+    def __init__(self, people: Iterable[Person]) -> None:
+        self.people = list(people)
+        self.kinds = {p.name: p.kind for p in self.people}
+        self._aliases: dict[str, set[str]] = {}
+        for p in self.people:
+            for alias in (p.name, *p.aliases):
+                self._aliases.setdefault(alias.lower(), set()).add(p.name)
+        ordered = sorted(self._aliases, key=len, reverse=True)
+        self._pattern = (
+            re.compile(r"(?<![\w])(" + "|".join(re.escape(a) for a in ordered) + r")(?:’s|'s)?(?![\w])", re.I)
+            if ordered
+            else None
         )
-        if in_slot(m) or all(kinds.get(n) == "speaker" for n in m.names)
-    ]
-    if not candidates:
-        return None
-    order = {"exact": 3, "role": 2, "group": 1, "fuzzy": 0}
-    return max(
-        candidates,
-        key=lambda m: (in_slot(m), all(kinds.get(n) == "speaker" for n in m.names), order[m.how], len(m.text)),
-    )
+        self._parts: dict[str, set[str]] = {}
+        for alias, names in self._aliases.items():
+            for part in alias.split():
+                if len(part) >= 5:
+                    self._parts.setdefault(part, set()).update(names)
+        self._groups: dict[str, list[str]] = {}
+        for p in self.people:
+            words = p.name.split()
+            if p.kind == "speaker" and len(words) == 2 and len(words[1]) <= 2:
+                self._groups.setdefault(words[0].lower(), []).append(p.name)
+
+    def match(self, question: str) -> Mention | None:
+        """The person (or group, "the professor") a question names, or None.
+
+        Candidates come from exact names and aliases (case-insensitive, possessives allowed), role
+        descriptions, group words ("professor" for Professor A and Professor B) and typos. A person
+        who is only quoted counts when the question puts them in the speaker's place ("What did
+        Medvedev write?"), not when merely named ("Where might Trump and Putin meet?"); so does a
+        speaker named in lower case, which may be a plain word ("their marketing strategy" is not
+        the speaker Marketing, "what did the marketing learn" is).
+        """
+        slot = speech_slot(question)
+
+        def in_slot(m: Mention) -> bool:
+            return slot is not None and m.start < slot[1] and slot[0] < m.end
+
+        def speaks(m: Mention) -> bool:
+            return all(self.kinds.get(n) == "speaker" for n in m.names)
+
+        candidates = [
+            m
+            for m in (
+                *self._exact(question),
+                *_match_role(question, self.people),
+                *self._group(question),
+                *self._fuzzy(question),
+            )
+            if in_slot(m) or (speaks(m) and not m.text.islower())
+        ]
+        if not candidates:
+            return None
+        order = {"exact": 3, "role": 2, "group": 1, "fuzzy": 0}
+        return max(candidates, key=lambda m: (in_slot(m), speaks(m), order[m.how], len(m.text)))
+
+    def _exact(self, question: str) -> list[Mention]:
+        if self._pattern is None:
+            return []
+        found = []
+        for m in self._pattern.finditer(question):
+            alias = m.group(1)
+            if len(alias) <= 2 and not alias.isupper():
+                continue  # "a" is not the speaker A
+            names = tuple(sorted(self._aliases[alias.lower()]))
+            found.append(Mention(names, m.group(0), "exact", m.start(), m.end()))
+        return found
+
+    def _group(self, question: str) -> list[Mention]:
+        """ "the professor" -> every speaker whose label is "Professor <letter>"."""
+        found = []
+        for word, names in self._groups.items():
+            for m in re.finditer(rf"\b{re.escape(word)}s?\b", question, re.I):
+                found.append(Mention(tuple(sorted(names)), m.group(0), "group", m.start(), m.end()))
+        return found
+
+    def _fuzzy(self, question: str) -> list[Mention]:
+        from rapidfuzz import process
+
+        best: tuple[float, set[str], re.Match[str]] | None = None
+        for token in re.finditer(r"[A-Za-z][\w'’\-]+", question):
+            bare = re.sub(r"(?:’s|'s)$", "", token.group(0)).lower()
+            if len(bare) < 5 or bare in NOT_NAMES or bare in _COMMON or bare in self._parts:
+                continue
+            hit = process.extractOne(bare, list(self._parts), scorer=fuzz.ratio, score_cutoff=85)
+            if hit and (best is None or hit[1] > best[0]):
+                best = (hit[1], self._parts[hit[0]], token)
+        if best is None or len(best[1]) != 1:
+            return []
+        return [Mention(tuple(best[1]), best[2].group(0), "fuzzy", best[2].start(), best[2].end())]
+
+
+def match_people(question: str, people: Iterable[Person]) -> Mention | None:
+    """`Roster(people).match(question)`, for one-off use."""
+    return Roster(people).match(question)
 
 
 def asked_about_person(question: str) -> str | None:
     """A capitalised name where the speaker goes ("did Zelensky say"), known or not."""
-    slot = speech_slot(question)
+    slot = speech_slot(question, possessive=False)
     if slot is None:
         return None
     names = re.findall(rf"{_NAME_TOKEN}(?:\s+{_NAME_TOKEN}){{0,2}}", question[slot[0] : slot[1]])
@@ -203,17 +277,6 @@ def asked_about_person(question: str) -> str | None:
         if bare:
             return bare
     return None
-
-
-def _match_exact(question: str, people: list[Person]) -> list[Mention]:
-    found = []
-    for p in people:
-        for alias in (p.name, *p.aliases):
-            for m in re.finditer(rf"(?<![\w]){re.escape(alias)}(?:’s|'s)?(?![\w])", question, re.I):
-                if len(alias) <= 2 and not m.group(0).isupper():
-                    continue  # "a" is not the speaker A
-                found.append(Mention((p.name,), m.group(0), "exact", m.start(), m.end()))
-    return found
 
 
 def _match_role(question: str, people: list[Person]) -> list[Mention]:
@@ -232,39 +295,6 @@ def _match_role(question: str, people: list[Person]) -> list[Mention]:
         return []  # two people fit equally well: do not guess
     start, end = _span_of(question, scored[0][3])
     return [Mention((scored[0][2],), question[start:end], "role", start, end)]
-
-
-def _match_group(question: str, people: list[Person]) -> list[Mention]:
-    """ "the professor" -> every speaker whose label is "Professor <letter>"."""
-    groups: dict[str, list[str]] = {}
-    for p in people:
-        words = p.name.split()
-        if p.kind == "speaker" and len(words) == 2 and len(words[1]) <= 2:
-            groups.setdefault(words[0].lower(), []).append(p.name)
-    found = []
-    for word, names in groups.items():
-        for m in re.finditer(rf"\b{re.escape(word)}s?\b", question, re.I):
-            found.append(Mention(tuple(sorted(names)), m.group(0), "group", m.start(), m.end()))
-    return found
-
-
-def _match_fuzzy(question: str, people: list[Person]) -> list[Mention]:
-    best: tuple[float, str, re.Match[str]] | None = None
-    for token in re.finditer(r"[A-Za-z][\w'’\-]+", question):
-        bare = re.sub(r"(?:’s|'s)$", "", token.group(0))
-        if len(bare) < 5 or bare.lower() in NOT_NAMES or bare.lower() in _COMMON:
-            continue
-        for p in people:
-            for alias in (p.name, *p.aliases):
-                for part in alias.split():
-                    if len(part) < 5:
-                        continue
-                    score = fuzz.ratio(bare.lower(), part.lower())
-                    if 85 <= score < 100 and (best is None or score > best[0]):
-                        best = (score, p.name, token)
-    if best is None:
-        return []
-    return [Mention((best[1],), best[2].group(0), "fuzzy", best[2].start(), best[2].end())]
 
 
 _COMMON = frozenset(
@@ -299,7 +329,10 @@ def _roles(text: str, full_name: str) -> list[str]:
     for m in re.finditer(re.escape(full_name), text):
         before = re.split(r"[–—,;:(\[]|\band\b|(?<=[.!?])\s", text[max(0, m.start() - 120) : m.start()])
         cand = before[-1].strip() if before else ""
-        if 2 <= len(cand.split()) <= 10 and cand.split()[0].lower() in {"former", "the", "a", "an", "then", "current"} | TITLES:
+        if (
+            2 <= len(cand.split()) <= 10
+            and cand.split()[0].lower() in {"former", "the", "a", "an", "then", "current"} | TITLES
+        ):
             roles.append(cand)
         after = re.match(r",\s+(?:a|an|the)?\s*((?:former|current|then)?[^,.;()]{3,80}),", text[m.end() :])
         if after and 2 <= len(after.group(1).split()) <= 10:
@@ -332,7 +365,9 @@ def _strip_titles(name: str) -> str:
         tokens.pop()
     # Keep at most "First Last"; a run like "Foreign Minister Sergei Ryabkov" ends in the name.
     tokens = [re.sub(r"(?:’s|'s)$", "", t) for t in tokens[-2:]]
-    if len(tokens) == 2 and (tokens[0].lower() in TITLES or tokens[0].lower().endswith(("ian", "ish", "ese"))):
+    if len(tokens) == 2 and (
+        tokens[0].lower() in TITLES or tokens[0].lower().endswith(("ian", "ish", "ese"))
+    ):
         tokens = tokens[1:]
     if not tokens or any(t.lower() in NOT_NAMES for t in tokens):
         return ""

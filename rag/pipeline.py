@@ -20,9 +20,9 @@ from rag.config import Settings
 from rag.embed import Embedder, load_embedder, model_fingerprint, packaged_model_path
 from rag.errors import IndexMismatchError, QuestionError, UnknownSpeakerError
 from rag.index import Index, tokenize
-from rag.people import match_people
-from rag.search import Query, dense_search, hybrid_search, query_text, read_question
-from rag.types import Answer, Document, Hit, Person
+from rag.people import Roster
+from rag.search import Query, dense_search, dense_text, hybrid_search, query_text, read_question
+from rag.types import Answer, Chunk, Document, Hit, Person
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,9 @@ class Pipeline:
         self.settings = settings
 
     @classmethod
-    def load(cls, path: Path | str = "index", *, settings: Settings = Settings(), embedder: Embedder | None = None) -> Pipeline:
+    def load(
+        cls, path: Path | str = "index", *, settings: Settings = Settings(), embedder: Embedder | None = None
+    ) -> Pipeline:
         """Load the index at `path` and the model it was built with.
 
         Raises:
@@ -65,12 +67,21 @@ class Pipeline:
 
     # --- questions -------------------------------------------------------------------------------
 
-    def ask(self, question: str, *, history: Sequence[str] = (), speaker: str | None = None, k: int | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        history: Sequence[str] = (),
+        speaker: str | None = None,
+        doc_id: str | None = None,
+        k: int | None = None,
+    ) -> Answer:
         """Answer a question with quotes from the transcripts, or refuse and say why.
 
         Args:
             history: earlier questions of the same conversation, oldest first (for follow-ups).
             speaker: only consider this speaker (label or alias); overrides the question's.
+            doc_id: only consider this document.
         Raises:
             QuestionError: empty or overlong question.
             UnknownSpeakerError: `speaker` names nobody in the index.
@@ -78,37 +89,49 @@ class Pipeline:
         question = self._check(question)
         query = self.read(question, history=history, speaker=speaker)
         if query.unknown is not None:
-            return refuse(query, (), f"{query.unknown} is not in the transcripts", text=self._not_here(query.unknown))
-        rows = self.index.rows(speakers=query.speakers) if query.speakers else None
+            return refuse(
+                query, (), f"{query.unknown} is not in the transcripts", text=self._not_here(query.unknown)
+            )
+        rows = self.index.rows(speakers=query.speakers, doc_id=doc_id)
         if rows is not None and len(rows) == 0:
-            return refuse(query, (), f"nothing by {', '.join(query.speakers or ())} is indexed")
-        hits = self._hybrid(query, rows, k or self.settings.k)
+            where = f" in {doc_id}" if doc_id else ""
+            who = f"by {', '.join(query.speakers)} " if query.speakers else ""
+            return refuse(query, (), f"nothing {who}is indexed{where}")
+        hits = self._retrieve(query, rows, k or self.settings.k)
         exclude = []
         if query.wants_other and history:
-            previous = self.ask(history[-1], history=history[:-1], speaker=speaker, k=k)
+            previous = self.ask(history[-1], history=history[:-1], speaker=speaker, doc_id=doc_id, k=k)
             exclude = [(c.start, c.end) for c in previous.citations]
         return answer_question(query, hits, self.documents, self.idf, settings=self.settings, exclude=exclude)
 
-    def search(self, query: str, *, k: int = 5, speaker: str | None = None, doc_id: str | None = None, dense_only: bool = False) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 5,
+        speaker: str | None = None,
+        doc_id: str | None = None,
+        history: Sequence[str] = (),
+    ) -> list[Hit]:
         """The best passages for `query`, best first, optionally by one speaker or in one document.
 
         The speaker named in the query itself is used when `speaker` is not given.
         """
         query = self._check(query)
-        q = self.read(query, speaker=speaker)
+        q = self.read(query, speaker=speaker, history=history)
         rows = self.index.rows(speakers=q.speakers, doc_id=doc_id)
         if rows is not None and len(rows) == 0:
             return []
-        if dense_only:
-            return dense_search(self.index, self._embed(query_text(q)), k=k, rows=rows)
-        return self._hybrid(q, rows, k)
+        return self._retrieve(q, rows, k)
 
     def read(self, question: str, *, history: Sequence[str] = (), speaker: str | None = None) -> Query:
         """How a question is understood: speaker filter, topic, follow-up (see `search.Query`)."""
-        query = read_question(question, self.people, history=history)
+        query = read_question(question, self.roster, history=history)
         if speaker is not None:
             names = self.resolve_speaker(speaker)
-            query = Query(query.question, query.topic, names, query.mention, None, query.followup, query.wants_other)
+            query = Query(
+                query.question, query.topic, names, query.mention, None, query.followup, query.wants_other
+            )
         return query
 
     # --- the corpus ------------------------------------------------------------------------------
@@ -123,16 +146,26 @@ class Pipeline:
         Raises:
             UnknownSpeakerError: nobody matches; the message lists who does speak.
         """
-        mention = match_people(name, self.people)
+        mention = self.roster.match(name)
         if mention is None:
             raise UnknownSpeakerError(
                 f"no speaker matches {name!r}; speakers: {', '.join(p.name for p in self.speakers()) or '(none)'}"
             )
         return mention.names
 
+    @property
+    def chunks(self) -> list[Chunk]:
+        """Every indexed chunk, in index order."""
+        return self.index.chunks
+
     @cached_property
     def people(self) -> list[Person]:
         return self.index.people()
+
+    @cached_property
+    def roster(self) -> Roster:
+        """Everyone in the index with their name patterns compiled once."""
+        return Roster(self.people)
 
     @cached_property
     def documents(self) -> dict[str, Document]:
@@ -142,15 +175,29 @@ class Pipeline:
     def idf(self) -> dict[str, float]:
         bm25 = self.index.bm25
         df = np.diff(bm25.scores["indptr"])
-        return idf_table({t: int(df[i]) for t, i in bm25.vocab_dict.items() if t and i < len(df)}, max(len(self.index.chunks), 1))
+        return idf_table(
+            {t: int(df[i]) for t, i in bm25.vocab_dict.items() if t and i < len(df)},
+            max(len(self.index.chunks), 1),
+        )
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _hybrid(self, query: Query, rows: np.ndarray | None, k: int) -> list[Hit]:
-        text = query_text(query)
+    def _retrieve(self, query: Query, rows: np.ndarray | None, k: int) -> list[Hit]:
+        vector = self._embed(dense_text(query))
+        mode = self.settings.retrieval
+        if mode == "dense":
+            return dense_search(self.index, vector, k=k, rows=rows)
+        if mode not in ("hybrid", "bm25"):
+            raise ValueError(f"Settings.retrieval is {mode!r}; use 'hybrid', 'dense' or 'bm25'")
         return hybrid_search(
-            self.index, self._embed(text), tokenize(text), k=k, rows=rows,
-            candidates=self.settings.candidates, rrf_k=self.settings.rrf_k,
+            self.index,
+            vector,
+            tokenize(query_text(query)),
+            k=k,
+            rows=rows,
+            candidates=self.settings.candidates,
+            rrf_k=self.settings.rrf_k,
+            lexical_only=mode == "bm25",
         )
 
     def _embed(self, text: str) -> np.ndarray:
@@ -158,7 +205,9 @@ class Pipeline:
 
     def _check(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():
-            raise QuestionError("the question is empty; ask something, e.g. 'What did Dannenberg say about Helsinki?'")
+            raise QuestionError(
+                "the question is empty; ask something, e.g. 'What did Dannenberg say about Helsinki?'"
+            )
         if len(question) > self.settings.max_question_chars:
             raise QuestionError(
                 f"the question is {len(question):,} characters, over the {self.settings.max_question_chars:,} limit; shorten it"
@@ -178,7 +227,10 @@ def _check_model(manifest: dict[str, object], settings: Settings, path: Path) ->
         raise IndexMismatchError(
             f"{path}/ was built with {built!r}, settings ask for {settings.model_name!r}; run: rag build --index {path}"
         )
-    if settings.model_path is not None and manifest.get("model_sha256") not in (None, model_fingerprint(settings.model_path)):
+    if settings.model_path is not None and manifest.get("model_sha256") not in (
+        None,
+        model_fingerprint(settings.model_path),
+    ):
         raise IndexMismatchError(
             f"{path}/ was built with other weights than {settings.model_path}; run: rag build --index {path}"
         )

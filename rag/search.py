@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.index import Index, tokenize
-from rag.people import Mention, asked_about_person, match_people
-from rag.types import Chunk, Hit, Person
+from rag.people import Mention, Roster, asked_about_person
+from rag.types import Chunk, Hit
 
 _SPEECH = (
     r"say|said|says|think|thought|thinks|believe|believes|write|wrote|writes|mean|argue|argued|"
@@ -29,10 +29,21 @@ _SPEECH = (
 _LEAD = re.compile(
     rf"^\s*(?:so|and|but|ok|okay|well)?[,\s]*(?:what|how|why|when|where|which|who|whom|did|does|do)?"
     rf"(?:\s+else)?\s*(?:did|does|do|has|have|had|would|will|is|was|were|are)?\s*(?:the\s+|an?\s+)?"
-    rf"(?:(?:{_SPEECH})\b)?\s*(?:about|on|regarding|concerning|of|in relation to)?\s*",
+    rf"(?:(?:{_SPEECH})\b)?\s*(?:(?:about|on|regarding|concerning|of|in relation to)\b)?\s*",
     re.I,
 )
-_TRAIL = re.compile(r"\s*(?:in|during) (?:the|this) (?:interview|article|meeting|conversation|transcript)\b|[?.!\s]+$", re.I)
+_TRAIL = re.compile(
+    r"\s*(?:in|during) (?:the|this) (?:interview|article|meeting|conversation|transcript)\b|[?.!\s]+$", re.I
+)
+# Framing that says how to answer, not what about: "Summarize the discussion about X".
+_FRAME = re.compile(
+    r"\b(?:summari[sz]e|summary of|sum up)\b(?:\s+(?:the|a|all))?(?:\s+(?:discussions?|conversations?|talks?|debates?|"
+    r"presentations?|parts?))?(?:\s+(?:about|on|of|regarding|concerning|between))?"
+    r"|\b(?:when|while)\s+discussing\b"
+    r"|\b(?:the\s+)?(?:group|team|committee|members|meeting)(?:['’]s)?\s+(?:discuss(?:ed)?|think|thought|say|said|decide[d]?)\b"
+    r"(?:\s+(?:about|of|on))?",
+    re.I,
+)
 _PRONOUN = re.compile(r"\b(?:he|she|him|his|her|hers|they|them|their)\b", re.I)
 _ANAPHORA = re.compile(r"\b(?:that|this|it|those|these|there|then|else|more|also|why|such)\b", re.I)
 _ELSE = re.compile(r"\b(?:else|other|more|another|besides|apart from)\b", re.I)
@@ -54,15 +65,16 @@ class Query:
     followup: bool = False
     wants_other: bool = False  # "what else ...": avoid what was already answered
     context: str = ""  # the topic carried over from earlier questions
+    previous: str = ""  # the earlier question a follow-up leans on
 
 
-def read_question(question: str, people: Sequence[Person], *, history: Sequence[str] = ()) -> Query:
+def read_question(question: str, roster: Roster, *, history: Sequence[str] = ()) -> Query:
     """Who and what a question asks about, using earlier questions for follow-ups.
 
-    Example: read_question("What did Dannenberg say about Helsinki?", roster)
+    Example: read_question("What did Dannenberg say about Helsinki?", Roster(people))
         -> Query(topic="Helsinki", speakers=("Dannenberg",), ...)
     """
-    mention = match_people(question, people)
+    mention = roster.match(question)
     unknown = None
     if mention is None:
         asked = asked_about_person(question)
@@ -70,13 +82,13 @@ def read_question(question: str, people: Sequence[Person], *, history: Sequence[
             unknown = asked
     topic = _topic(question, mention)
     speakers = mention.names if mention else None
-    prior = _previous(history, people)
+    prior = _previous(history, roster)
     if prior is not None and unknown is None and _is_followup(question, topic, mention):
         if speakers is None and prior.speakers is not None:
             speakers, mention = prior.speakers, prior.mention
         wants_other = bool(_ELSE.search(question))
         context = "" if wants_other else " ".join(x for x in (prior.context, prior.topic) if x)
-        return Query(question, topic, speakers, mention, None, True, wants_other, context)
+        return Query(question, topic, speakers, mention, None, True, wants_other, context, prior.question)
     return Query(question, topic, speakers, mention, unknown)
 
 
@@ -89,6 +101,7 @@ def hybrid_search(
     rows: np.ndarray | None = None,
     candidates: int = 50,
     rrf_k: int = 60,
+    lexical_only: bool = False,
 ) -> list[Hit]:
     """Reciprocal-rank fusion of dense and BM25 rankings, best first.
 
@@ -98,7 +111,7 @@ def hybrid_search(
         rows: allowed row ids (a speaker or document filter), None for all.
     """
     n = max(candidates, k)
-    dense_rows, _ = index.dense(vector, n=n, rows=rows)
+    dense_rows = np.zeros(0, dtype=np.int64) if lexical_only else index.dense(vector, n=n, rows=rows)[0]
     lex_rows, lex_scores = index.lexical(terms, n=n, rows=rows)
     fused: dict[int, float] = {}
     for ranking in (dense_rows, lex_rows):
@@ -123,9 +136,16 @@ def dense_search(index: Index, vector: np.ndarray, *, k: int, rows: np.ndarray |
 
 
 def query_text(query: Query) -> str:
-    """What to embed and match: context and topic, or the question when no topic is left."""
+    """What BM25 matches: context and topic, or the question when no topic is left."""
     text = f"{query.context} {query.topic}".strip()
     return text if _content(text) else query.question
+
+
+def dense_text(query: Query) -> str:
+    """What is embedded: a follow-up is read together with the question it follows."""
+    if query.followup and query.previous and not query.wants_other:
+        return f"{query.previous} {query.question}"
+    return query_text(query)
 
 
 def is_by(chunk: Chunk, speakers: Sequence[str]) -> bool:
@@ -137,17 +157,17 @@ def _topic(question: str, mention: Mention | None) -> str:
     text = question
     if mention is not None:
         text = question[: mention.start] + " " + question[mention.end :]
-    text = " ".join(text.split())
+    text = " ".join(_FRAME.sub(" ", text).split())
     text = _LEAD.sub("", text, count=1)
     text = _TRAIL.sub("", text)
     return text.strip(" ,;:-")
 
 
-def _previous(history: Sequence[str], people: Sequence[Person]) -> Query | None:
+def _previous(history: Sequence[str], roster: Roster) -> Query | None:
     """The most recent earlier question, read with its own history (speaker carried along)."""
     if not history:
         return None
-    return read_question(history[-1], people, history=history[:-1])
+    return read_question(history[-1], roster, history=history[:-1])
 
 
 def _is_followup(question: str, topic: str, mention: Mention | None) -> bool:

@@ -113,7 +113,7 @@ def is_boilerplate(text: str) -> bool:
 def is_header(text: str) -> bool:
     """Short lines in capitals with no sentence punctuation: "THE EXPERTS", "Part Two"."""
     words = text.split()
-    if not 1 <= len(words) <= 8 or text.rstrip()[-1] in ".?!:;,\"”’)":
+    if not 1 <= len(words) <= 8 or text.rstrip()[-1] in '.?!:;,"”’)':
         return False
     letters = [c for c in text if c.isalpha()]
     if len(letters) >= 2 and all(c.isupper() for c in letters):
@@ -150,9 +150,7 @@ def _segment(doc: Document) -> tuple[list[Turn], list[Excluded]]:
     turns = []
     for speaker, paras in groups:
         if paras:
-            turns.append(
-                Turn(doc.doc_id, len(turns), speaker, paras[0][0], paras[-1][1], tuple(paras))
-            )
+            turns.append(Turn(doc.doc_id, len(turns), speaker, paras[0][0], paras[-1][1], tuple(paras)))
     return turns, excluded
 
 
@@ -233,7 +231,7 @@ def _continues(text: str, previous: Span, s: int, e: int) -> bool:
     last_line = text[previous[0] : previous[1]].rsplit("\n", 1)[-1]
     return (
         len(last_line) <= 100
-        and last_line.rstrip()[-1] not in ".!?:;\"”’)]…"
+        and last_line.rstrip()[-1] not in '.!?:;"”’)]…'
         and not is_header(last_line)
         and not LABEL_RE.match(text, s, e)
     )

@@ -163,6 +163,14 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """How well the retrieved passages match the question's topic; answerability is decided on it."""
+
+    dense: float = 0.0  # best cosine of the query and a passage
+    coverage: float = 0.0  # best share of the topic's idf mass found in one sentence
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """The reply to a question. A refusal is an Answer with `answerable=False` and a reason."""
 
@@ -173,6 +181,7 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     hits: tuple[Hit, ...] = field(default=(), repr=False)
     reason: str = ""  # why it was refused, or a note such as "reported in the narration"
+    evidence: Evidence = field(default_factory=Evidence, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; the field names are a stable contract read by other programs."""

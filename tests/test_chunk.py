@@ -90,15 +90,24 @@ def test_short_turns_are_skipped_by_min_words() -> None:
 def test_sentences() -> None:
     text = "Hi there. The U.S. is big. Mr. Smith left! Did he? Yes."
     assert [text[s:e] for s, e in split_sentences(text)] == [
-        "Hi there.", "The U.S. is big.", "Mr. Smith left!", "Did he?", "Yes.",
+        "Hi there.",
+        "The U.S. is big.",
+        "Mr. Smith left!",
+        "Did he?",
+        "Yes.",
     ]
     qmsum = "Yeah . OK . So , the thing is {disfmarker} um . Right ?"
     assert [qmsum[s:e] for s, e in split_sentences(qmsum)] == [
-        "Yeah .", "OK .", "So , the thing is {disfmarker} um .", "Right ?",
+        "Yeah .",
+        "OK .",
+        "So , the thing is {disfmarker} um .",
+        "Right ?",
     ]
 
 
-words = st.sampled_from("the tram will open in March two months late signalling contract Putin Helsinki".split())
+words = st.sampled_from(
+    "the tram will open in March two months late signalling contract Putin Helsinki".split()
+)
 sentence = st.lists(words, min_size=1, max_size=40).map(lambda ws: " ".join(ws).capitalize() + ".")
 paragraph = st.lists(sentence, min_size=1, max_size=8).map(" ".join)
 turn = st.tuples(st.sampled_from(["Ann", "Bob", "Cy"]), st.lists(paragraph, min_size=1, max_size=4))
