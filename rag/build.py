@@ -20,7 +20,7 @@ import numpy as np
 from rag import __version__
 from rag.chunk import chunk_turns, clean_for_embedding
 from rag.config import Settings
-from rag.embed import Embedder, TorchEmbedder, model_fingerprint, packaged_model_path
+from rag.embed import Embedder, TorchEmbedder, load_embedder, model_fingerprint, packaged_model_path
 from rag.errors import IndexCorruptError, IndexNotFoundError, SourceError
 from rag.index import FORMAT_VERSION, Index, read_manifest
 from rag.load import load_documents
@@ -108,9 +108,10 @@ def build_index(
     if old is not None and all(v == "kept" for v in plan.values()) and not removed:
         return BuildReport(chunks=len(old.chunks), seconds=time.perf_counter() - started, **report_args)
 
-    encoder = out / "encoder.onnx" if old is not None and (out / "encoder.onnx").exists() else None
+    encoder = _reusable_encoder(out, identity) if embedder is None else None
     if embedder is None:
-        embedder = TorchEmbedder(model_path, name=settings.model_name)
+        # The exported encoder gives the same vectors without importing torch (about 10 s).
+        embedder = load_embedder(model_path, name=settings.model_name, onnx_path=encoder)
     fits = getattr(embedder, "fits", None)  # the model's own word-piece window, when it has one
 
     transcripts, chunks, vectors, to_embed = [], [], [], []
@@ -253,6 +254,15 @@ def _manifest(
         },
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _reusable_encoder(out: Path, identity: dict[str, Any]) -> Path | None:
+    """The index's ONNX encoder, when it was exported from the very same model weights."""
+    manifest = read_manifest(out)
+    path = out / "encoder.onnx"
+    if manifest and manifest.get("encoder") and path.exists() and manifest.get("model_sha256") == identity["model_sha256"]:
+        return path
+    return None
 
 
 def _export(embedder: TorchEmbedder, path: Path) -> None:

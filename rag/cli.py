@@ -30,9 +30,11 @@ log = logging.getLogger("rag")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="rag: %(message)s", stream=sys.stderr
-    )
+    level = logging.INFO if args.verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("rag: %(message)s"))
+    handler.setLevel(level)  # bm25s sets its own logger to DEBUG; filter at the handler
+    logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("faiss", "bm25s", "sentence_transformers", "transformers", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING if args.verbose else logging.ERROR)
     try:

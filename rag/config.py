@@ -48,6 +48,7 @@ class Settings:
     k: int = 5
 
     # Answering: a question is answerable when its best passage reaches either threshold.
-    min_dense: float = 0.45  # cosine of question topic and best passage
-    min_coverage: float = 0.5  # share of the topic's idf mass found in the best passage
+    # Calibrated by eval/calibrate.py on the seed and QMSum sets (eval/calibration.json).
+    min_dense: float = 0.29  # cosine of the query and the best passage
+    min_coverage: float = 0.75  # share of the topic's idf mass found in the best sentence
     max_quotes: int = 3

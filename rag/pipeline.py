@@ -22,7 +22,7 @@ from rag.errors import IndexMismatchError, QuestionError, UnknownSpeakerError
 from rag.index import Index, tokenize
 from rag.people import Roster
 from rag.search import Query, dense_search, dense_text, hybrid_search, query_text, read_question
-from rag.types import Answer, Chunk, Document, Hit, Person
+from rag.types import Answer, Chunk, Document, Hit, Person, Turn
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,23 @@ class Pipeline:
                 f"no speaker matches {name!r}; speakers: {', '.join(p.name for p in self.speakers()) or '(none)'}"
             )
         return mention.names
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        """The indexed chunk with this id (a citation's `chunk_id`)."""
+        return self._chunks_by_id[chunk_id]
+
+    @cached_property
+    def _chunks_by_id(self) -> dict[str, Chunk]:
+        return {c.chunk_id: c for c in self.index.chunks}
+
+    def turn(self, doc_id: str, index: int) -> Turn:
+        """The speaker turn `index` of a document (its paragraphs give the full context of a quote)."""
+        return self.index.transcripts[doc_id].turns[index]
+
+    def count(self, *, speakers: Sequence[str] | None = None, doc_id: str | None = None) -> int:
+        """How many passages a search with these filters looks at."""
+        rows = self.index.rows(speakers=speakers, doc_id=doc_id)
+        return len(self.index.chunks) if rows is None else len(rows)
 
     @property
     def chunks(self) -> list[Chunk]:

@@ -1,0 +1,170 @@
+"""End to end in a real browser: Debian's chromium driven by Playwright (never `playwright install`).
+
+Starts the chat on a free loopback port over a private copy of the seed index, asks, opens a
+citation, follows up, uploads a good and a bad transcript, and saves screenshots (path printed).
+Also drives the same server from gradio_client, as another program would.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag import Pipeline
+from tests.conftest import DATA, ROOT, SEED
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+SHOTS = ROOT / "tests" / "screenshots"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(real_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from ui.app import Chat, launch
+
+    root = tmp_path_factory.mktemp("ui")
+    seeds = root / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds)
+    index = root / "index"
+    shutil.copytree(real_index, index)
+    chat = Chat(Pipeline.load(index), index=index, sources=[seeds], uploads=root / "uploads")
+    port = _free_port()
+    app = launch(chat, host="127.0.0.1", port=port, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: apt-get install -y chromium (make test does it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+def _ask(page: Any, question: str) -> tuple[str, float]:
+    answers = page.locator("#chat .bot-row")
+    before = answers.count()
+    started = time.perf_counter()
+    page.fill("#question textarea", question)
+    page.click("#ask")
+    page.wait_for_function(
+        "n => { const rows = document.querySelectorAll('#chat .bot-row');"
+        " return rows.length > n && rows[rows.length - 1].querySelector('.answer, .refusal'); }",
+        arg=before, timeout=30_000,
+    )
+    seconds = time.perf_counter() - started
+    return answers.last.inner_text(), seconds
+
+
+def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_chat_in_a_real_browser(server: str, browser: Any, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    ready = []
+    for _ in range(3):
+        started = time.perf_counter()
+        page.goto(server)
+        page.wait_for_selector("#question textarea", state="visible")
+        ready.append(time.perf_counter() - started)
+    assert "1 document · 2 speakers (Dannenberg, McLaughlin)" in page.inner_text("#corpus")
+    _shot(page, "01-ready")
+
+    text, first = _ask(page, "What did Dannenberg say about Helsinki?")
+    assert "Searching Dannenberg's answers" in text
+    assert "Dannenberg said:" in text and "Helsinki in 2018" in text
+    _shot(page, "02-answer")
+
+    page.locator("#chat a.cite").first.click()
+    card = page.locator("#cite-0-1")
+    page.wait_for_function("() => document.getElementById('cite-0-1').open")
+    assert card.locator("mark").inner_text().startswith("Putin will be well prepared for this meeting")
+    assert card.locator("summary .who").inner_text() == "Dannenberg"
+    _shot(page, "03-source-open")
+
+    text, _ = _ask(page, "Why was that a mistake?")
+    assert "This was a mistake and should not be repeated." in text
+    _shot(page, "04-follow-up")
+
+    times = [first]
+    for q in ["What did Medvedev write?", "What did McLaughlin say about NATO allies?", "How long did the call last?"]:
+        text, seconds = _ask(page, q)
+        times.append(seconds)
+    text, _ = _ask(page, "What did Zelensky say in the interview?")
+    assert "Not in the transcripts." in text and "Speakers: Dannenberg, McLaughlin." in text
+    _shot(page, "05-refusal")
+
+    page.click("#add button")  # open the accordion
+    page.set_input_files("#upload input[type=file]", str(DATA / "panel.txt"))
+    page.wait_for_function(
+        "() => document.querySelector('#upload-status').innerText.includes('Added panel.txt')", timeout=120_000
+    )
+    assert "2 documents · 5 speakers" in page.inner_text("#corpus")
+    text, _ = _ask(page, "What did James Okafor say about the tram extension?")
+    assert "James Okafor said" in text and "March" in text
+    _shot(page, "06-uploaded")
+
+    bad = tmp_path / "scan.txt"
+    bad.write_bytes(b"%PDF-1.4\x00\x00\x00binary")
+    page.locator("#upload button[aria-label='Clear']").first.click()
+    page.set_input_files("#upload input[type=file]", str(bad))
+    page.wait_for_function(
+        "() => document.querySelector('#upload-status').innerText.includes('scan.txt: not added')", timeout=60_000
+    )
+    assert "looks binary" in page.inner_text("#upload-status")
+    assert "2 documents · 5 speakers" in page.inner_text("#corpus")
+    _shot(page, "07-bad-upload")
+
+    page.click("#export")
+    page.wait_for_selector("#download a", timeout=10_000)
+    _shot(page, "08-export")
+
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    phone.goto(server)
+    phone.wait_for_selector("#question textarea", state="visible")
+    _ask(phone, "What did Dannenberg say about Helsinki?")
+    phone.locator("#chat a.cite").first.click()
+    _shot(phone, "09-phone")
+    print(
+        f"\nscreenshots in {SHOTS}\npage ready: median {statistics.median(ready):.2f} s over {len(ready)} loads; "
+        f"question to answer: median {statistics.median(times):.2f} s over {len(times)} questions"
+    )
+
+
+def test_gradio_client_api(server: str) -> None:
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    d = client.predict("What did Dannenberg say about Helsinki?", "", [], api_name="/ask")
+    assert d["answerable"] is True and d["speaker"] == "Dannenberg"
+    assert "Helsinki in 2018" in d["citations"][0]["quote"]
+    follow = client.predict("Why was that a mistake?", "", ["What did Dannenberg say about Helsinki?"], api_name="/ask")
+    assert "should not be repeated" in follow["answer"]

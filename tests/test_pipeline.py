@@ -1,0 +1,122 @@
+"""The whole pipeline with the real model on the seed: the answers people ask for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag import Pipeline, QuestionError, UnknownSpeakerError
+from rag.embed import OnnxEmbedder, TorchEmbedder, packaged_model_path
+from tests.conftest import SEED
+
+pytestmark = pytest.mark.slow
+
+
+def _check_quotes(pipe: Pipeline, answer) -> None:  # type: ignore[no-untyped-def]
+    text = SEED.read_text(encoding="utf-8")
+    for c in answer.citations:
+        assert text[c.start : c.end] == c.quote
+
+
+def test_helsinki(real_pipe: Pipeline) -> None:
+    a = real_pipe.ask("What did Dannenberg say about Helsinki?")
+    assert a.answerable and a.speaker == "Dannenberg"
+    assert a.citations and a.citations[0].speaker == "Dannenberg"
+    assert "Helsinki in 2018" in a.citations[0].quote
+    assert a.text.startswith("Dannenberg said: “Putin will be well prepared")
+    assert "[1]" in a.text
+    _check_quotes(real_pipe, a)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What did Rob Dannenberg say about Helsinki?",
+        "What did the former chief of the Central Eurasia division say about Helsinki?",
+        "What did Danenberg say about Helsinki?",
+        "what did dannenberg say about helsinki",
+    ],
+)
+def test_helsinki_by_alias_role_typo_and_case(real_pipe: Pipeline, question: str) -> None:
+    a = real_pipe.ask(question)
+    assert a.answerable and a.speaker == "Dannenberg"
+    assert any("Helsinki" in c.quote for c in a.citations)
+    assert all(c.speaker == "Dannenberg" for c in a.citations)
+
+
+def test_quoted_person_is_reported_as_narration(real_pipe: Pipeline) -> None:
+    a = real_pipe.ask("What did Medvedev write?")
+    assert a.answerable and a.speaker == "Medvedev"
+    assert any("jealousy and rage" in c.quote for c in a.citations)
+    assert all(c.speaker is None for c in a.citations)
+    assert a.reason == "reported in the article's narration, not said in the interview"
+    assert "not said in the interview" in a.text
+
+
+def test_unknown_speaker_is_refused_with_the_roster(real_pipe: Pipeline) -> None:
+    a = real_pipe.ask("What did Zelensky say in the interview?")
+    assert not a.answerable and not a.citations
+    assert "Zelensky does not speak in the transcripts" in a.text
+    assert "Speakers: Dannenberg, McLaughlin." in a.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What did Dannenberg say about Taiwan?", "What is the GDP of Germany?", "When is the Cipher Brief Honors Dinner?"],
+)
+def test_refusals(real_pipe: Pipeline, question: str) -> None:
+    a = real_pipe.ask(question)
+    assert not a.answerable and not a.citations and a.reason
+
+
+def test_ads_are_never_cited(real_pipe: Pipeline) -> None:
+    for q in ["How do I apply for the Honors Dinner?", "Tell me about the Nightcap newsletter", "Read more insights"]:
+        a = real_pipe.ask(q)
+        assert not any(w in c.quote for c in a.citations for w in ("Apply now", "Nightcap", "Read more"))
+        assert not any(w in h.chunk.text for h in a.hits for w in ("Apply now", "nightcap", "Read more"))
+
+
+def test_follow_ups_keep_speaker_and_topic(real_pipe: Pipeline) -> None:
+    history = ["What did Dannenberg say about Helsinki?"]
+    a = real_pipe.ask("Why was that a mistake?", history=history)
+    assert a.answerable and a.speaker == "Dannenberg"
+    assert "This was a mistake and should not be repeated." in a.citations[0].quote
+    first = real_pipe.ask(history[0])
+    b = real_pipe.ask("What else did he say?", history=history)
+    assert b.answerable and b.speaker == "Dannenberg"
+    assert not {(c.start, c.end) for c in b.citations} & {(c.start, c.end) for c in first.citations}
+
+
+def test_speaker_filter_overrides_and_unknown_speaker_raises(real_pipe: Pipeline) -> None:
+    a = real_pipe.ask("What about Putin?", speaker="the former CIA acting director")
+    assert a.speaker == "McLaughlin" and all(c.speaker == "McLaughlin" for c in a.citations)
+    with pytest.raises(UnknownSpeakerError, match="no speaker matches 'Zelensky'; speakers: Dannenberg, McLaughlin"):
+        real_pipe.ask("What about Putin?", speaker="Zelensky")
+
+
+def test_bad_questions(real_pipe: Pipeline) -> None:
+    with pytest.raises(QuestionError, match="the question is empty"):
+        real_pipe.ask("   ")
+    with pytest.raises(QuestionError, match="102,400 characters, over the 2,000 limit"):
+        real_pipe.ask("x" * 102_400)
+
+
+def test_search_hits_are_by_the_speaker_asked(real_pipe: Pipeline) -> None:
+    hits = real_pipe.search("What did McLaughlin say about NATO?", k=5)
+    assert hits and all(h.chunk.speaker == "McLaughlin" for h in hits)
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+
+
+def test_onnx_and_torch_give_the_same_vectors(real_index) -> None:  # type: ignore[no-untyped-def]
+    path = packaged_model_path()
+    onnx = OnnxEmbedder(real_index / "encoder.onnx", path, name="m")
+    torch = TorchEmbedder(path, name="m")
+    texts = ["What did Dannenberg say about Helsinki?", SEED.read_text()[:600], "Yeah ."]
+    a, b = onnx.embed(texts), torch.embed(texts)
+    assert np.all((a * b).sum(axis=1) >= 0.999)
+
+
+def test_the_answer_json_shape(real_pipe: Pipeline) -> None:
+    d = real_pipe.ask("What did Dannenberg say about Helsinki?").to_dict()
+    assert list(d) == ["question", "answer", "answerable", "speaker", "citations", "reason"]
+    assert list(d["citations"][0]) == ["n", "chunk_id", "doc_id", "source", "speaker", "start", "end", "quote", "score"]

@@ -1,0 +1,124 @@
+"""The chat's formatting and handlers, on the real engine (and a fake embedder for uploads)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag import Pipeline
+from tests.conftest import DATA, SEED, FakeEmbedder
+from ui.app import ANYONE, Chat
+from ui.format import export_markdown, highlight, link_markers, render_answer, searched_line
+
+HELSINKI = "What did Dannenberg say about Helsinki?"
+
+
+def test_link_markers_escape_and_link_only_real_citations() -> None:
+    out = link_markers('He said “<b>x</b>” [1] and [5]', 3, [1])
+    assert out == 'He said “&lt;b&gt;x&lt;/b&gt;” <a class="cite" href="#cite-3-1">[1]</a> and [5]'
+
+
+def test_highlight() -> None:
+    assert highlight("a <b> c", 2, 5) == "a <mark>&lt;b&gt;</mark> c"
+
+
+def _last(gen: Any) -> Any:
+    out = None
+    for out in gen:
+        pass
+    return out
+
+
+@pytest.mark.slow
+class TestWithRealEngine:
+    def test_answer_card_highlights_the_quote_in_its_turn(self, real_pipe: Pipeline) -> None:
+        answer = real_pipe.ask(HELSINKI)
+        html = render_answer(real_pipe, answer, 0, searched=searched_line(real_pipe, answer))
+        assert 'href="#cite-0-1"' in html and 'id="cite-0-1"' in html
+        assert "<mark>Putin will be well prepared for this meeting" in html
+        assert '<b class="who">Dannenberg</b>' in html
+        assert "Searching Dannenberg's answers (6 passages)" in html
+        assert "paragraph 5 of 14 of this turn" in html
+
+    def test_refusal_looks_different_and_says_what_was_searched(self, real_pipe: Pipeline) -> None:
+        answer = real_pipe.ask("What did Dannenberg say about Taiwan?")
+        html = render_answer(real_pipe, answer, 1, searched=searched_line(real_pipe, answer))
+        assert '<div class="refusal">' in html and "<mark>" not in html
+        assert "Searching Dannenberg's answers" in html
+
+    def test_respond_shows_the_search_then_the_answer_and_keeps_the_thread(self, real_pipe: Pipeline, tmp_path: Path) -> None:
+        chat = Chat(real_pipe, index=tmp_path / "i", sources=[], uploads=tmp_path / "u")
+        steps = list(chat.respond(HELSINKI, [], ANYONE, []))
+        assert "Searching Dannenberg" in steps[0][0][-1]["content"]
+        history, status, exchanges, box = steps[-1]
+        assert box == "" and len(exchanges) == 1 and "(6 passages)" in status
+        history, _, exchanges, _ = _last(chat.respond("Why was that a mistake?", history, ANYONE, exchanges))
+        assert "This was a mistake and should not be repeated." in history[-1]["content"]
+        assert 'id="cite-1-1"' in history[-1]["content"]
+        md = export_markdown(exchanges)
+        assert md.startswith("# Conversation\n\n## 1. What did Dannenberg say about Helsinki?")
+        assert "> Putin will be well prepared for this meeting" in md
+        assert "[1] Dannenberg, seeds/cipher-brief-trump-putin-call.txt (characters 10531–" in md
+
+    def test_speaker_picker_and_api(self, real_pipe: Pipeline, tmp_path: Path) -> None:
+        chat = Chat(real_pipe, index=tmp_path / "i", sources=[], uploads=tmp_path / "u")
+        assert chat.speakers() == [ANYONE, "Dannenberg", "McLaughlin"]
+        history, *_ = _last(chat.respond("What about Putin?", [], "McLaughlin", []))
+        assert "Searching McLaughlin's answers" in history[-1]["content"]
+        d = chat.ask_api(HELSINKI)
+        assert d["answerable"] and d["citations"][0]["speaker"] == "Dannenberg"
+        assert chat.ask_api("x", speaker="Zelensky")["error"].startswith("no speaker matches 'Zelensky'")
+
+
+@pytest.fixture
+def fake_chat(tmp_path: Path) -> Chat:
+    from rag import build_index
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds)
+    index = tmp_path / "index"
+    fake = FakeEmbedder()
+    build_index([seeds], index, embedder=fake)
+    return Chat(Pipeline.load(index, embedder=fake), index=index, sources=[seeds], uploads=tmp_path / "uploads",
+                embedder=fake)
+
+
+def test_upload_adds_a_document_without_restart(fake_chat: Chat, tmp_path: Path) -> None:
+    src = tmp_path / "panel.txt"
+    shutil.copy(DATA / "panel.txt", src)
+    message, corpus, update = fake_chat.upload(str(src), progress=None)
+    assert message.startswith("**Added panel.txt**: ") and "James Okafor, Maria Lopez, Priya Nair" in message
+    assert corpus.startswith("2 documents · 5 speakers")
+    assert "James Okafor" in update["choices"]
+    assert any(h.chunk.doc_id == "panel" for h in fake_chat.pipe.search("tram extension March"))
+    assert (tmp_path / "uploads" / "panel.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("scan.txt", b"%PDF\x00\x00\x01", "looks binary"),
+        ("empty.txt", b"  \n", "the file is empty"),
+        ("essay.txt", b"Just an essay. Nobody speaks here.", "no speaker labels found"),
+        ("notes.pdf", b"%PDF-1.4", "unsupported file type '.pdf'"),
+        ("big.txt", b"Ann: " + b"word " * 1_100_000, "over the 5 MB upload limit"),
+        ("latin.txt", "Ann: café\nBob: oui".encode("latin-1"), "not valid UTF-8"),
+        ("cipher-brief-trump-putin-call.txt", b"Ann: hi\nBob: yo", "already indexed"),
+    ],
+)
+def test_bad_uploads_leave_the_index_as_it_was(fake_chat: Chat, tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    before = {p.name: p.read_bytes() for p in fake_chat.index.iterdir() if p.is_file()}
+    chunks_before = len(fake_chat.pipe.chunks)
+    src = tmp_path / "in" / name
+    src.parent.mkdir()
+    src.write_bytes(content)
+    text, corpus, _ = fake_chat.upload(str(src), progress=None)
+    assert text.startswith(f"**{name}: not added.**") and message in text, text
+    assert "/tmp/tmp" not in text  # never the staging path
+    assert {p.name: p.read_bytes() for p in fake_chat.index.iterdir() if p.is_file()} == before
+    assert len(fake_chat.pipe.chunks) == chunks_before
+    assert not (tmp_path / "uploads" / name).exists()

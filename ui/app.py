@@ -1,0 +1,284 @@
+"""The chat people use: cited answers they can check at a glance, in a Gradio page.
+
+`build_app(chat)` lays out the page; `Chat` holds the loaded pipeline (swapped, never mutated,
+when an upload adds a document) and answers through rag's public API only; `main()` builds the
+index when it is missing or stale, loads it once, and serves on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from rag import Pipeline, RagError, Settings, SourceError, build_index, load_documents, split_turns
+from ui.format import corpus_line, export_markdown, render_answer, searched_line
+
+log = logging.getLogger("rag.ui")
+
+ANYONE = "Anyone"
+EXAMPLES = [
+    "What did Dannenberg say about Helsinki?",
+    "What did the former CIA acting director say about Putin?",
+    "What did Medvedev write?",
+    "How long did the Trump-Putin call last?",
+]
+MAX_UPLOAD_BYTES = 5_000_000
+
+CSS = """
+.gradio-container {max-width: 1180px !important; margin: auto;}
+#corpus {color: var(--body-text-color-subdued); font-size: 0.9em;}
+.status {font-size: 0.85em; color: var(--body-text-color-subdued); margin-bottom: 4px;}
+.refusal {border-left: 4px solid #d97706; background: rgba(217,119,6,0.08); padding: 8px 12px; border-radius: 4px;}
+.answer a.cite {font-weight: 600; text-decoration: none; color: #2563eb; cursor: pointer;}
+.sources {margin-top: 8px;}
+details.source-card {border: 1px solid var(--border-color-primary); border-radius: 6px;
+  padding: 4px 10px; margin: 6px 0; background: var(--background-fill-secondary);}
+details.source-card[open] {padding-bottom: 8px;}
+details.source-card summary {cursor: pointer; overflow-wrap: anywhere;}
+details.source-card .doc {color: var(--body-text-color-subdued); font-size: 0.85em; margin-left: 4px;}
+details.source-card .turn-text {margin-top: 6px; line-height: 1.5; overflow-wrap: anywhere;}
+details.source-card mark {background: #fde68a; color: inherit; padding: 0 2px;}
+details.source-card .where {font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 6px; overflow-wrap: anywhere;}
+details.source-card.flash {outline: 2px solid #2563eb;}
+"""
+
+# Clicking [n] opens its source card and brings it into view.
+HEAD = """
+<script>
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a.cite");
+  if (!link) return;
+  event.preventDefault();
+  const card = document.getElementById(link.getAttribute("href").slice(1));
+  if (!card) return;
+  card.open = true;
+  card.scrollIntoView({block: "nearest", behavior: "smooth"});
+  card.classList.add("flash");
+  setTimeout(() => card.classList.remove("flash"), 1200);
+});
+</script>
+"""
+
+
+class Chat:
+    """The loaded pipeline and where uploads go. Queries read `self.pipe`; uploads swap it."""
+
+    def __init__(
+        self, pipe: Pipeline, *, index: Path, sources: list[Path], uploads: Path, embedder: Any = None
+    ) -> None:
+        self.pipe = pipe
+        self.index = index
+        self.sources = sources
+        self.uploads = uploads
+        self.embedder = embedder  # None: the packaged model; tests pass a fake
+        self._build_lock = threading.Lock()
+
+    def speakers(self) -> list[str]:
+        return [ANYONE, *(p.name for p in self.pipe.speakers())]
+
+    def respond(
+        self, message: str, history: list[dict[str, Any]], speaker: str | None, exchanges: list[dict[str, Any]]
+    ) -> Iterator[tuple[list[dict[str, Any]], str, list[dict[str, Any]], str]]:
+        """Answer `message`, first showing what is searched, then the answer with its sources."""
+        pipe = self.pipe
+        message = (message or "").strip()
+        if not message:
+            yield history, "Type a question first.", exchanges, ""
+            return
+        earlier = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
+        chosen = None if not speaker or speaker == ANYONE else speaker
+        history = [*history, {"role": "user", "content": message}]
+        try:
+            query = pipe.read(message, history=earlier, speaker=chosen)
+            who = ", ".join(query.speakers) if query.speakers else None
+            searching = f"Searching {who}'s answers…" if who else "Searching all transcripts…"
+            yield [*history, {"role": "assistant", "content": f'<div class="status">{searching}</div>'}], searching, exchanges, ""
+            answer = pipe.ask(message, history=earlier, speaker=chosen)
+        except RagError as err:
+            text = f'<div class="refusal"><b>Cannot ask that.</b> {err}</div>'
+            yield [*history, {"role": "assistant", "content": text}], str(err), exchanges, ""
+            return
+        searched = searched_line(pipe, answer)
+        content = render_answer(pipe, answer, len(exchanges), searched=searched)
+        exchanges = [*exchanges, {"question": message, "speaker": chosen, "answer": answer.to_dict()}]
+        yield [*history, {"role": "assistant", "content": content}], searched, exchanges, ""
+
+    def ask_api(self, question: str, speaker: str = "", history: list[str] | None = None) -> dict[str, Any]:
+        """For programs: the same JSON as `rag ask --json`."""
+        try:
+            answer = self.pipe.ask(question, history=history or [], speaker=speaker or None)
+        except RagError as err:
+            return {"question": question, "error": str(err)}
+        return answer.to_dict()
+
+    def upload(self, path: str | None, progress: Any = gr.Progress()) -> tuple[str, str, Any]:  # noqa: B008
+        """Add a transcript to the index on disk; on any problem the index stays as it was."""
+        if not path:
+            return "Choose a .txt, .md or .json transcript first.", corpus_line(self.pipe), gr.update()
+        src = Path(path)
+        try:
+            message = self._add(src, progress)
+        except RagError as err:
+            return f"**{src.name}: not added.** {err}", corpus_line(self.pipe), gr.update()
+        return message, corpus_line(self.pipe), gr.update(choices=self.speakers())
+
+    def _add(self, src: Path, progress: Any) -> str:
+        name = src.name
+        if src.suffix.lower() not in (".txt", ".md", ".json"):
+            raise SourceError(f"unsupported file type {src.suffix or '(none)'!r}; upload .txt, .md or .json")
+        if src.stat().st_size > MAX_UPLOAD_BYTES:
+            raise SourceError(
+                f"{src.stat().st_size / 1e6:.1f} MB is over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB upload limit; split it"
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            staged = Path(tmp) / name
+            shutil.copyfile(src, staged)
+            try:
+                doc = load_documents([staged])[0]  # checks empty, binary, encoding, JSON shape
+            except SourceError as err:  # the person knows the file by its name, not our staging path
+                raise SourceError(str(err).replace(f"{staged}: ", "").replace(str(staged), name)) from err
+            if doc.format == "text" and not any(t.speaker for t in split_turns(doc)):
+                raise SourceError("no speaker labels found; start each turn with 'Name: ...'")
+            existing = {d.doc_id: d.source for d in self.pipe.documents.values()}
+            target = self.uploads / name
+            if doc.doc_id in existing and Path(existing[doc.doc_id]).resolve() != target.resolve():
+                raise SourceError(
+                    f"a document named {doc.doc_id!r} is already indexed ({existing[doc.doc_id]}); rename the file"
+                )
+            with self._build_lock:
+                self.uploads.mkdir(parents=True, exist_ok=True)
+                previous = target.read_bytes() if target.exists() else None
+                shutil.copyfile(staged, target)
+                try:
+                    report = build_index([*self.sources, self.uploads], self.index, embedder=self.embedder,
+                                         progress=_reporter(progress))
+                    self.pipe = Pipeline.load(self.index, settings=self.pipe.settings, embedder=self.embedder)
+                except BaseException:
+                    if previous is None:
+                        target.unlink(missing_ok=True)
+                    else:
+                        target.write_bytes(previous)
+                    raise
+        chunks = sum(c.doc_id == doc.doc_id for c in self.pipe.chunks)
+        speakers = sorted({t.speaker for t in split_turns(doc) if t.speaker})
+        verb = "Updated" if doc.doc_id in report.changed else "Added"
+        return f"**{verb} {name}**: {chunks} passages by {', '.join(speakers) or 'the narration'}. Ask away."
+
+
+def _reporter(progress: Any) -> Any:
+    if progress is None:
+        return None
+
+    def report(stage: str, done: int, total: int) -> None:
+        progress(done / max(total, 1), desc=f"{stage} {done}/{total}")
+
+    return report
+
+
+def build_app(chat: Chat) -> gr.Blocks:
+    """The page: chat and speaker picker on the left, examples, upload and export on the right."""
+    with gr.Blocks(title="rag · ask the transcripts") as app:
+        gr.Markdown("## Ask the transcripts\nEvery answer quotes the speaker's own words; click [1] to see the source.")
+        corpus = gr.Markdown(corpus_line(chat.pipe), elem_id="corpus")
+        exchanges = gr.State([])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=320):
+                chatbot = gr.Chatbot(elem_id="chat", height=520, buttons=["copy"], feedback_options=None,
+                                     show_label=False,
+                                     placeholder="Ask what someone said, e.g. “What did Dannenberg say about Helsinki?”")
+                with gr.Row():
+                    box = gr.Textbox(show_label=False, placeholder="Ask a question…", scale=5, elem_id="question",
+                                     submit_btn=False, max_lines=4)
+                    send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                status = gr.Markdown("", elem_id="searching")
+            with gr.Column(scale=2, min_width=280):
+                speaker = gr.Dropdown(chat.speakers(), value=ANYONE, label="Speaker", elem_id="speaker",
+                                      info="Only this person's words are searched.")
+                gr.Examples(EXAMPLES, inputs=box, label="Try")
+                with gr.Accordion("Add a transcript", open=False, elem_id="add"):
+                    upload = gr.File(label=".txt / .md with 'Name:' labels, or QMSum .json",
+                                     file_types=[".txt", ".md", ".json"], type="filepath", elem_id="upload")
+                    upload_status = gr.Markdown("", elem_id="upload-status")
+                with gr.Row():
+                    export = gr.Button("Export conversation", elem_id="export", size="sm")
+                    clear = gr.Button("New conversation", elem_id="clear", size="sm")
+                download = gr.File(label="Conversation (Markdown)", visible=False, elem_id="download")
+
+        ask_inputs = [box, chatbot, speaker, exchanges]
+        ask_outputs = [chatbot, status, exchanges, box]
+        box.submit(chat.respond, ask_inputs, ask_outputs, api_name=False)
+        send.click(chat.respond, ask_inputs, ask_outputs, api_name=False)
+        upload.upload(chat.upload, [upload], [upload_status, corpus, speaker], api_name=False,
+                      show_progress="full")
+        export.click(lambda ex: _export(ex), [exchanges], [download], api_name=False)
+        clear.click(lambda: ([], "", [], gr.update(visible=False)), None, [chatbot, status, exchanges, download],
+                    api_name=False)
+        gr.api(chat.ask_api, api_name="ask")
+    return app
+
+
+def _export(exchanges: list[dict[str, Any]]) -> Any:
+    if not exchanges:
+        return gr.update(visible=False)
+    path = Path(tempfile.mkdtemp(prefix="rag-export-")) / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    path.write_text(export_markdown(exchanges), encoding="utf-8")
+    return gr.update(value=str(path), visible=True)
+
+
+def launch(chat: Chat, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool = False) -> gr.Blocks:
+    """Start the server without blocking; returns the app (call `.close()` to stop it)."""
+    app = build_app(chat)
+    app.queue(default_concurrency_limit=4)
+    theme = gr.themes.Soft(font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
+                           font_mono=["ui-monospace", "monospace"])
+    app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet, ssr_mode=False,
+               css=CSS, head=HEAD, theme=theme, max_file_size=MAX_UPLOAD_BYTES, show_error=True)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ui", description="Serve the chat over the transcripts.")
+    p.add_argument("--index", type=Path, default=Path("index"))
+    p.add_argument("--sources", type=Path, nargs="*", default=[Path("seeds")], help="transcripts (default: seeds/)")
+    p.add_argument("--uploads", type=Path, default=Path("uploads"), help="where uploaded transcripts are kept")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--no-build", action="store_true", help="serve the index as it is")
+    args = p.parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG; filter at the handler
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s")
+    started = time.perf_counter()
+    try:
+        if not args.no_build:
+            paths = [*args.sources, *([args.uploads] if args.uploads.exists() else [])]
+            report = build_index(paths, args.index, progress=_print_progress)
+            print(f"\rindex: {report.chunks} passages ({report.embedded} embedded now)        ", file=sys.stderr)
+        pipe = Pipeline.load(args.index, settings=Settings())
+    except RagError as err:
+        print(f"rag: error: {err}", file=sys.stderr)
+        return 1
+    chat = Chat(pipe, index=args.index, sources=args.sources, uploads=args.uploads)
+    app = launch(chat, host=args.host, port=args.port, quiet=True)
+    print(f"rag chat ready in {time.perf_counter() - started:.1f} s: http://{args.host}:{args.port}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        app.close()
+    return 0
+
+
+def _print_progress(stage: str, done: int, total: int) -> None:
+    print(f"\r{stage}: {done}/{total}", end="", file=sys.stderr, flush=True)

@@ -1,0 +1,120 @@
+"""Pure formatting for the chat: answers with [n] links, source cards with the quote highlighted,
+refusals, the corpus line, and the Markdown export. No gradio here, so it is easy to test.
+
+Transcript text is always HTML-escaped before it is placed in markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from rag import Answer, Citation, Pipeline
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def anchor(turn: int, n: int) -> str:
+    """The HTML id of citation n of answer number `turn`: anchor(2, 1) -> "cite-2-1"."""
+    return f"cite-{turn}-{n}"
+
+
+def link_markers(text: str, turn: int, numbers: Sequence[int]) -> str:
+    """Escape `text` and turn each valid [n] into a link to its source card.
+
+    Example: link_markers('He said “x” [1]', 0, [1]) -> 'He said “x” <a class="cite" href="#cite-0-1">[1]</a>'
+    """
+    valid = set(numbers)
+
+    def repl(m: re.Match[str]) -> str:
+        n = int(m.group(1))
+        if n not in valid:
+            return m.group(0)
+        return f'<a class="cite" href="#{anchor(turn, n)}">[{n}]</a>'
+
+    return _MARKER.sub(repl, html.escape(text, quote=False))
+
+
+def highlight(text: str, start: int, end: int) -> str:
+    """Escaped `text` with text[start:end] wrapped in <mark>."""
+    return (
+        html.escape(text[:start], quote=False)
+        + "<mark>"
+        + html.escape(text[start:end], quote=False)
+        + "</mark>"
+        + html.escape(text[end:], quote=False)
+    )
+
+
+def source_card(pipe: Pipeline, c: Citation, turn: int) -> str:
+    """A collapsible card: who speaks, where, and the quote highlighted in its paragraph(s)."""
+    doc = pipe.documents[c.doc_id]
+    t = pipe.turn(c.doc_id, pipe.chunk(c.chunk_id).turn)
+    paras = [(s, e) for s, e in t.paragraphs if s < c.end and c.start < e]
+    start, end = (paras[0][0], paras[-1][1]) if paras else (c.start, c.end)
+    before = next((i for i, p in enumerate(t.paragraphs) if p[0] == start), 0)
+    body = highlight(doc.text[start:end], c.start - start, c.end - start).replace("\n", "<br>")
+    who = html.escape(c.speaker or "Narration (not said in the interview)")
+    where = (
+        f"{html.escape(c.source)} · characters {c.start:,}–{c.end:,} · "
+        f"paragraph {before + 1} of {len(t.paragraphs)} of this turn · score {c.score:.3f}"
+    )
+    return (
+        f'<details class="source-card" id="{anchor(turn, c.n)}">'
+        f'<summary><span class="cite-n">[{c.n}]</span> <b class="who">{who}</b> '
+        f'<span class="doc">{html.escape(c.doc_id)}</span></summary>'
+        f'<div class="turn-text">{body}</div><div class="where">{where}</div></details>'
+    )
+
+
+def render_answer(pipe: Pipeline, answer: Answer, turn: int, *, searched: str = "") -> str:
+    """The assistant message: a status line, the answer with links, then its source cards."""
+    status = f'<div class="status">{html.escape(searched, quote=False)}</div>' if searched else ""
+    if not answer.answerable:
+        return (
+            f'{status}<div class="refusal"><b>Not in the transcripts.</b> '
+            f"{html.escape(answer.text, quote=False)}</div>"
+        )
+    text = link_markers(answer.text, turn, [c.n for c in answer.citations])
+    cards = "".join(source_card(pipe, c, turn) for c in answer.citations)
+    return f'{status}<div class="answer">{text}</div><div class="sources">{cards}</div>'
+
+
+def searched_line(pipe: Pipeline, answer: Answer) -> str:
+    """What was looked at, e.g. "Searching Dannenberg's answers (6 passages)"."""
+    if answer.speaker:
+        names = [s.strip() for s in answer.speaker.split(",")]
+        n = pipe.count(speakers=names)
+        who = answer.speaker + ("'" if answer.speaker.endswith("s") else "'s")
+        return f"Searching {who} answers ({n} passages)"
+    docs = len(pipe.documents)
+    return f"Searching all {pipe.count()} passages in {docs} document{'s' if docs != 1 else ''}"
+
+
+def corpus_line(pipe: Pipeline) -> str:
+    """ "1 document · 2 speakers (Dannenberg, McLaughlin) · 19 passages"."""
+    speakers = [p.name for p in pipe.speakers()]
+    docs = len(pipe.documents)
+    shown = ", ".join(speakers[:8]) + (f", … {len(speakers) - 8} more" if len(speakers) > 8 else "")
+    return (
+        f"{docs} document{'s' if docs != 1 else ''} · {len(speakers)} speaker{'s' if len(speakers) != 1 else ''}"
+        f" ({shown}) · {len(pipe.chunks)} passages"
+    )
+
+
+def export_markdown(exchanges: Sequence[dict[str, Any]]) -> str:
+    """The conversation as Markdown with each answer's citations and verbatim quotes."""
+    lines = ["# Conversation", ""]
+    for i, ex in enumerate(exchanges, 1):
+        a = ex["answer"]
+        lines += [f"## {i}. {ex['question']}", ""]
+        if ex.get("speaker"):
+            lines += [f"*Speaker filter: {ex['speaker']}*", ""]
+        lines += [a["answer"] if a["answerable"] else f"> Not answered: {a['answer']}", ""]
+        for c in a["citations"]:
+            who = c["speaker"] or "Narration"
+            quote = " ".join(c["quote"].split())
+            lines += [f"[{c['n']}] {who}, {c['source']} (characters {c['start']}–{c['end']}):", "", f"> {quote}", ""]
+    return "\n".join(lines).rstrip() + "\n"
