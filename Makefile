@@ -49,7 +49,7 @@ lint: install
 eval: index
 	$(BIN)/rag eval eval/sets/seed.jsonl --index index
 	$(BIN)/python eval/qmsum.py
-	$(BIN)/rag build ../shared/data/qmsum/val --index eval/indexes/qmsum
+	$(BIN)/rag build "$$($(BIN)/python eval/qmsum.py --print-data)" --index eval/indexes/qmsum
 	$(BIN)/rag eval eval/sets/qmsum-val.jsonl --index eval/indexes/qmsum
 
 ## bench: speed and memory benchmarks, table on stdout, JSON in bench/results/

@@ -4,7 +4,7 @@ Each specific query becomes a question about its own meeting (`doc_id`), with go
 `relevant_text_span` (0-based turn ids, end inclusive) as both character spans and turn ids.
 
     python eval/qmsum.py                      # writes eval/sets/qmsum-val.jsonl
-    rag build ../shared/data/qmsum/val --index eval/indexes/qmsum
+    rag build $(python eval/qmsum.py --print-data) --index eval/indexes/qmsum
     rag eval eval/sets/qmsum-val.jsonl --index eval/indexes/qmsum
 """
 
@@ -12,11 +12,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from rag import load_documents, split_turns
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "qmsum" / "val"
+def _default_data() -> Path:
+    """../shared/data/qmsum/val next to the clone, or $RAG_SHARED/data/qmsum/val."""
+    here = Path(__file__).resolve()
+    roots = [Path(os.environ["RAG_SHARED"])] if "RAG_SHARED" in os.environ else []
+    roots += [p / "shared" for p in here.parents] + [Path("/work/shared")]
+    for shared in roots:
+        if (shared / "data" / "qmsum" / "val").is_dir():
+            return shared / "data" / "qmsum" / "val"
+    return here.parents[2] / "shared" / "data" / "qmsum" / "val"
+
+
+DEFAULT_DATA = _default_data()
 
 
 def questions(data: Path) -> list[dict[str, object]]:
@@ -50,7 +62,13 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the QMSum val folder")
     p.add_argument("--out", type=Path, default=Path("eval/sets/qmsum-val.jsonl"))
+    p.add_argument("--print-data", action="store_true", help="print the data folder and exit")
     args = p.parse_args()
+    if args.print_data:
+        print(args.data)
+        return 0
+    if not args.data.is_dir():
+        p.error(f"{args.data} is not a folder; pass --data PATH/TO/qmsum/val or set RAG_SHARED")
     rows = questions(args.data)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

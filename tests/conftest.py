@@ -28,7 +28,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SEED = SEEDS / "cipher-brief-trump-putin-call.txt"
 DATA = Path(__file__).resolve().parent / "data"
-QMSUM = ROOT.parent / "shared" / "data" / "qmsum" / "val"
+
+
+def _find_qmsum() -> Path:
+    """The external benchmark in ../shared/data (or $RAG_SHARED/data), wherever the clone sits."""
+    candidates = [Path(os.environ["RAG_SHARED"])] if "RAG_SHARED" in os.environ else []
+    candidates += [p / "shared" for p in ROOT.parents] + [Path("/work/shared")]
+    for shared in candidates:
+        if (shared / "data" / "qmsum" / "val").is_dir():
+            return shared / "data" / "qmsum" / "val"
+    return ROOT.parent / "shared" / "data" / "qmsum" / "val"
+
+
+QMSUM = _find_qmsum()
 
 
 class FakeEmbedder:
