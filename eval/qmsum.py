@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rag import load_documents, split_turns
 
+
 def _default_data() -> Path:
     """../shared/data/qmsum/val next to the clone, or $RAG_SHARED/data/qmsum/val."""
     here = Path(__file__).resolve()

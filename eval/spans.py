@@ -52,9 +52,7 @@ def fill(path: Path, docs: list[Document], *, write: bool) -> int:
         if write:
             row["gold"] = spans
         elif row.get("gold") != spans:
-            print(
-                f"{path}: {row['id']}: gold spans do not match gold_quotes; run with --write", file=sys.stderr
-            )
+            print(f"{path}: {row['id']}: gold spans do not match gold_quotes; run with --write", file=sys.stderr)
             problems += 1
     if write and not problems:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)

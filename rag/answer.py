@@ -60,11 +60,12 @@ def answer_question(
     if not is_answerable(query, evidence, settings):
         return refuse(query, hits, f"no passage matches {query.topic!r} closely enough", evidence=evidence)
     chosen = _choose(sentences, settings.max_quotes)
-    citations = _cite(chosen, documents)
-    if not citations:
+    cited = _cite(chosen, documents)
+    if not cited:
         return refuse(query, hits, "no quote could be verified against its source", evidence=evidence)
-    text, note = _compose(query, chosen, citations)
-    return Answer(query.question, text, True, speaker, tuple(citations), tuple(hits), note, evidence)
+    text, note = _compose(query, cited)
+    citations = tuple(c for _, c in cited)
+    return Answer(query.question, text, True, speaker, citations, tuple(hits), note, evidence)
 
 
 def is_answerable(query: Query, evidence: Evidence, settings: Settings) -> bool:
@@ -186,11 +187,7 @@ def _with_antecedents(chosen: list[_Sentence]) -> list[_Sentence]:
                 start = c.start + before[-1][0]
         if len(c.text[local:local_end].split()) < 15:
             after = split_sentences(c.text, local_end)
-            if (
-                after
-                and _ANAPHOR.match(c.text[after[0][0] :])
-                and "\n" not in c.text[local_end : after[0][0]]
-            ):
+            if after and _ANAPHOR.match(c.text[after[0][0] :]) and "\n" not in c.text[local_end : after[0][0]]:
                 end = c.start + after[0][1]
         out.append(_Sentence(s.hit, start, end, s.score, s.coverage))
     return out
@@ -237,40 +234,29 @@ def _touch(a: _Sentence, b: _Sentence) -> bool:
     return first.end >= second.start or not c.text[first.end - c.start : second.start - c.start].strip()
 
 
-def _cite(chosen: list[_Sentence], documents: Mapping[str, Document]) -> list[Citation]:
-    citations = []
+def _cite(chosen: list[_Sentence], documents: Mapping[str, Document]) -> list[tuple[_Sentence, Citation]]:
+    """Citations for the quotes that match their source exactly; the others are dropped."""
+    citations: list[tuple[_Sentence, Citation]] = []
     for s in chosen:
         c = s.hit.chunk
         doc = documents.get(c.doc_id)
         quote = c.text[s.start - c.start : s.end - c.start]
         if doc is None or doc.text[s.start : s.end] != quote:
-            log.warning(
-                "dropped a citation of %s [%d:%d]: quote does not match the source", c.doc_id, s.start, s.end
-            )
+            log.warning("dropped a citation of %s [%d:%d]: quote does not match the source", c.doc_id, s.start, s.end)
             continue
-        citations.append(
-            Citation(
-                len(citations) + 1,
-                c.chunk_id,
-                c.doc_id,
-                c.source,
-                c.speaker,
-                s.start,
-                s.end,
-                quote,
-                s.hit.score,
-            )
-        )
+        n = len(citations) + 1
+        citation = Citation(n, c.chunk_id, c.doc_id, c.source, c.speaker, s.start, s.end, quote, s.hit.score)
+        citations.append((s, citation))
     return citations
 
 
-def _compose(query: Query, chosen: list[_Sentence], citations: list[Citation]) -> tuple[str, str]:
+def _compose(query: Query, cited: list[tuple[_Sentence, Citation]]) -> tuple[str, str]:
     """ "Dannenberg said: “...” [1] Dannenberg also said: “...” [2]" and a note for narration."""
     parts = []
     said: set[str] = set()
     narrated = False
     asked = set(query.speakers or ())
-    for s, cite in zip(chosen, citations):
+    for s, cite in cited:
         c = s.hit.chunk
         quote = _tidy(cite.quote)
         if c.speaker is None:
@@ -284,7 +270,7 @@ def _compose(query: Query, chosen: list[_Sentence], citations: list[Citation]) -
             said.add(c.speaker)
         parts.append(f"{lead}: “{quote}” [{cite.n}]")
     note = ""
-    if narrated and asked and all(s.hit.chunk.speaker is None for s in chosen):
+    if narrated and asked and all(s.hit.chunk.speaker is None for s, _ in cited):
         note = "reported in the article's narration, not said in the interview"
         parts.append(f"(This is {note}.)")
     return " ".join(parts), note

@@ -114,7 +114,10 @@ def build_index(
         embedder = load_embedder(model_path, name=settings.model_name, onnx_path=encoder)
     fits = getattr(embedder, "fits", None)  # the model's own word-piece window, when it has one
 
-    transcripts, chunks, vectors, to_embed = [], [], [], []
+    transcripts: list[Transcript] = []
+    chunks: list[Chunk] = []
+    vectors: list[np.ndarray] = []
+    to_embed: list[int] = []
     for doc in docs:
         if plan[doc.doc_id] == "kept" and old is not None:
             transcripts.append(old_docs[doc.doc_id])
@@ -147,9 +150,7 @@ def build_index(
                 progress("export", 0, 1)
             _export(embedder, encoder)
         index.save(out, encoder=encoder if encoder and encoder.exists() else None)
-    return BuildReport(
-        embedded=len(to_embed), chunks=len(chunks), seconds=time.perf_counter() - started, **report_args
-    )
+    return BuildReport(embedded=len(to_embed), chunks=len(chunks), seconds=time.perf_counter() - started, **report_args)
 
 
 def embed_chunks(chunks: list[Chunk], embedder: Embedder, progress: Progress | None = None) -> np.ndarray:
@@ -260,7 +261,12 @@ def _reusable_encoder(out: Path, identity: dict[str, Any]) -> Path | None:
     """The index's ONNX encoder, when it was exported from the very same model weights."""
     manifest = read_manifest(out)
     path = out / "encoder.onnx"
-    if manifest and manifest.get("encoder") and path.exists() and manifest.get("model_sha256") == identity["model_sha256"]:
+    if (
+        manifest
+        and manifest.get("encoder")
+        and path.exists()
+        and manifest.get("model_sha256") == identity["model_sha256"]
+    ):
         return path
     return None
 

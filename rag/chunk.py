@@ -216,7 +216,7 @@ def _split_words(text: str, s: int, e: int, max_tokens: int) -> list[Span]:
 def _add_overlap(text: str, pieces: list[Span], overlap: int, ok: Callable[[int, int], bool]) -> list[Span]:
     """Start each piece earlier by the whole sentences of the previous one that fit `overlap`."""
     out = pieces[:1]
-    for (ps, pe), (s, e) in zip(pieces, pieces[1:]):
+    for (ps, pe), (s, e) in zip(pieces, pieces[1:], strict=False):
         new_start = s
         for ss, _ in reversed(split_sentences(text, ps, pe)):
             if count_tokens(text[ss:pe]) > overlap or not ok(ss, e):

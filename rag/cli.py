@@ -60,14 +60,10 @@ def _parser() -> argparse.ArgumentParser:
         return c
 
     b = command("build", "Build or update the index from transcripts (incremental, atomic).")
-    b.add_argument(
-        "paths", nargs="*", type=Path, default=[Path("seeds")], help="files or folders (default: seeds/)"
-    )
+    b.add_argument("paths", nargs="*", type=Path, default=[Path("seeds")], help="files or folders (default: seeds/)")
     b.add_argument("--index", type=Path, default=Path("index"), help="index directory (default: index/)")
     b.add_argument("--max-tokens", type=int, default=200, help="cl100k tokens per chunk (default: 200)")
-    b.add_argument(
-        "--overlap", type=int, default=0, help="tokens of sentence overlap between parts (default: 0)"
-    )
+    b.add_argument("--overlap", type=int, default=0, help="tokens of sentence overlap between parts (default: 0)")
     b.add_argument("--min-words", type=int, default=3, help="skip turns with fewer words (default: 3)")
     b.add_argument("--aliases", type=Path, help='JSON file {"alias": "Speaker", ...}')
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
@@ -224,10 +220,7 @@ def _speakers(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                [
-                    {"name": p.name, "kind": p.kind, "aliases": list(p.aliases), "roles": list(p.roles)}
-                    for p in people
-                ],
+                [{"name": p.name, "kind": p.kind, "aliases": list(p.aliases), "roles": list(p.roles)} for p in people],
                 ensure_ascii=False,
                 indent=2,
             )
@@ -246,7 +239,7 @@ def _inspect(args: argparse.Namespace) -> int:
     from rag.load import load_documents
 
     settings = Settings()
-    out = []
+    out: list[dict[str, Any]] = []
     for doc in load_documents(args.paths, max_bytes=settings.max_source_bytes):
         t = analyse(doc, settings)
         out.append(
@@ -328,12 +321,8 @@ def _read_aliases(path: Path) -> dict[str, str]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise SourceError(
-            f'{path}: cannot read the alias map ({err}); expected {{"alias": "Speaker"}}'
-        ) from err
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
-    ):
+        raise SourceError(f'{path}: cannot read the alias map ({err}); expected {{"alias": "Speaker"}}') from err
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise SourceError(f'{path}: the alias map must be a JSON object of strings, {{"alias": "Speaker"}}')
     return data
 
@@ -363,9 +352,7 @@ class _Progress:
         self.last = now
         rate = done / max(now - self.started, 1e-9)
         left = (total - done) / rate if rate > 0 else 0
-        self._line(
-            f"{stage}: {done}/{total} ({100 * done / max(total, 1):.0f}%), {rate:.1f}/s, {left:.0f} s left"
-        )
+        self._line(f"{stage}: {done}/{total} ({100 * done / max(total, 1):.0f}%), {rate:.1f}/s, {left:.0f} s left")
 
     def _line(self, text: str) -> None:
         if self.tty:

@@ -125,21 +125,20 @@ class TorchEmbedder:
         self.model_path = model_path
         self.fits = WordPieces(model_path).fits
         self.name = name
-        self.dim = int(self.model.get_embedding_dimension())
+        self.dim = int(self.model.get_embedding_dimension() or model_dimension(model_path))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts), batch_size=32, normalize_embeddings=True, show_progress_bar=False
-        )
+        vectors = self.model.encode(list(texts), batch_size=32, normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
 
     def export_onnx(self, out: Path) -> None:
         """Write the transformer as ONNX (opset 17, dynamic batch and length) to `out`."""
         import torch
 
-        bert = self.model[0].auto_model.eval()
+        bert: Any = self.model[0].auto_model
+        bert.eval()
 
         class Encoder(torch.nn.Module):
             def __init__(self) -> None:
@@ -147,9 +146,7 @@ class TorchEmbedder:
                 self.bert = bert
 
             def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-                out = self.bert(
-                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-                )
+                out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
                 return out.last_hidden_state
 
         names = ["input_ids", "attention_mask", "token_type_ids"]
@@ -188,7 +185,8 @@ def _tokenizer_file(model_path: Path) -> Path:
 
 def _normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    out: np.ndarray = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return out
 
 
 def model_dimension(model_path: Path) -> int:

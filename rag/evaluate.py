@@ -177,11 +177,7 @@ def ranking_scores(
     from ir_measures import RR, R, Success, nDCG
 
     qrels = {q: {u: 1 for u in units} for q, units in relevant.items() if units}
-    run = {
-        q: {u: float(len(units) - i) for i, u in enumerate(units)}
-        for q, units in ranked.items()
-        if q in qrels
-    }
+    run = {q: {u: float(len(units) - i) for i, u in enumerate(units)} for q, units in ranked.items() if q in qrels}
     for q in qrels:
         run.setdefault(q, {"__none__": 0.0})  # a question with no hits scores zero, not absent
     measures = [*(R @ k for k in ks), *(Success @ k for k in ks), RR @ 10, nDCG @ 10]
@@ -199,9 +195,7 @@ def ranking_scores(
 
 def is_attributed(citations: Sequence[Citation], speaker: str, chunks: dict[str, Chunk]) -> bool:
     """Every citation is by `speaker` or quotes them (and there is at least one)."""
-    return bool(citations) and all(
-        c.speaker == speaker or speaker in chunks[c.chunk_id].quoted for c in citations
-    )
+    return bool(citations) and all(c.speaker == speaker or speaker in chunks[c.chunk_id].quoted for c in citations)
 
 
 def is_valid_citation(c: Citation, documents: dict[str, Document]) -> bool:
@@ -235,7 +229,7 @@ def refusal_scores(expected: Sequence[bool], predicted: Sequence[bool]) -> dict[
     `expected`/`predicted` are "answerable" flags. Example: ([True, False], [True, True]) ->
     accuracy 0.5, refusal recall 0.0, false refusals 0.
     """
-    pairs = list(zip(expected, predicted))
+    pairs = list(zip(expected, predicted, strict=True))
     refused = [p for p in pairs if not p[1]]
     negatives = [p for p in pairs if not p[0]]
     return {
@@ -389,9 +383,7 @@ def _aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out[key] = mean(s.get(key) for s in scored)
     n_cites = sum(len(r["citations"]) for r in records)
     out["speaker_attribution"] = mean(r["attributed"] for r in records)
-    out["citation_validity"] = (
-        round(sum(r["valid_citations"] for r in records) / n_cites, 4) if n_cites else None
-    )
+    out["citation_validity"] = round(sum(r["valid_citations"] for r in records) / n_cites, 4) if n_cites else None
     out["citation_precision"] = mean(r["citation_precision"] for r in records)
     out["citation_recall"] = mean(r["citation_recall"] for r in records)
     out.update(

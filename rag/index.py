@@ -55,7 +55,8 @@ def tokenize(text: str) -> list[str]:
     """
     words = re.findall(r"[a-z0-9]+(?:['’][a-z]+)?", re.sub(r"\{[a-z_]+\}", " ", text.lower()))
     kept = [re.sub(r"['’]s$", "", w) for w in words if w not in _STOPWORDS]
-    return _stemmer().stemWords([w for w in kept if w and w not in _STOPWORDS])
+    stems: list[str] = _stemmer().stemWords([w for w in kept if w and w not in _STOPWORDS])
+    return stems
 
 
 @lru_cache(maxsize=1)
@@ -105,6 +106,7 @@ class Index:
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         dim = vectors.shape[1] if vectors.ndim == 2 else int(manifest["dim"])
+        store: Any
         if len(chunks) >= HNSW_THRESHOLD:
             store = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
             store.hnsw.efConstruction = 80
@@ -137,9 +139,7 @@ class Index:
             rows = mine if rows is None else np.intersect1d(rows, mine, assume_unique=True)
         return rows
 
-    def dense(
-        self, query: np.ndarray, *, n: int, rows: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def dense(self, query: np.ndarray, *, n: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-n rows by inner product with `query` ((dim,) float32), within `rows` if given."""
         if rows is not None and len(rows) <= 50_000:
             scores = self.matrix[rows] @ query
@@ -149,14 +149,12 @@ class Index:
         if rows is not None:
             import faiss
 
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows.astype(np.int64)))
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows.astype(np.int64)))  # type: ignore[call-arg]
         scores, ids = self.faiss.search(query.reshape(1, -1).astype(np.float32), n, params=params)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
-    def lexical(
-        self, terms: Sequence[str], *, n: int, rows: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def lexical(self, terms: Sequence[str], *, n: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-n rows by BM25 score for `terms` (already tokenized), within `rows` if given."""
         known = [t for t in terms if t in self.bm25.vocab_dict]
         if not known or not self.chunks:
@@ -245,9 +243,7 @@ class Index:
                 f"for {len(chunks)} chunks; {fix}"
             )
         if vectors.d != manifest.get("dim"):
-            raise IndexCorruptError(
-                f"{path}: vectors are {vectors.d}-d, manifest says {manifest.get('dim')}; {fix}"
-            )
+            raise IndexCorruptError(f"{path}: vectors are {vectors.d}-d, manifest says {manifest.get('dim')}; {fix}")
         return cls(chunks, transcripts, manifest, vectors, bm25)
 
     def people(self) -> list[Person]:
@@ -285,7 +281,7 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
 def _flat_view(store: Any) -> np.ndarray:
     import faiss
 
-    flat = faiss.downcast_index(store.storage) if hasattr(store, "storage") else store
+    flat: Any = faiss.downcast_index(store.storage) if hasattr(store, "storage") else store
     n, d = flat.ntotal, flat.d
     if n == 0:
         return np.zeros((0, d), dtype=np.float32)
@@ -303,9 +299,7 @@ def _transcript_to_dict(t: Transcript) -> dict[str, Any]:
 
 def _transcript_from_dict(d: dict[str, Any]) -> Transcript:
     doc = Document(**d["document"])
-    turns = tuple(
-        Turn(doc.doc_id, i, sp, s, e, tuple((a, b) for a, b in paras)) for i, sp, s, e, paras in d["turns"]
-    )
+    turns = tuple(Turn(doc.doc_id, i, sp, s, e, tuple((a, b) for a, b in paras)) for i, sp, s, e, paras in d["turns"])
     excluded = tuple(Excluded(doc.doc_id, s, e, r) for s, e, r in d["excluded"])
     people = tuple(Person(p["name"], p["kind"], tuple(p["aliases"]), tuple(p["roles"])) for p in d["people"])
     return Transcript(doc, turns, excluded, people)

@@ -46,9 +46,7 @@ def find_sources(paths: Iterable[Path]) -> list[Path]:
             raise SourceError(f"{path}: no such file or directory")
     if not found:
         where = ", ".join(str(p) for p in paths) or "(no paths)"
-        raise EmptyCorpusError(
-            f"no transcripts ({', '.join(SUFFIXES)}) in {where}; add one or pass a file path"
-        )
+        raise EmptyCorpusError(f"no transcripts ({', '.join(SUFFIXES)}) in {where}; add one or pass a file path")
     _check_unique_ids(found)
     return found
 
@@ -103,9 +101,7 @@ def _decode(data: bytes, source: str) -> str:
     if not data.strip():
         raise SourceError(f"{source}: the file is empty; add a transcript or remove the file")
     if b"\x00" in data[:8192]:
-        raise SourceError(
-            f"{source}: looks binary (NUL bytes), not a text transcript; export it as UTF-8 text"
-        )
+        raise SourceError(f"{source}: looks binary (NUL bytes), not a text transcript; export it as UTF-8 text")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -119,20 +115,15 @@ def _parse_json(text: str, source: str) -> list[dict[str, Any]]:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
-        raise SourceError(
-            f"{source}: invalid JSON at line {err.lineno} column {err.colno} ({err.msg})"
-        ) from err
+        raise SourceError(f"{source}: invalid JSON at line {err.lineno} column {err.colno} ({err.msg})") from err
     turns = obj.get("meeting_transcripts") if isinstance(obj, dict) else obj
     if not isinstance(turns, list) or not turns:
         raise SourceError(
-            f"{source}: expected a list of {{'speaker', 'content'}} turns "
-            "(or an object with 'meeting_transcripts')"
+            f"{source}: expected a list of {{'speaker', 'content'}} turns (or an object with 'meeting_transcripts')"
         )
     for i, turn in enumerate(turns):
         if not (
-            isinstance(turn, dict)
-            and isinstance(turn.get("speaker"), str)
-            and isinstance(turn.get("content"), str)
+            isinstance(turn, dict) and isinstance(turn.get("speaker"), str) and isinstance(turn.get("content"), str)
         ):
             raise SourceError(f"{source}: turn {i} needs string fields 'speaker' and 'content'")
         if not turn["speaker"].strip():

@@ -70,7 +70,8 @@ _SPEECH_VERBS = (
 _SLOT = re.compile(
     rf"\b(?:did|does|do|has|have|had|would|will|could|might)\s+(?P<a>[^?,;]{{1,80}}?)\s+(?:{_SPEECH_VERBS})\b"
     rf"|\baccording to\s+(?P<b>[^?,;]{{1,80}}?)(?=\s*(?:[?,;.]|$|\b(?:what|how|why|is|was|are|were|did|does)\b))"
-    rf"|(?P<c>\b[\w'’\- ]{{1,60}}?)(?:’s|'s)\s+(?:view|views|opinion|position|take|argument|point|answer|comments?|remarks?|words|assessment|advice|warning|concern)\b",
+    rf"|(?P<c>\b[\w'’\- ]{{1,60}}?)(?:’s|'s)\s+(?:view|views|opinion|position|take|argument|point|answer|"
+    r"comments?|remarks?|words|assessment|advice|warning|concern)\b",
     re.I,
 )
 
@@ -138,8 +139,7 @@ def find_people(
     for name in sorted(set(quoted)):
         if name.lower() in spoken:
             continue
-        full = find_full_names(doc.text, name)
-        people.append(Person(name, "quoted", tuple(full)))
+        people.append(Person(name, "quoted", tuple(find_full_names(doc.text, name))))
     return people
 
 
@@ -365,9 +365,7 @@ def _strip_titles(name: str) -> str:
         tokens.pop()
     # Keep at most "First Last"; a run like "Foreign Minister Sergei Ryabkov" ends in the name.
     tokens = [re.sub(r"(?:’s|'s)$", "", t) for t in tokens[-2:]]
-    if len(tokens) == 2 and (
-        tokens[0].lower() in TITLES or tokens[0].lower().endswith(("ian", "ish", "ese"))
-    ):
+    if len(tokens) == 2 and (tokens[0].lower() in TITLES or tokens[0].lower().endswith(("ian", "ish", "ese"))):
         tokens = tokens[1:]
     if not tokens or any(t.lower() in NOT_NAMES for t in tokens):
         return ""

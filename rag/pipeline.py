@@ -89,9 +89,7 @@ class Pipeline:
         question = self._check(question)
         query = self.read(question, history=history, speaker=speaker)
         if query.unknown is not None:
-            return refuse(
-                query, (), f"{query.unknown} is not in the transcripts", text=self._not_here(query.unknown)
-            )
+            return refuse(query, (), f"{query.unknown} is not in the transcripts", text=self._not_here(query.unknown))
         rows = self.index.rows(speakers=query.speakers, doc_id=doc_id)
         if rows is not None and len(rows) == 0:
             where = f" in {doc_id}" if doc_id else ""
@@ -129,9 +127,7 @@ class Pipeline:
         query = read_question(question, self.roster, history=history)
         if speaker is not None:
             names = self.resolve_speaker(speaker)
-            query = Query(
-                query.question, query.topic, names, query.mention, None, query.followup, query.wants_other
-            )
+            query = Query(query.question, query.topic, names, query.mention, None, query.followup, query.wants_other)
         return query
 
     # --- the corpus ------------------------------------------------------------------------------
@@ -218,16 +214,16 @@ class Pipeline:
         )
 
     def _embed(self, text: str) -> np.ndarray:
-        return self.embedder.embed([text])[0]
+        vector: np.ndarray = self.embedder.embed([text])[0]
+        return vector
 
     def _check(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():
-            raise QuestionError(
-                "the question is empty; ask something, e.g. 'What did Dannenberg say about Helsinki?'"
-            )
+            raise QuestionError("the question is empty; ask something, e.g. 'What did Dannenberg say about Helsinki?'")
         if len(question) > self.settings.max_question_chars:
             raise QuestionError(
-                f"the question is {len(question):,} characters, over the {self.settings.max_question_chars:,} limit; shorten it"
+                f"the question is {len(question):,} characters, "
+                f"over the {self.settings.max_question_chars:,} limit; shorten it"
             )
         return question.strip()
 

@@ -119,10 +119,10 @@ def hybrid_search(
             fused[row] = fused.get(row, 0.0) + 1.0 / (rrf_k + rank + 1)
     best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
     cosine = index.similarity(vector, np.array(best, dtype=np.int64))
-    bm25 = dict(zip(lex_rows.tolist(), lex_scores.tolist()))
+    bm25 = dict(zip(lex_rows.tolist(), lex_scores.tolist(), strict=True))
     return [
         Hit(index.chunks[row], rank, fused[row], float(cos), float(bm25.get(row, 0.0)))
-        for rank, (row, cos) in enumerate(zip(best, cosine.tolist()), 1)
+        for rank, (row, cos) in enumerate(zip(best, cosine.tolist(), strict=True), 1)
     ]
 
 
@@ -131,7 +131,7 @@ def dense_search(index: Index, vector: np.ndarray, *, k: int, rows: np.ndarray |
     ids, scores = index.dense(vector, n=k, rows=rows)
     return [
         Hit(index.chunks[r], rank, float(s), float(s), 0.0)
-        for rank, (r, s) in enumerate(zip(ids.tolist(), scores.tolist()), 1)
+        for rank, (r, s) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True), 1)
     ]
 
 

@@ -132,8 +132,8 @@ def _segment(doc: Document) -> tuple[list[Turn], list[Excluded]]:
     excluded: list[Excluded] = []
     for start, end in spans:
         m = LABEL_RE.match(text, start, end)
-        labelled = bool(m) and _clean_label(m.group("label")) in labels
-        if m and labelled:
+        labelled = m is not None and _clean_label(m.group("label")) in labels
+        if m is not None and labelled:
             groups.append((names[_clean_label(m.group("label"))], []))
             start = m.end()
             if start >= end:
@@ -147,7 +147,7 @@ def _segment(doc: Document) -> tuple[list[Turn], list[Excluded]]:
             excluded.append(Excluded(doc.doc_id, start, end, "header"))
         else:
             groups[-1][1].append((start, end))
-    turns = []
+    turns: list[Turn] = []
     for speaker, paras in groups:
         if paras:
             turns.append(Turn(doc.doc_id, len(turns), speaker, paras[0][0], paras[-1][1], tuple(paras)))
@@ -168,10 +168,7 @@ def _accepted_labels(text: str, spans: list[Span]) -> set[str]:
     return {
         label
         for label, count in found.items()
-        if several
-        or count >= 2
-        or label in INTERVIEW_LABELS
-        or lower.count(label.split()[-1].lower()) > count
+        if several or count >= 2 or label in INTERVIEW_LABELS or lower.count(label.split()[-1].lower()) > count
     }
 
 

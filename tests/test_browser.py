@@ -24,8 +24,14 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 SHOTS = ROOT / "tests" / "screenshots"
 
@@ -76,7 +82,8 @@ def _ask(page: Any, question: str) -> tuple[str, float]:
     page.wait_for_function(
         "n => { const rows = document.querySelectorAll('#chat .bot-row');"
         " return rows.length > n && rows[rows.length - 1].querySelector('.answer, .refusal'); }",
-        arg=before, timeout=30_000,
+        arg=before,
+        timeout=30_000,
     )
     seconds = time.perf_counter() - started
     return answers.last.inner_text(), seconds
@@ -115,7 +122,11 @@ def test_chat_in_a_real_browser(server: str, browser: Any, tmp_path: Path) -> No
     _shot(page, "04-follow-up")
 
     times = [first]
-    for q in ["What did Medvedev write?", "What did McLaughlin say about NATO allies?", "How long did the call last?"]:
+    for q in [
+        "What did Medvedev write?",
+        "What did McLaughlin say about NATO allies?",
+        "How long did the call last?",
+    ]:
         text, seconds = _ask(page, q)
         times.append(seconds)
     text, _ = _ask(page, "What did Zelensky say in the interview?")
@@ -125,7 +136,8 @@ def test_chat_in_a_real_browser(server: str, browser: Any, tmp_path: Path) -> No
     page.click("#add button")  # open the accordion
     page.set_input_files("#upload input[type=file]", str(DATA / "panel.txt"))
     page.wait_for_function(
-        "() => document.querySelector('#upload-status').innerText.includes('Added panel.txt')", timeout=120_000
+        "() => document.querySelector('#upload-status').innerText.includes('Added panel.txt')",
+        timeout=120_000,
     )
     assert "2 documents · 5 speakers" in page.inner_text("#corpus")
     text, _ = _ask(page, "What did James Okafor say about the tram extension?")
@@ -137,7 +149,8 @@ def test_chat_in_a_real_browser(server: str, browser: Any, tmp_path: Path) -> No
     page.locator("#upload button[aria-label='Clear']").first.click()
     page.set_input_files("#upload input[type=file]", str(bad))
     page.wait_for_function(
-        "() => document.querySelector('#upload-status').innerText.includes('scan.txt: not added')", timeout=60_000
+        "() => document.querySelector('#upload-status').innerText.includes('scan.txt: not added')",
+        timeout=60_000,
     )
     assert "looks binary" in page.inner_text("#upload-status")
     assert "2 documents · 5 speakers" in page.inner_text("#corpus")

@@ -88,9 +88,7 @@ def test_interrupted_build_leaves_the_old_index(seed_copy: Path, tmp_path: Path)
         ("empty.txt", b"", "is empty"),
     ],
 )
-def test_a_bad_source_changes_nothing(
-    seed_copy: Path, tmp_path: Path, name: str, content: bytes, message: str
-) -> None:
+def test_a_bad_source_changes_nothing(seed_copy: Path, tmp_path: Path, name: str, content: bytes, message: str) -> None:
     out = tmp_path / "index"
     build_index([seed_copy], out, embedder=FakeEmbedder())
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
@@ -124,6 +122,4 @@ def test_unlabelled_text_is_indexed_as_narration_with_a_warning(tmp_path: Path) 
     (src / "essay.txt").write_text("This is an essay with no speakers at all. It talks about trams.")
     report = build_index([src], tmp_path / "index", embedder=FakeEmbedder())
     assert len(report.warnings) == 1
-    assert report.warnings[0].endswith(
-        "essay.txt: no speaker labels found ('Name: ...'); indexed as narration"
-    )
+    assert report.warnings[0].endswith("essay.txt: no speaker labels found ('Name: ...'); indexed as narration")

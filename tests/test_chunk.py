@@ -63,7 +63,7 @@ def test_overlap_repeats_whole_sentences() -> None:
     plain = [c for c in plain if c.speaker == "Bob"]
     overlapped = [c for c in overlapped if c.speaker == "Bob"]
     assert len(overlapped) >= len(plain) > 1
-    for a, b in zip(overlapped, overlapped[1:]):
+    for a, b in zip(overlapped, overlapped[1:], strict=False):
         assert b.start < a.end  # overlaps the previous part
         assert doc.text[b.start - 2 : b.start] in (". ", "")  # starts at a sentence
         assert count_tokens(b.text) <= 60
@@ -105,9 +105,7 @@ def test_sentences() -> None:
     ]
 
 
-words = st.sampled_from(
-    "the tram will open in March two months late signalling contract Putin Helsinki".split()
-)
+words = st.sampled_from("the tram will open in March two months late signalling contract Putin Helsinki".split())
 sentence = st.lists(words, min_size=1, max_size=40).map(lambda ws: " ".join(ws).capitalize() + ".")
 paragraph = st.lists(sentence, min_size=1, max_size=8).map(" ".join)
 turn = st.tuples(st.sampled_from(["Ann", "Bob", "Cy"]), st.lists(paragraph, min_size=1, max_size=4))

@@ -50,7 +50,9 @@ def test_missing_index(tmp_path: Path) -> None:
 def test_build_errors_change_nothing(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert "no transcripts (.txt, .md, .json)" in one_line_error(rag("build", str(empty), "--index", str(tmp_path / "i")))
+    assert "no transcripts (.txt, .md, .json)" in one_line_error(
+        rag("build", str(empty), "--index", str(tmp_path / "i"))
+    )
     (empty / "scan.txt").write_bytes(b"%PDF-1.4\x00\x00binary")
     assert "looks binary" in one_line_error(rag("build", str(empty), "--index", str(tmp_path / "i")))
     assert not (tmp_path / "i").exists()
@@ -81,7 +83,17 @@ class TestWithIndex:
         d = json.loads(p.stdout)
         assert d["query"] == "Helsinki" and d["speaker"] == "Dannenberg"
         assert [h["rank"] for h in d["hits"]] == [1, 2, 3]
-        assert set(d["hits"][0]) == {"rank", "chunk_id", "doc_id", "source", "speaker", "start", "end", "text", "score"}
+        assert set(d["hits"][0]) == {
+            "rank",
+            "chunk_id",
+            "doc_id",
+            "source",
+            "speaker",
+            "start",
+            "end",
+            "text",
+            "score",
+        }
 
     def test_speakers(self, real_index: Path) -> None:
         d = json.loads(rag("speakers", "--json", "--index", str(real_index)).stdout)
@@ -117,8 +129,12 @@ class TestWithIndex:
         shutil.copy(SEED, src)
         shutil.copy(DATA / "panel.txt", src)  # a new source, so the build has work to do
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        proc = subprocess.Popen([sys.executable, "-m", "rag", "build", str(src), "--index", str(out)],
-                                stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rag", "build", str(src), "--index", str(out)],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         time.sleep(2.0)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)

@@ -34,9 +34,7 @@ def test_filtered_search_stays_inside_the_rows(fake_index: Path) -> None:
     index = Index.load(fake_index)
     rows = index.rows(speakers=["Dannenberg"])
     assert rows is not None and len(rows) > 0
-    assert all(
-        index.chunks[r].speaker == "Dannenberg" or "Dannenberg" in index.chunks[r].quoted for r in rows
-    )
+    assert all(index.chunks[r].speaker == "Dannenberg" or "Dannenberg" in index.chunks[r].quoted for r in rows)
     q = FakeEmbedder().embed(["Putin"])[0]
     ids, _ = index.dense(q, n=50, rows=rows)
     assert set(ids.tolist()) <= set(rows.tolist())
@@ -124,16 +122,12 @@ def test_other_model_is_refused(broken: Path) -> None:
     (broken / "manifest.json").write_text(json.dumps(manifest))
     from rag import IndexMismatchError
 
-    with pytest.raises(
-        IndexMismatchError, match="built with 'bge-small-en', settings ask for 'all-MiniLM-L6-v2'"
-    ):
+    with pytest.raises(IndexMismatchError, match="built with 'bge-small-en', settings ask for 'all-MiniLM-L6-v2'"):
         Pipeline.load(broken)
 
 
 def test_data_fixture_has_all_formats(fake_index: Path) -> None:
     index = Index.load(fake_index)
-    assert {"meeting", "panel", "qa-interview", "wrapped", "cipher-brief-trump-putin-call"} == set(
-        index.transcripts
-    )
+    assert {"meeting", "panel", "qa-interview", "wrapped", "cipher-brief-trump-putin-call"} == set(index.transcripts)
     assert all(index.document(c.doc_id).text[c.start : c.end] == c.text for c in index.chunks)
     assert DATA.exists()

@@ -62,7 +62,11 @@ def test_unknown_speaker_is_refused_with_the_roster(real_pipe: Pipeline) -> None
 
 @pytest.mark.parametrize(
     "question",
-    ["What did Dannenberg say about Taiwan?", "What is the GDP of Germany?", "When is the Cipher Brief Honors Dinner?"],
+    [
+        "What did Dannenberg say about Taiwan?",
+        "What is the GDP of Germany?",
+        "When is the Cipher Brief Honors Dinner?",
+    ],
 )
 def test_refusals(real_pipe: Pipeline, question: str) -> None:
     a = real_pipe.ask(question)
@@ -70,7 +74,11 @@ def test_refusals(real_pipe: Pipeline, question: str) -> None:
 
 
 def test_ads_are_never_cited(real_pipe: Pipeline) -> None:
-    for q in ["How do I apply for the Honors Dinner?", "Tell me about the Nightcap newsletter", "Read more insights"]:
+    for q in [
+        "How do I apply for the Honors Dinner?",
+        "Tell me about the Nightcap newsletter",
+        "Read more insights",
+    ]:
         a = real_pipe.ask(q)
         assert not any(w in c.quote for c in a.citations for w in ("Apply now", "Nightcap", "Read more"))
         assert not any(w in h.chunk.text for h in a.hits for w in ("Apply now", "nightcap", "Read more"))
@@ -119,4 +127,14 @@ def test_onnx_and_torch_give_the_same_vectors(real_index) -> None:  # type: igno
 def test_the_answer_json_shape(real_pipe: Pipeline) -> None:
     d = real_pipe.ask("What did Dannenberg say about Helsinki?").to_dict()
     assert list(d) == ["question", "answer", "answerable", "speaker", "citations", "reason"]
-    assert list(d["citations"][0]) == ["n", "chunk_id", "doc_id", "source", "speaker", "start", "end", "quote", "score"]
+    assert list(d["citations"][0]) == [
+        "n",
+        "chunk_id",
+        "doc_id",
+        "source",
+        "speaker",
+        "start",
+        "end",
+        "quote",
+        "score",
+    ]

@@ -17,7 +17,7 @@ HELSINKI = "What did Dannenberg say about Helsinki?"
 
 
 def test_link_markers_escape_and_link_only_real_citations() -> None:
-    out = link_markers('He said “<b>x</b>” [1] and [5]', 3, [1])
+    out = link_markers("He said “<b>x</b>” [1] and [5]", 3, [1])
     assert out == 'He said “&lt;b&gt;x&lt;/b&gt;” <a class="cite" href="#cite-3-1">[1]</a> and [5]'
 
 
@@ -26,10 +26,8 @@ def test_highlight() -> None:
 
 
 def _last(gen: Any) -> Any:
-    out = None
-    for out in gen:
-        pass
-    return out
+    *_, last = gen
+    return last
 
 
 @pytest.mark.slow
@@ -49,7 +47,9 @@ class TestWithRealEngine:
         assert '<div class="refusal">' in html and "<mark>" not in html
         assert "Searching Dannenberg's answers" in html
 
-    def test_respond_shows_the_search_then_the_answer_and_keeps_the_thread(self, real_pipe: Pipeline, tmp_path: Path) -> None:
+    def test_respond_shows_the_search_then_the_answer_and_keeps_the_thread(
+        self, real_pipe: Pipeline, tmp_path: Path
+    ) -> None:
         chat = Chat(real_pipe, index=tmp_path / "i", sources=[], uploads=tmp_path / "u")
         steps = list(chat.respond(HELSINKI, [], ANYONE, []))
         assert "Searching Dannenberg" in steps[0][0][-1]["content"]
@@ -83,8 +83,13 @@ def fake_chat(tmp_path: Path) -> Chat:
     index = tmp_path / "index"
     fake = FakeEmbedder()
     build_index([seeds], index, embedder=fake)
-    return Chat(Pipeline.load(index, embedder=fake), index=index, sources=[seeds], uploads=tmp_path / "uploads",
-                embedder=fake)
+    return Chat(
+        Pipeline.load(index, embedder=fake),
+        index=index,
+        sources=[seeds],
+        uploads=tmp_path / "uploads",
+        embedder=fake,
+    )
 
 
 def test_upload_adds_a_document_without_restart(fake_chat: Chat, tmp_path: Path) -> None:
@@ -110,7 +115,9 @@ def test_upload_adds_a_document_without_restart(fake_chat: Chat, tmp_path: Path)
         ("cipher-brief-trump-putin-call.txt", b"Ann: hi\nBob: yo", "already indexed"),
     ],
 )
-def test_bad_uploads_leave_the_index_as_it_was(fake_chat: Chat, tmp_path: Path, name: str, content: bytes, message: str) -> None:
+def test_bad_uploads_leave_the_index_as_it_was(
+    fake_chat: Chat, tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
     before = {p.name: p.read_bytes() for p in fake_chat.index.iterdir() if p.is_file()}
     chunks_before = len(fake_chat.pipe.chunks)
     src = tmp_path / "in" / name

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import sys
 import tempfile
@@ -49,7 +48,8 @@ details.source-card summary {cursor: pointer; overflow-wrap: anywhere;}
 details.source-card .doc {color: var(--body-text-color-subdued); font-size: 0.85em; margin-left: 4px;}
 details.source-card .turn-text {margin-top: 6px; line-height: 1.5; overflow-wrap: anywhere;}
 details.source-card mark {background: #fde68a; color: inherit; padding: 0 2px;}
-details.source-card .where {font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 6px; overflow-wrap: anywhere;}
+details.source-card .where {font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 6px;
+  overflow-wrap: anywhere;}
 details.source-card.flash {outline: 2px solid #2563eb;}
 """
 
@@ -88,7 +88,11 @@ class Chat:
         return [ANYONE, *(p.name for p in self.pipe.speakers())]
 
     def respond(
-        self, message: str, history: list[dict[str, Any]], speaker: str | None, exchanges: list[dict[str, Any]]
+        self,
+        message: str,
+        history: list[dict[str, Any]],
+        speaker: str | None,
+        exchanges: list[dict[str, Any]],
     ) -> Iterator[tuple[list[dict[str, Any]], str, list[dict[str, Any]], str]]:
         """Answer `message`, first showing what is searched, then the answer with its sources."""
         pipe = self.pipe
@@ -103,7 +107,12 @@ class Chat:
             query = pipe.read(message, history=earlier, speaker=chosen)
             who = ", ".join(query.speakers) if query.speakers else None
             searching = f"Searching {who}'s answers…" if who else "Searching all transcripts…"
-            yield [*history, {"role": "assistant", "content": f'<div class="status">{searching}</div>'}], searching, exchanges, ""
+            yield (
+                [*history, {"role": "assistant", "content": f'<div class="status">{searching}</div>'}],
+                searching,
+                exchanges,
+                "",
+            )
             answer = pipe.ask(message, history=earlier, speaker=chosen)
         except RagError as err:
             text = f'<div class="refusal"><b>Cannot ask that.</b> {err}</div>'
@@ -161,8 +170,12 @@ class Chat:
                 previous = target.read_bytes() if target.exists() else None
                 shutil.copyfile(staged, target)
                 try:
-                    report = build_index([*self.sources, self.uploads], self.index, embedder=self.embedder,
-                                         progress=_reporter(progress))
+                    report = build_index(
+                        [*self.sources, self.uploads],
+                        self.index,
+                        embedder=self.embedder,
+                        progress=_reporter(progress),
+                    )
                     self.pipe = Pipeline.load(self.index, settings=self.pipe.settings, embedder=self.embedder)
                 except BaseException:
                     if previous is None:
@@ -194,21 +207,41 @@ def build_app(chat: Chat) -> gr.Blocks:
         exchanges = gr.State([])
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
-                chatbot = gr.Chatbot(elem_id="chat", height=520, buttons=["copy"], feedback_options=None,
-                                     show_label=False,
-                                     placeholder="Ask what someone said, e.g. “What did Dannenberg say about Helsinki?”")
+                chatbot = gr.Chatbot(
+                    elem_id="chat",
+                    height=520,
+                    buttons=["copy"],
+                    feedback_options=None,
+                    show_label=False,
+                    placeholder="Ask what someone said, e.g. “What did Dannenberg say about Helsinki?”",
+                )
                 with gr.Row():
-                    box = gr.Textbox(show_label=False, placeholder="Ask a question…", scale=5, elem_id="question",
-                                     submit_btn=False, max_lines=4)
+                    box = gr.Textbox(
+                        show_label=False,
+                        placeholder="Ask a question…",
+                        scale=5,
+                        elem_id="question",
+                        submit_btn=False,
+                        max_lines=4,
+                    )
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
                 status = gr.Markdown("", elem_id="searching")
             with gr.Column(scale=2, min_width=280):
-                speaker = gr.Dropdown(chat.speakers(), value=ANYONE, label="Speaker", elem_id="speaker",
-                                      info="Only this person's words are searched.")
+                speaker = gr.Dropdown(
+                    chat.speakers(),
+                    value=ANYONE,
+                    label="Speaker",
+                    elem_id="speaker",
+                    info="Only this person's words are searched.",
+                )
                 gr.Examples(EXAMPLES, inputs=box, label="Try")
                 with gr.Accordion("Add a transcript", open=False, elem_id="add"):
-                    upload = gr.File(label=".txt / .md with 'Name:' labels, or QMSum .json",
-                                     file_types=[".txt", ".md", ".json"], type="filepath", elem_id="upload")
+                    upload = gr.File(
+                        label=".txt / .md with 'Name:' labels, or QMSum .json",
+                        file_types=[".txt", ".md", ".json"],
+                        type="filepath",
+                        elem_id="upload",
+                    )
                     upload_status = gr.Markdown("", elem_id="upload-status")
                 with gr.Row():
                     export = gr.Button("Export conversation", elem_id="export", size="sm")
@@ -219,11 +252,14 @@ def build_app(chat: Chat) -> gr.Blocks:
         ask_outputs = [chatbot, status, exchanges, box]
         box.submit(chat.respond, ask_inputs, ask_outputs, api_name=False)
         send.click(chat.respond, ask_inputs, ask_outputs, api_name=False)
-        upload.upload(chat.upload, [upload], [upload_status, corpus, speaker], api_name=False,
-                      show_progress="full")
+        upload.upload(chat.upload, [upload], [upload_status, corpus, speaker], api_name=False, show_progress="full")
         export.click(lambda ex: _export(ex), [exchanges], [download], api_name=False)
-        clear.click(lambda: ([], "", [], gr.update(visible=False)), None, [chatbot, status, exchanges, download],
-                    api_name=False)
+        clear.click(
+            lambda: ([], "", [], gr.update(visible=False)),
+            None,
+            [chatbot, status, exchanges, download],
+            api_name=False,
+        )
         gr.api(chat.ask_api, api_name="ask")
     return app
 
@@ -240,10 +276,22 @@ def launch(chat: Chat, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool
     """Start the server without blocking; returns the app (call `.close()` to stop it)."""
     app = build_app(chat)
     app.queue(default_concurrency_limit=4)
-    theme = gr.themes.Soft(font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
-                           font_mono=["ui-monospace", "monospace"])
-    app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet, ssr_mode=False,
-               css=CSS, head=HEAD, theme=theme, max_file_size=MAX_UPLOAD_BYTES, show_error=True)
+    theme = gr.themes.Soft(
+        font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
+        font_mono=["ui-monospace", "monospace"],
+    )
+    app.launch(
+        server_name=host,
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=quiet,
+        ssr_mode=False,
+        css=CSS,
+        head=HEAD,
+        theme=theme,
+        max_file_size=MAX_UPLOAD_BYTES,
+        show_error=True,
+    )
     return app
 
 

@@ -74,8 +74,7 @@ def render_answer(pipe: Pipeline, answer: Answer, turn: int, *, searched: str = 
     status = f'<div class="status">{html.escape(searched, quote=False)}</div>' if searched else ""
     if not answer.answerable:
         return (
-            f'{status}<div class="refusal"><b>Not in the transcripts.</b> '
-            f"{html.escape(answer.text, quote=False)}</div>"
+            f'{status}<div class="refusal"><b>Not in the transcripts.</b> {html.escape(answer.text, quote=False)}</div>'
         )
     text = link_markers(answer.text, turn, [c.n for c in answer.citations])
     cards = "".join(source_card(pipe, c, turn) for c in answer.citations)
@@ -116,5 +115,10 @@ def export_markdown(exchanges: Sequence[dict[str, Any]]) -> str:
         for c in a["citations"]:
             who = c["speaker"] or "Narration"
             quote = " ".join(c["quote"].split())
-            lines += [f"[{c['n']}] {who}, {c['source']} (characters {c['start']}–{c['end']}):", "", f"> {quote}", ""]
+            lines += [
+                f"[{c['n']}] {who}, {c['source']} (characters {c['start']}–{c['end']}):",
+                "",
+                f"> {quote}",
+                "",
+            ]
     return "\n".join(lines).rstrip() + "\n"
