@@ -48,6 +48,24 @@ def word_count(text: str) -> int:
     return len(re.findall(r"\w+", _MARKS.sub(" ", text)))
 
 
+def content_words(text: str) -> int:
+    """Words that carry content: not fillers, backchannels or function words.
+
+    Example: content_words("Yeah , OK , I think so .") -> 0; content_words("Go with yellow .") -> 2
+    """
+    return sum(w not in _FILLERS for w in re.findall(r"[a-z0-9']+", _MARKS.sub(" ", text.lower())))
+
+
+_FILLERS = frozenset(
+    """yeah yes yep yup ok okay mm hmm mm-hmm mmm um uh uh-huh huh ah oh eh er erm right so well sure
+    cool alright all no nope great good nice fine thanks thank really exactly absolutely totally
+    true indeed anyway like just and but or the a an i you we they he she it that this there is
+    are was were be been do did does don't it's that's i'm yeah's okay's of to in on at for with
+    think know mean guess see get got go gonna wanna kind sort lot bit thing things one
+    hi hello bye wow huh-uh hm ha laugh gap""".split()
+)
+
+
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
     """Sentence spans within text[start:end], whitespace trimmed.
 
@@ -80,13 +98,14 @@ def chunk_turns(
     Args:
         max_tokens: cl100k tokens of source text per chunk, at most.
         overlap: tokens of whole sentences repeated from the end of the previous part.
-        min_words: turns with fewer words are not chunked (backchannels such as "Yeah .").
+        min_words: turns with fewer content words (see `content_words`) are not chunked: backchannels
+            such as "Yeah ." or "OK , I see ." would otherwise crowd the results.
         fits: extra check on the embedded text (the model's word-piece window); a piece that
             fails it is split further.
     """
     chunks = []
     for turn in turns:
-        if word_count(" ".join(doc.text[s:e] for s, e in turn.paragraphs)) < max(min_words, 1):
+        if min_words > 0 and content_words(" ".join(doc.text[s:e] for s, e in turn.paragraphs)) < min_words:
             continue
         spans = []
         for run in _contiguous_runs(doc.text, turn.paragraphs):

@@ -64,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--index", type=Path, default=Path("index"), help="index directory (default: index/)")
     b.add_argument("--max-tokens", type=int, default=200, help="cl100k tokens per chunk (default: 200)")
     b.add_argument("--overlap", type=int, default=0, help="tokens of sentence overlap between parts (default: 0)")
-    b.add_argument("--min-words", type=int, default=3, help="skip turns with fewer words (default: 3)")
+    b.add_argument(
+        "--min-words", type=int, default=2, help="skip turns with fewer content words, e.g. 'Yeah .' (default: 2)"
+    )
     b.add_argument("--aliases", type=Path, help='JSON file {"alias": "Speaker", ...}')
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
     b.set_defaults(func=_build)

@@ -211,6 +211,7 @@ class Pipeline:
             candidates=self.settings.candidates,
             rrf_k=self.settings.rrf_k,
             lexical_only=mode == "bm25",
+            full_words=self.settings.full_words,
         )
 
     def _embed(self, text: str) -> np.ndarray:

@@ -102,6 +102,7 @@ def hybrid_search(
     candidates: int = 50,
     rrf_k: int = 60,
     lexical_only: bool = False,
+    full_words: int = 0,
 ) -> list[Hit]:
     """Reciprocal-rank fusion of dense and BM25 rankings, best first.
 
@@ -109,6 +110,7 @@ def hybrid_search(
         vector: the query embedding, (dim,) float32, L2-normalised.
         terms: BM25 terms of the query (see `index.tokenize`).
         rows: allowed row ids (a speaker or document filter), None for all.
+        full_words: passages shorter than this many words are ranked down by `length_prior`.
     """
     n = max(candidates, k)
     dense_rows = np.zeros(0, dtype=np.int64) if lexical_only else index.dense(vector, n=n, rows=rows)[0]
@@ -117,6 +119,9 @@ def hybrid_search(
     for ranking in (dense_rows, lex_rows):
         for rank, row in enumerate(ranking.tolist()):
             fused[row] = fused.get(row, 0.0) + 1.0 / (rrf_k + rank + 1)
+    if full_words > 0:
+        for row in fused:
+            fused[row] *= length_prior(index.chunks[row].text, full_words)
     best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
     cosine = index.similarity(vector, np.array(best, dtype=np.int64))
     bm25 = dict(zip(lex_rows.tolist(), lex_scores.tolist(), strict=True))
@@ -124,6 +129,20 @@ def hybrid_search(
         Hit(index.chunks[row], rank, fused[row], float(cos), float(bm25.get(row, 0.0)))
         for rank, (row, cos) in enumerate(zip(best, cosine.tolist(), strict=True), 1)
     ]
+
+
+def length_prior(text: str, full_words: int) -> float:
+    """sqrt(min(1, words / full_words)): "So we go with yellow ." ranks below a full answer.
+
+    Measured on QMSum (eval/README.md): with backchannels already out of the index, this lifts
+    Hit@5 from 0.717 to 0.747 and nDCG@10 from 0.317 to 0.327, and changes nothing on the seed.
+    """
+    words = len(_WORD.findall(_MARKS.sub(" ", text)))
+    return float(min(1.0, words / full_words) ** 0.5)
+
+
+_WORD = re.compile(r"\w+")
+_MARKS = re.compile(r"\{[a-z_]+\}")
 
 
 def dense_search(index: Index, vector: np.ndarray, *, k: int, rows: np.ndarray | None = None) -> list[Hit]:

@@ -6,7 +6,7 @@ import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.chunk import chunk_turns, count_tokens, split_sentences, word_count
+from rag.chunk import chunk_turns, content_words, count_tokens, split_sentences
 from rag.embed import MAX_WORD_PIECES, WordPieces, packaged_model_path
 from rag.load import load_document, parse_document
 from rag.turns import find_excluded, split_turns
@@ -80,9 +80,12 @@ def test_one_overlong_sentence_splits_at_words() -> None:
 def test_short_turns_are_skipped_by_min_words() -> None:
     doc = load_document(QMSUM / "Bed002.json")
     turns = split_turns(doc)
-    chunks = chunk_turns(doc, turns, min_words=3)
+    chunks = chunk_turns(doc, turns, min_words=2)
     indexed = {c.turn for c in chunks}
-    assert all(word_count(doc.text[t.start : t.end]) >= 3 for t in turns if t.index in indexed)
+    assert all(content_words(doc.text[t.start : t.end]) >= 2 for t in turns if t.index in indexed)
+    skipped = [doc.text[t.start : t.end] for t in turns if t.index not in indexed]
+    assert "Check one . Check one ." not in skipped  # "check" carries content
+    assert {"I guess .", "Mm-hmm ."} & set(skipped)
     assert any(t.index not in indexed for t in turns)
     assert all(c.speaker == turns[c.turn].speaker for c in chunks)  # never the wrong speaker
 

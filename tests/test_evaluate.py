@@ -1,0 +1,148 @@
+"""Evaluation metrics against hand-computed values, and bad question sets."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from rag import Pipeline
+from rag.evaluate import (
+    EvalSetError,
+    Gold,
+    Question,
+    check_gold,
+    citation_precision_recall,
+    has_facts,
+    is_valid_citation,
+    load_set,
+    overlaps,
+    percentile,
+    ranking_scores,
+    refusal_scores,
+    relevant_units,
+    run_eval,
+)
+from rag.types import Citation
+from tests.conftest import ROOT
+
+
+def test_ranking_scores_by_hand() -> None:
+    relevant = {"q1": {"a", "b"}, "q2": {"c"}, "q3": {"d"}}
+    ranked = {"q1": ["x", "a", "y", "b"], "q2": ["c"], "q3": ["x", "y"]}
+    s = ranking_scores(relevant, ranked)
+    assert s["q1"]["hit@1"] == 0.0 and s["q1"]["hit@3"] == 1.0
+    assert s["q1"]["recall@3"] == 0.5 and s["q1"]["recall@5"] == 1.0
+    assert s["q1"]["mrr@10"] == 0.5
+    # DCG = 1/log2(3) + 1/log2(5); ideal = 1 + 1/log2(3)
+    assert s["q1"]["ndcg@10"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3)))
+    assert s["q2"] == {**s["q2"], "hit@1": 1.0, "mrr@10": 1.0, "ndcg@10": 1.0}
+    assert s["q3"]["hit@10"] == 0.0 and s["q3"]["ndcg@10"] == 0.0
+
+
+def test_a_question_with_no_hits_scores_zero() -> None:
+    s = ranking_scores({"q": {"a"}}, {})
+    assert s["q"]["mrr@10"] == 0.0 and s["q"]["recall@10"] == 0.0
+
+
+def test_overlaps_and_citation_precision_recall() -> None:
+    assert overlaps((0, 5), (4, 9)) and not overlaps((0, 5), (5, 9))
+    gold = [Gold("s.txt", 10, 20), Gold("s.txt", 50, 60)]
+    cites = [
+        Citation(1, "c", "d", "s.txt", "A", 15, 25, "x", 1.0),
+        Citation(2, "c", "d", "s.txt", "A", 30, 40, "x", 1.0),
+        Citation(3, "c", "d", "other.txt", "A", 50, 60, "x", 1.0),
+    ]
+    p, r = citation_precision_recall(cites, gold)
+    assert p == pytest.approx(1 / 3) and r == pytest.approx(1 / 2)
+    assert citation_precision_recall([], gold) == (0.0, 0.0)
+
+
+def test_refusal_scores_by_hand() -> None:
+    expected = [True, True, False, False, True]
+    predicted = [True, False, False, True, True]
+    s = refusal_scores(expected, predicted)
+    assert s["accuracy"] == 3 / 5
+    assert s["refusal_precision"] == 1 / 2  # refused 2, one of them rightly
+    assert s["refusal_recall"] == 1 / 2  # 2 unanswerable, one refused
+    assert s["false_refusals"] == 1
+
+
+def test_facts_and_percentiles() -> None:
+    assert has_facts("He met in Helsinki with no NOTETAKERS.", [["helsinki"], ["aides", "notetakers"]])
+    assert not has_facts("He met in Helsinki.", [["helsinki"], ["aides", "notetakers"]])
+    assert has_facts("anything", [])
+    assert percentile([1, 2, 3, 4], 50) == 2.5 and percentile([5], 95) == 5 and percentile([], 50) == 0.0
+
+
+def test_citation_validity_checks_the_source(fake_pipe: Pipeline) -> None:
+    doc = next(iter(fake_pipe.documents.values()))
+    good = Citation(1, "c", doc.doc_id, doc.source, None, 0, 10, doc.text[:10], 1.0)
+    bad = Citation(1, "c", doc.doc_id, doc.source, None, 0, 10, doc.text[1:11], 1.0)
+    assert is_valid_citation(good, fake_pipe.documents) and not is_valid_citation(bad, fake_pipe.documents)
+
+
+def test_relevant_units_by_span_and_by_turn(fake_pipe: Pipeline) -> None:
+    seed = [c for c in fake_pipe.chunks if c.doc_id == "cipher-brief-trump-putin-call"]
+    start = fake_pipe.documents["cipher-brief-trump-putin-call"].text.index("Helsinki in 2018")
+    q = Question("q", "x", True, gold=(Gold(seed[0].source, start, start + 16),))
+    units = relevant_units(q, fake_pipe.chunks)
+    assert len(units) == 1 and units <= {c.chunk_id for c in seed}
+    assert relevant_units(Question("q", "x", True, doc_id="m", gold_turns=(2, 3)), []) == {"m:2", "m:3"}
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (['{"id": "a", "question": "q?", "answerable": true}', "{oops"], r":2: malformed question"),
+        (['{"id": "a", "answerable": true}'], r":1: malformed question \('question'\)"),
+        (['{"id": "a", "question": "q?", "answerable": "yes"}'], r":1: malformed question"),
+        ([], "the question set is empty"),
+        (['{"id": "a", "question": "q?", "answerable": true}'] * 2, "question id 'a' appears twice"),
+    ],
+)
+def test_bad_sets(tmp_path: Path, lines: list[str], message: str) -> None:
+    p = tmp_path / "set.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(EvalSetError, match=message):
+        load_set(p)
+
+
+def test_gold_must_name_a_known_source_and_fit(fake_pipe: Pipeline) -> None:
+    source = next(iter(fake_pipe.documents.values())).source
+    with pytest.raises(EvalSetError, match="gold source 'nope.txt' is not in the index"):
+        check_gold([Question("q", "x", True, gold=(Gold("nope.txt", 0, 5),))], fake_pipe.documents)
+    with pytest.raises(EvalSetError, match=r"gold span \[0:99999999\] is outside"):
+        check_gold([Question("q", "x", True, gold=(Gold(source, 0, 99_999_999),))], fake_pipe.documents)
+
+
+def test_a_bad_set_writes_nothing(fake_pipe: Pipeline, tmp_path: Path) -> None:
+    p = tmp_path / "set.jsonl"
+    p.write_text(json.dumps({"id": "a", "question": "q?", "answerable": True,
+                             "gold": [{"source": "nope.txt", "start": 0, "end": 3}]}) + "\n")
+    out = tmp_path / "results"
+    with pytest.raises(EvalSetError):
+        run_eval(p, pipe=fake_pipe, out=out)
+    assert not out.exists()
+
+
+def test_seed_set_is_well_formed() -> None:
+    questions = load_set(ROOT / "eval" / "sets" / "seed.jsonl")
+    kinds = {q.kind for q in questions}
+    assert len(questions) >= 60 and sum(not q.answerable for q in questions) >= 12
+    assert kinds == {"speaker", "alias", "quoted", "factual", "paraphrase", "follow-up", "negative"}
+    assert all(q.gold for q in questions if q.answerable)
+
+
+@pytest.mark.slow
+def test_run_eval_writes_a_report(real_pipe: Pipeline, tmp_path: Path) -> None:
+    result = run_eval(ROOT / "eval" / "sets" / "seed.jsonl", pipe=real_pipe, out=tmp_path)
+    names = sorted(p.suffix for p in result.paths)
+    assert names == [".json", ".md", ".png", ".png"] or names == [".json", ".md", ".png"]
+    o = result.summary["overall"]
+    assert o["citation_validity"] == 1.0
+    assert o["hit@5"] >= 0.9 and o["accuracy"] >= 0.9 and o["speaker_attribution"] >= 0.95
+    md = result.paths[1].read_text()
+    assert "| Hit@5 |" in md and "## By kind of question" in md
