@@ -46,6 +46,7 @@ class BuildReport:
     embedded: int = 0
     chunks: int = 0
     seconds: float = 0.0
+    embed_seconds: float = 0.0
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -139,7 +140,9 @@ def build_index(
         chunks.extend(new)
         vectors.append(np.zeros((len(new), identity["dim"]), dtype=np.float32))
     matrix = np.concatenate(vectors) if vectors else np.zeros((0, identity["dim"]), np.float32)
+    embed_started = time.perf_counter()
     matrix[to_embed] = embed_chunks([chunks[i] for i in to_embed], embedder, progress)
+    embed_seconds = time.perf_counter() - embed_started
 
     manifest = _manifest(identity, settings, transcripts, chunks)
     index = Index.create(chunks, matrix, transcripts, manifest)
@@ -150,7 +153,13 @@ def build_index(
                 progress("export", 0, 1)
             _export(embedder, encoder)
         index.save(out, encoder=encoder if encoder and encoder.exists() else None)
-    return BuildReport(embedded=len(to_embed), chunks=len(chunks), seconds=time.perf_counter() - started, **report_args)
+    return BuildReport(
+        embedded=len(to_embed),
+        chunks=len(chunks),
+        seconds=time.perf_counter() - started,
+        embed_seconds=embed_seconds,
+        **report_args,
+    )
 
 
 def embed_chunks(chunks: list[Chunk], embedder: Embedder, progress: Progress | None = None) -> np.ndarray:

@@ -154,6 +154,7 @@ def _build(args: argparse.Namespace) -> int:
                     "embedded": report.embedded,
                     "chunks": report.chunks,
                     "seconds": round(report.seconds, 3),
+                    "embed_seconds": round(report.embed_seconds, 3),
                 },
                 indent=2,
             )

@@ -1,0 +1,249 @@
+"""Run the benchmarks and print one table per part; JSON goes to bench/results/.
+
+python -m bench                 # everything (about 25 minutes on 2 cores; 1M vectors is most of it)
+python -m bench --quick         # ours only, smaller repeats, no scale, no peers (about 1 minute)
+python -m bench --only scale    # one part: ours, scale, peers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.common import ENV, ROOT, machine, table, write
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--only", choices=["ours", "scale", "peers"])
+    p.add_argument("--sizes", nargs="*", type=int, default=[10_000, 100_000, 1_000_000])
+    args = p.parse_args()
+    result: dict[str, Any] = {"machine": machine()}
+    parts = [args.only] if args.only else (["ours"] if args.quick else ["ours", "scale", "peers"])
+    if "ours" in parts:
+        from bench import ours
+
+        result["ours"] = ours.main(quick=args.quick)
+    if "scale" in parts:
+        result["scale"] = [scale(n) for n in args.sizes]
+    if "peers" in parts:
+        from bench.compare import peers
+
+        sets = {"seed": (ROOT / "eval/sets/seed.jsonl", ROOT / "index")}
+        if (ROOT / "eval/indexes/qmsum").exists() and (ROOT / "eval/sets/qmsum-val.jsonl").exists():
+            sets["qmsum"] = (ROOT / "eval/sets/qmsum-val.jsonl", ROOT / "eval/indexes/qmsum")
+        result["peers"] = peers(sets)
+    path = write("bench", result)
+    print(report(result))
+    print(f"\nJSON: {path}")
+    return 0
+
+
+def scale(n: int) -> dict[str, Any]:
+    p = subprocess.run([sys.executable, "-m", "bench.scale", str(n)], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    if p.returncode != 0:
+        return {"n": n, "error": p.stderr[-1000:]}
+    return dict(json.loads(p.stdout.strip().splitlines()[-1]))
+
+
+def report(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    out = [f"Machine: {m['cores']} cores, {m['cpu']}, {m['memory_gb']} GB, Python {m['python']}"]
+    if "ours" in r:
+        o = r["ours"]
+        c = o["cold"]
+        out += [
+            "",
+            "## Cold start (process start to printed answer, seed index)",
+            "",
+            table(
+                [
+                    ["rag ask", f"{c['ask']['p50']:.2f}", f"{c['ask']['p95']:.2f}", f"{c['ask']['peak_mb']:.0f}"],
+                    [
+                        "rag search",
+                        f"{c['search']['p50']:.2f}",
+                        f"{c['search']['p95']:.2f}",
+                        f"{c['search']['peak_mb']:.0f}",
+                    ],
+                ],
+                ["command", "p50 s", "p95 s", "peak MB"],
+            ),
+            f"\nimports torch: {c['imports_torch']}; "
+            f"imports sentence_transformers: {c['imports_sentence_transformers']}",
+        ]
+        rows = []
+        for key, label in (("warm_seed", "seed"), ("warm_qmsum", "QMSum val")):
+            if key in o:
+                w = o[key]
+                rows.append(
+                    [
+                        label,
+                        w["chunks"],
+                        w["questions"],
+                        f"{w['search_ms']['p50']:.1f}",
+                        f"{w['search_ms']['p95']:.1f}",
+                        f"{w['ask_ms']['p50']:.1f}",
+                        f"{w['ask_ms']['p95']:.1f}",
+                        f"{w['1_threads_qps']:.0f}",
+                        f"{w['4_threads_qps']:.0f}",
+                    ]
+                )
+        out += [
+            "",
+            "## Warm latency (ms) and throughput (questions/s)",
+            "",
+            table(
+                rows,
+                [
+                    "index",
+                    "chunks",
+                    "questions",
+                    "search p50",
+                    "search p95",
+                    "ask p50",
+                    "ask p95",
+                    "1 thread",
+                    "4 threads",
+                ],
+            ),
+        ]
+        rows = []
+        for key in ("build_seed", "build_qmsum"):
+            if key in o:
+                b = o[key]
+                inc = b["incremental"]
+                rows.append(
+                    [
+                        b["label"],
+                        b["sources"],
+                        b["chunks"],
+                        f"{b['seconds']:.1f}",
+                        f"{b['peak_mb']:.0f}",
+                        f"{b['passages_per_s']:.0f}",
+                        f"{b['noop_seconds']:.2f}",
+                        f"{inc['seconds']:.1f} ({', '.join(inc['changed'])}: {inc['embedded']} embedded)",
+                        f"{b['disk_mb_without_encoder']:.1f} + 90",
+                    ]
+                )
+        out += [
+            "",
+            "## Build (fresh, in a new process, model load included)",
+            "",
+            table(
+                rows,
+                [
+                    "corpus",
+                    "sources",
+                    "chunks",
+                    "seconds",
+                    "peak MB",
+                    "passages/s",
+                    "no-op s",
+                    "after touching one source",
+                    "disk MB (+ encoder)",
+                ],
+            ),
+        ]
+    if "scale" in r:
+        rows = []
+        for s in r["scale"]:
+            if "error" in s:
+                rows.append([f"{s['n']:,}", "error", "", "", "", "", "", ""])
+                continue
+            h = s["hnsw"]
+            ef = h["ef"]["128"]
+            rows.append(
+                [
+                    f"{s['n']:,}",
+                    f"{s['flat']['p50_ms']:.2f}",
+                    f"{s['flat']['disk_mb']:.0f}",
+                    f"{h['build_s']:.1f}",
+                    f"{ef['p50_ms']:.2f}",
+                    f"{ef['recall@10']:.3f}",
+                    f"{h['disk_mb']:.0f}",
+                    f"{s['bm25']['p50_ms']:.2f}",
+                    f"{s['peak_mb']:.0f}",
+                ]
+            )
+        out += [
+            "",
+            "## Scale (synthetic vectors and texts; see bench/scale.py)",
+            "",
+            table(
+                rows,
+                [
+                    "chunks",
+                    "flat p50 ms",
+                    "flat MB",
+                    "HNSW build s",
+                    "HNSW p50 ms (ef 128)",
+                    "HNSW recall@10",
+                    "HNSW MB",
+                    "BM25 p50 ms",
+                    "peak MB",
+                ],
+            ),
+        ]
+    if r.get("peers"):
+        out += ["", peers_table(r["peers"])]
+    return "\n".join(out)
+
+
+def peers_table(p: dict[str, Any]) -> str:
+    rows = []
+    ours = p["ours"]
+    names = {"llamaindex": "LlamaIndex (FAISS + BM25, QueryFusion)", "langchain": "LangChain (FAISS + BM25, Ensemble)"}
+    for system in ("llamaindex", "langchain"):
+        e = p.get(system, {})
+        if "cold" not in e:
+            rows.append([names[system], "error", "", "", "", "", "", "", ""])
+            continue
+        rows.append(
+            [
+                names[system],
+                f"{e['cold']['p50']:.2f}",
+                f"{e['cold']['peak_mb']:.0f}",
+                f"{e['build_seed']['seconds']:.1f}",
+                *[
+                    f"{e[s]['hit@1']:.3f} / {e[s]['hit@5']:.3f} / {e[s]['mrr@10']:.3f}" if s in e else "-"
+                    for s in ("seed", "qmsum")
+                ],
+                *[f"{e[s]['latency_ms']['p50']:.1f}" if s in e else "-" for s in ("seed", "qmsum")],
+            ]
+        )
+    return "## Peers, same machine, model, documents and questions\n\n" + table(
+        [
+            [
+                "rag (this project)",
+                "see cold table",
+                "",
+                "see build table",
+                *[
+                    f"{ours[s]['hit@1']:.3f} / {ours[s]['hit@5']:.3f} / {ours[s]['mrr@10']:.3f}" if s in ours else "-"
+                    for s in ("seed", "qmsum")
+                ],
+                *[f"{ours[s]['latency_ms']['p50']:.1f}" if s in ours else "-" for s in ("seed", "qmsum")],
+            ],
+            *rows,
+        ],
+        [
+            "system",
+            "cold query s",
+            "cold peak MB",
+            "build seed s",
+            "seed hit@1 / hit@5 / MRR",
+            "QMSum hit@1 / hit@5 / MRR",
+            "seed query ms",
+            "QMSum query ms",
+        ],
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    raise SystemExit(main())
