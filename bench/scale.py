@@ -71,7 +71,7 @@ def run(n: int) -> dict[str, Any]:
         build = time.perf_counter() - t0
         faiss.write_index(hnsw, f"{tmp}/hnsw")
         out["hnsw"] = {"build_s": build, "disk_mb": Path(f"{tmp}/hnsw").stat().st_size / 1e6, "ef": {}}
-        for ef in (32, 64, 128):
+        for ef in (64, 128, 256, 512, 1024):
             hnsw.hnsw.efSearch = ef
             p50, p95, got = latency(lambda v: hnsw.search(v, 10)[1], q)
             recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, exact, strict=True)])

@@ -54,3 +54,9 @@ class Settings:
     min_dense: float = 0.29  # cosine of the query and the best passage
     min_coverage: float = 0.75  # share of the topic's idf mass found in the best sentence
     max_quotes: int = 3
+
+    # Generated answers (only with a language model; see rag.generate and rag.verify).
+    llm_budget: int = 1500  # cl100k tokens of numbered sources in the prompt
+    min_support_lexical: float = 0.6  # share of a sentence's content words found in its source
+    min_support_cosine: float = 0.75  # or: cosine of the sentence and a source sentence
+    show_unsupported: bool = False  # True: keep unsupported sentences, marked, instead of removing them

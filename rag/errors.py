@@ -41,3 +41,7 @@ class UnknownSpeakerError(RagError, ValueError):
 
 class ModelNotFoundError(RagError, FileNotFoundError):
     """The embedding model's files are not where they should be."""
+
+
+class LLMError(RagError, RuntimeError):
+    """The language model could not be reached or gave no usable answer (the extractive one is used)."""

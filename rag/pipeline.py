@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +26,9 @@ from rag.people import Roster
 from rag.search import Query, dense_search, dense_text, hybrid_search, query_text, read_question
 from rag.types import Answer, Chunk, Document, Hit, Person, Turn
 
+if TYPE_CHECKING:
+    from rag.generate import Generator
+
 log = logging.getLogger(__name__)
 
 
@@ -35,14 +40,22 @@ class Pipeline:
         pipe.ask("What did Dannenberg say about Helsinki?").text
     """
 
-    def __init__(self, index: Index, embedder: Embedder, settings: Settings = Settings()) -> None:
+    def __init__(
+        self, index: Index, embedder: Embedder, settings: Settings = Settings(), *, generator: Generator | None = None
+    ) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
+        self.generator = generator  # an LLM for fluent answers, checked by rag.verify; None: extractive
 
     @classmethod
     def load(
-        cls, path: Path | str = "index", *, settings: Settings = Settings(), embedder: Embedder | None = None
+        cls,
+        path: Path | str = "index",
+        *,
+        settings: Settings = Settings(),
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
     ) -> Pipeline:
         """Load the index at `path` and the model it was built with.
 
@@ -63,7 +76,7 @@ class Pipeline:
                 f"{path}/ holds {manifest.get('dim')}-d vectors, the model makes {embedder.dim}-d; "
                 f"run: rag build --index {path}"
             )
-        return cls(index, embedder, settings)
+        return cls(index, embedder, settings, generator=generator)
 
     # --- questions -------------------------------------------------------------------------------
 
@@ -100,7 +113,45 @@ class Pipeline:
         if query.wants_other and history:
             previous = self.ask(history[-1], history=history[:-1], speaker=speaker, doc_id=doc_id, k=k)
             exclude = [(c.start, c.end) for c in previous.citations]
-        return answer_question(query, hits, self.documents, self.idf, settings=self.settings, exclude=exclude)
+        answer = answer_question(query, hits, self.documents, self.idf, settings=self.settings, exclude=exclude)
+        if self.generator is None or not answer.answerable:
+            return answer
+        return self._generate(query, hits, answer, history)
+
+    def _generate(self, query: Query, hits: list[Hit], extractive: Answer, history: Sequence[str]) -> Answer:
+        """A model's answer, verified sentence by sentence; the extractive one when nothing holds."""
+        from rag.errors import LLMError
+        from rag.generate import build_prompt
+        from rag.verify import verify
+
+        assert self.generator is not None
+        prompt = build_prompt(query.question, hits, history=history, budget=self.settings.llm_budget)
+        try:
+            raw = self.generator.generate(prompt.messages)
+        except LLMError as err:
+            log.warning("%s; giving the extractive answer", err)
+            return replace(extractive, mode="fallback", reason=f"language model unavailable: {err}")
+        checked = verify(
+            raw,
+            prompt.sources,
+            self.documents,
+            self.roster,
+            self.embedder,
+            min_lexical=self.settings.min_support_lexical,
+            min_cosine=self.settings.min_support_cosine,
+            flag=self.settings.show_unsupported,
+        )
+        if not checked.kept:
+            why = "nothing the model wrote could be verified against the sources"
+            return replace(extractive, mode="fallback", reason=why, dropped=checked.dropped)
+        return replace(
+            extractive,
+            text=checked.text,
+            citations=checked.citations,
+            mode="generated",
+            dropped=checked.dropped,
+            reason="",
+        )
 
     def search(
         self,

@@ -163,6 +163,14 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class Dropped:
+    """A generated sentence that was not shown, and why."""
+
+    sentence: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """How well the retrieved passages match the question's topic; answerability is decided on it."""
 
@@ -182,6 +190,8 @@ class Answer:
     hits: tuple[Hit, ...] = field(default=(), repr=False)
     reason: str = ""  # why it was refused, or a note such as "reported in the narration"
     evidence: Evidence = field(default_factory=Evidence, repr=False)
+    mode: str = "extractive"  # "extractive", "generated", or "fallback" (the model failed or was unsupported)
+    dropped: tuple[Dropped, ...] = ()  # generated sentences not shown, with the reason
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; the field names are a stable contract read by other programs."""
@@ -192,6 +202,8 @@ class Answer:
             "speaker": self.speaker,
             "citations": [c.to_dict() for c in self.citations],
             "reason": self.reason,
+            "mode": self.mode,
+            "dropped": [{"sentence": d.sentence, "reason": d.reason} for d in self.dropped],
         }
 
 

@@ -120,8 +120,12 @@ def test_gold_must_name_a_known_source_and_fit(fake_pipe: Pipeline) -> None:
 
 def test_a_bad_set_writes_nothing(fake_pipe: Pipeline, tmp_path: Path) -> None:
     p = tmp_path / "set.jsonl"
-    p.write_text(json.dumps({"id": "a", "question": "q?", "answerable": True,
-                             "gold": [{"source": "nope.txt", "start": 0, "end": 3}]}) + "\n")
+    p.write_text(
+        json.dumps(
+            {"id": "a", "question": "q?", "answerable": True, "gold": [{"source": "nope.txt", "start": 0, "end": 3}]}
+        )
+        + "\n"
+    )
     out = tmp_path / "results"
     with pytest.raises(EvalSetError):
         run_eval(p, pipe=fake_pipe, out=out)

@@ -138,3 +138,20 @@ def test_the_answer_json_shape(real_pipe: Pipeline) -> None:
         "quote",
         "score",
     ]
+
+
+def test_onnx_and_torch_rank_the_seed_set_alike(real_index, real_pipe: Pipeline) -> None:  # type: ignore[no-untyped-def]
+    """Same top-10 for every seed question whichever backend embeds the query."""
+    import json
+
+    from tests.conftest import ROOT
+
+    torch_pipe = Pipeline(real_pipe.index, TorchEmbedder(packaged_model_path(), name="m"), real_pipe.settings)
+    assert isinstance(real_pipe.embedder, OnnxEmbedder)
+    rows = [json.loads(line) for line in (ROOT / "eval" / "sets" / "seed.jsonl").read_text().splitlines()]
+    differ = 0
+    for row in rows:
+        a = [h.chunk.chunk_id for h in real_pipe.search(row["question"], k=10, history=row["history"])]
+        b = [h.chunk.chunk_id for h in torch_pipe.search(row["question"], k=10, history=row["history"])]
+        differ += a != b
+    assert differ == 0
