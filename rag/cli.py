@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from typing import Any
 
 from rag import __version__
 from rag.errors import RagError
+from rag.generate import add_generator_options, generator_from_options
 
 log = logging.getLogger("rag")
 
@@ -84,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         help="an earlier question of the conversation (repeat, oldest first)",
     )
     a.add_argument("--json", action="store_true", help="print JSON (stable field names)")
-    add_llm_options(a)
+    add_generator_options(a)
     a.set_defaults(func=_ask)
 
     s = command("search", "Show the best passages for a query.")
@@ -180,63 +182,9 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_llm_options(p: argparse.ArgumentParser) -> None:
-    """Options for an optional language model (also read from RAG_LLM_* variables or --llm-config)."""
-    g = p.add_argument_group("language model (optional; answers are verified against the sources)")
-    g.add_argument(
-        "--llm", choices=["openai", "llama"], help="openai: any OpenAI-compatible server; llama: a GGUF file"
-    )
-    g.add_argument("--llm-url", help="base URL, e.g. http://127.0.0.1:8080/v1 (env RAG_LLM_URL)")
-    g.add_argument("--llm-model", help="model name for the server (env RAG_LLM_MODEL)")
-    g.add_argument("--llm-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
-    g.add_argument("--llm-gguf", type=Path, help="GGUF file for --llm llama (env RAG_LLM_GGUF)")
-    g.add_argument("--llm-timeout", type=float, help="seconds per request (default 60)")
-    g.add_argument(
-        "--llm-config", type=Path, help='JSON file with the keys above, e.g. {"llm": "openai", "llm_url": ...}'
-    )
-    g.add_argument(
-        "--show-unsupported", action="store_true", help="mark unsupported sentences instead of removing them"
-    )
-
-
-def make_generator(args: argparse.Namespace) -> Any:
-    """The language model asked for by flags, then --llm-config, then RAG_LLM_* variables; or None."""
-    import os
-
-    config: dict[str, Any] = {}
-    if getattr(args, "llm_config", None):
-        try:
-            config = json.loads(args.llm_config.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise _usage(f"{args.llm_config}: cannot read the LLM config ({err})") from err
-
-    def pick(name: str, env: str, default: Any = None) -> Any:
-        value = getattr(args, name, None)
-        return value if value is not None else config.get(name, os.environ.get(env, default))
-
-    kind = pick("llm", "RAG_LLM")
-    if not kind:
-        return None
-    from rag.generate import LlamaCpp, OpenAIChat
-
-    timeout = float(pick("llm_timeout", "RAG_LLM_TIMEOUT", 60))
-    if kind == "openai":
-        url, model = pick("llm_url", "RAG_LLM_URL"), pick("llm_model", "RAG_LLM_MODEL", "default")
-        if not url:
-            raise _usage("--llm openai needs --llm-url (or RAG_LLM_URL), e.g. http://127.0.0.1:8080/v1")
-        key = os.environ.get(pick("llm_key_env", "RAG_LLM_KEY_ENV", "OPENAI_API_KEY"))
-        return OpenAIChat(url, model, api_key=key, timeout=timeout)
-    if kind == "llama":
-        gguf = pick("llm_gguf", "RAG_LLM_GGUF")
-        if not gguf:
-            raise _usage("--llm llama needs --llm-gguf PATH (or RAG_LLM_GGUF)")
-        return LlamaCpp(Path(gguf))
-    raise _usage(f"unknown language model backend {kind!r}; use openai or llama")
-
-
 def _ask(args: argparse.Namespace) -> int:
     pipe = _pipeline(args)
-    pipe.generator = make_generator(args)
+    pipe.generator = generator_from_options(args, os.environ)
     if getattr(args, "show_unsupported", False):
         from dataclasses import replace
 

@@ -173,8 +173,11 @@ def ranking_scores(
 
     Example: ({"q": {"a"}}, {"q": ["b", "a"]}) -> {"q": {"mrr@10": 0.5, "hit@1": 0.0, ...}}
     """
-    import ir_measures
-    from ir_measures import RR, R, Success, nDCG
+    try:
+        import ir_measures
+        from ir_measures import RR, R, Success, nDCG
+    except ImportError as err:
+        raise ImportError("ranking measures need ir-measures: pip install -e '.[eval]'") from err
 
     qrels = {q: {u: 1 for u in units} for q, units in relevant.items() if units}
     run = {q: {u: float(len(units) - i) for i, u in enumerate(units)} for q, units in ranked.items() if q in qrels}

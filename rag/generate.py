@@ -9,11 +9,12 @@ environment), never read here.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -193,3 +194,56 @@ class LlamaCpp:
         if not text.strip():
             raise LLMError("empty completion from the local model")
         return str(text).strip()
+
+
+def add_generator_options(p: argparse.ArgumentParser) -> None:
+    """Options for an optional language model (also read from RAG_LLM_* variables or --llm-config)."""
+    g = p.add_argument_group("language model (optional; answers are verified against the sources)")
+    g.add_argument(
+        "--llm", choices=["openai", "llama"], help="openai: any OpenAI-compatible server; llama: a GGUF file"
+    )
+    g.add_argument("--llm-url", help="base URL, e.g. http://127.0.0.1:8080/v1 (env RAG_LLM_URL)")
+    g.add_argument("--llm-model", help="model name for the server (env RAG_LLM_MODEL)")
+    g.add_argument("--llm-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
+    g.add_argument("--llm-gguf", type=Path, help="GGUF file for --llm llama (env RAG_LLM_GGUF)")
+    g.add_argument("--llm-timeout", type=float, help="seconds per request (default 60)")
+    g.add_argument(
+        "--llm-config", type=Path, help='JSON file with the keys above, e.g. {"llm": "openai", "llm_url": ...}'
+    )
+    g.add_argument(
+        "--show-unsupported", action="store_true", help="mark unsupported sentences instead of removing them"
+    )
+
+
+def generator_from_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Generator | None:
+    """The language model asked for by flags, then --llm-config, then RAG_LLM_* variables; or None.
+
+    `environ` is passed in (the CLI and UI pass os.environ); rag reads no environment itself.
+    """
+    config: dict[str, Any] = {}
+    if getattr(args, "llm_config", None):
+        try:
+            config = json.loads(args.llm_config.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise LLMError(f"{args.llm_config}: cannot read the LLM config ({err})") from err
+
+    def pick(name: str, env: str, default: Any = None) -> Any:
+        value = getattr(args, name, None)
+        return value if value is not None else config.get(name, environ.get(env, default))
+
+    kind = pick("llm", "RAG_LLM")
+    if not kind:
+        return None
+    timeout = float(pick("llm_timeout", "RAG_LLM_TIMEOUT", 60))
+    if kind == "openai":
+        url, model = pick("llm_url", "RAG_LLM_URL"), pick("llm_model", "RAG_LLM_MODEL", "default")
+        if not url:
+            raise LLMError("--llm openai needs --llm-url (or RAG_LLM_URL), e.g. http://127.0.0.1:8080/v1")
+        key = environ.get(pick("llm_key_env", "RAG_LLM_KEY_ENV", "OPENAI_API_KEY"))
+        return OpenAIChat(url, model, api_key=key, timeout=timeout)
+    if kind == "llama":
+        gguf = pick("llm_gguf", "RAG_LLM_GGUF")
+        if not gguf:
+            raise LLMError("--llm llama needs --llm-gguf PATH (or RAG_LLM_GGUF)")
+        return LlamaCpp(Path(gguf))
+    raise LLMError(f"unknown language model backend {kind!r}; use openai or llama")

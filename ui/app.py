@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -20,7 +21,17 @@ from typing import Any
 
 import gradio as gr
 
-from rag import Pipeline, RagError, Settings, SourceError, build_index, load_documents, split_turns
+from rag import (
+    Pipeline,
+    RagError,
+    Settings,
+    SourceError,
+    add_generator_options,
+    build_index,
+    generator_from_options,
+    load_documents,
+    split_turns,
+)
 from ui.format import corpus_line, export_markdown, render_answer, searched_line
 
 log = logging.getLogger("rag.ui")
@@ -51,6 +62,7 @@ details.source-card mark {background: #fde68a; color: inherit; padding: 0 2px;}
 details.source-card .where {font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 6px;
   overflow-wrap: anywhere;}
 details.source-card.flash {outline: 2px solid #2563eb;}
+.generation {font-size: 0.85em; color: var(--body-text-color-subdued); margin-top: 6px;}
 """
 
 # Clicking [n] opens its source card and brings it into view.
@@ -75,9 +87,17 @@ class Chat:
     """The loaded pipeline and where uploads go. Queries read `self.pipe`; uploads swap it."""
 
     def __init__(
-        self, pipe: Pipeline, *, index: Path, sources: list[Path], uploads: Path, embedder: Any = None
+        self,
+        pipe: Pipeline,
+        *,
+        index: Path,
+        sources: list[Path],
+        uploads: Path,
+        embedder: Any = None,
+        generator: Any = None,
     ) -> None:
         self.pipe = pipe
+        self.generator = generator  # a language model for fluent answers, or None
         self.index = index
         self.sources = sources
         self.uploads = uploads
@@ -93,9 +113,12 @@ class Chat:
         history: list[dict[str, Any]],
         speaker: str | None,
         exchanges: list[dict[str, Any]],
+        fluent: bool = False,
     ) -> Iterator[tuple[list[dict[str, Any]], str, list[dict[str, Any]], str]]:
         """Answer `message`, first showing what is searched, then the answer with its sources."""
         pipe = self.pipe
+        if fluent and self.generator is not None:
+            pipe = Pipeline(pipe.index, pipe.embedder, pipe.settings, generator=self.generator)
         message = (message or "").strip()
         if not message:
             yield history, "Type a question first.", exchanges, ""
@@ -227,6 +250,14 @@ def build_app(chat: Chat) -> gr.Blocks:
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
                 status = gr.Markdown("", elem_id="searching")
             with gr.Column(scale=2, min_width=280):
+                fluent = gr.Checkbox(
+                    False,
+                    label=f"Fluent answer ({getattr(chat.generator, 'name', 'no model')})",
+                    info="A language model writes the answer; every sentence is checked against its sources "
+                    "and unsupported ones are removed.",
+                    visible=chat.generator is not None,
+                    elem_id="fluent",
+                )
                 speaker = gr.Dropdown(
                     chat.speakers(),
                     value=ANYONE,
@@ -248,7 +279,7 @@ def build_app(chat: Chat) -> gr.Blocks:
                     clear = gr.Button("New conversation", elem_id="clear", size="sm")
                 download = gr.File(label="Conversation (Markdown)", visible=False, elem_id="download")
 
-        ask_inputs = [box, chatbot, speaker, exchanges]
+        ask_inputs = [box, chatbot, speaker, exchanges, fluent]
         ask_outputs = [chatbot, status, exchanges, box]
         box.submit(chat.respond, ask_inputs, ask_outputs, api_name=False)
         send.click(chat.respond, ask_inputs, ask_outputs, api_name=False)
@@ -303,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--no-build", action="store_true", help="serve the index as it is")
+    add_generator_options(p)
     args = p.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG; filter at the handler
@@ -317,7 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     except RagError as err:
         print(f"rag: error: {err}", file=sys.stderr)
         return 1
-    chat = Chat(pipe, index=args.index, sources=args.sources, uploads=args.uploads)
+    try:
+        generator = generator_from_options(args, os.environ)
+    except RagError as err:
+        print(f"rag: error: {err}", file=sys.stderr)
+        return 1
+    chat = Chat(pipe, index=args.index, sources=args.sources, uploads=args.uploads, generator=generator)
     app = launch(chat, host=args.host, port=args.port, quiet=True)
     print(f"rag chat ready in {time.perf_counter() - started:.1f} s: http://{args.host}:{args.port}", flush=True)
     try:

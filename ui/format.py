@@ -78,7 +78,26 @@ def render_answer(pipe: Pipeline, answer: Answer, turn: int, *, searched: str = 
         )
     text = link_markers(answer.text, turn, [c.n for c in answer.citations])
     cards = "".join(source_card(pipe, c, turn) for c in answer.citations)
-    return f'{status}<div class="answer">{text}</div><div class="sources">{cards}</div>'
+    note = generation_note(answer)
+    return f'{status}<div class="answer">{text}</div>{note}<div class="sources">{cards}</div>'
+
+
+def generation_note(answer: Answer) -> str:
+    """For model-written answers: what was checked, and what was removed and why."""
+    if answer.mode == "extractive":
+        return ""
+    if answer.mode == "generated":
+        head = "Written by a language model; every sentence checked against its sources."
+    else:
+        head = f"Showing the quoted answer: {answer.reason}."
+    items = "".join(
+        f"<li>{html.escape(d.sentence, quote=False)} <i>({html.escape(d.reason, quote=False)})</i></li>"
+        for d in answer.dropped
+    )
+    removed = ""
+    if answer.dropped:
+        removed = f"<details><summary>{len(answer.dropped)} sentence(s) removed</summary><ul>{items}</ul></details>"
+    return f'<div class="generation">{html.escape(head, quote=False)}{removed}</div>'
 
 
 def searched_line(pipe: Pipeline, answer: Answer) -> str:
