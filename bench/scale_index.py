@@ -35,8 +35,21 @@ def build(n: int, out: Path) -> dict[str, Any]:
     chunks, pos = [], 0
     for i, row in enumerate(ranks):
         text = " ".join(vocab[j] for j in row)
-        chunks.append(Chunk(f"synthetic#{i}.1", "synthetic", "synthetic.txt", i, 1, 1, speakers[i % 20], (), pos,
-                            pos + len(text), text))
+        chunks.append(
+            Chunk(
+                f"synthetic#{i}.1",
+                "synthetic",
+                "synthetic.txt",
+                i,
+                1,
+                1,
+                speakers[i % 20],
+                (),
+                pos,
+                pos + len(text),
+                text,
+            )
+        )
         pos += len(text) + 1
     doc = Document("synthetic", "synthetic.txt", "", "text", "")
     t0 = time.perf_counter()
@@ -56,7 +69,9 @@ def search(index_dir: Path) -> dict[str, Any]:
     load = time.perf_counter() - t0
     rss_loaded = _rss_mb()
     rng = np.random.default_rng(4)
-    q = index.matrix[rng.integers(0, len(index.chunks), 100)] + 0.05 * rng.standard_normal((100, 384)).astype(np.float32)
+    q = index.matrix[rng.integers(0, len(index.chunks), 100)] + 0.05 * rng.standard_normal((100, 384)).astype(
+        np.float32
+    )
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     terms = [[f"w{int(t)}" for t in rng.integers(0, 200, 3)] for _ in range(100)]
     speaker_rows = index.rows(speakers=["Speaker 3"])
@@ -88,6 +103,10 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "index"
         result = {"n": n, **build(n, out)}
-        p = subprocess.run([sys.executable, "-m", "bench.scale_index", "--search", str(out)], capture_output=True, text=True)
-        result.update(json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 else {"error": p.stderr[-800:]})
+        p = subprocess.run(
+            [sys.executable, "-m", "bench.scale_index", "--search", str(out)], capture_output=True, text=True
+        )
+        result.update(
+            json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 else {"error": p.stderr[-800:]}
+        )
     print(json.dumps(result))
