@@ -39,18 +39,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not GGUF.is_file():
         pytest.fail(f"{GGUF} is missing: run make qwen (or set RAG_QWEN_GGUF)")
     port = _free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(GGUF), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", "4096", "--model_alias", "qwen"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path_factory.mktemp("llm") / "server.log"
+    out = log.open("w")  # a file, not a pipe: the server logs a lot and would block on a full pipe
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
         for _ in range(120):
             if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {proc.stderr.read()[-2000:] if proc.stderr else ''}")
+                pytest.fail(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{url}/models", timeout=1) as r:
                     if r.status == 200:
@@ -66,6 +68,7 @@ def server() -> Iterator[str]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        out.close()
 
 
 def _assert_verified(answer) -> None:  # type: ignore[no-untyped-def]
