@@ -57,6 +57,6 @@ class Settings:
 
     # Generated answers (only with a language model; see rag.generate and rag.verify).
     llm_budget: int = 1500  # cl100k tokens of numbered sources in the prompt
-    min_support_lexical: float = 0.6  # share of a sentence's content words found in its source
-    min_support_cosine: float = 0.75  # or: cosine of the sentence and a source sentence
+    min_support_lexical: float = 0.8  # share of a sentence's content words in one or two source sentences
+    min_support_cosine: float = 0.8  # or, for a paraphrase: cosine of the sentence and the source passage
     show_unsupported: bool = False  # True: keep unsupported sentences, marked, instead of removing them

@@ -30,10 +30,22 @@ Message = dict[str, str]
 INSTRUCTIONS = """You answer questions about interview transcripts using only the numbered sources.
 Rules:
 - Use only facts stated in the sources. Never add outside knowledge.
-- After every sentence, cite the source it comes from as [n], e.g. [2].
-- Name who said it ("Dannenberg said ..."). Narration is the article, not a speaker.
-- Keep it short: two to four sentences.
+- End every sentence with the number of the source it comes from, in square brackets, like [2].
+- Say who said it ("Dannenberg said ..."). Narration is the article, not a speaker.
+- Keep it short: one to three sentences, close to the source's own words.
 - If the sources do not answer the question, reply exactly: The sources do not say."""
+
+# One worked example as an earlier turn: small models follow a shown format far better than a described one.
+EXAMPLE_QUESTION = """Sources:
+
+[1] Alice (city-panel):
+The bridge will open in May, a month late, because the steel arrived late.
+
+[2] Bob (city-panel):
+Cyclists want painted lanes now.
+
+Question: What did Alice say about the bridge?"""
+EXAMPLE_ANSWER = "Alice said the bridge will open in May, a month late, because the steel arrived late [1]."
 
 
 class Generator(Protocol):
@@ -71,8 +83,14 @@ def build_prompt(question: str, hits: Sequence[Hit], *, history: Sequence[str] =
     asked = question
     if history:
         asked = f"{question}\n(Earlier in this conversation: {' / '.join(history[-3:])})"
-    user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {asked}\nAnswer with [n] citations:"
-    return Prompt([{"role": "system", "content": INSTRUCTIONS}, {"role": "user", "content": user}], sources)
+    user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {asked}"
+    messages = [
+        {"role": "system", "content": INSTRUCTIONS},
+        {"role": "user", "content": EXAMPLE_QUESTION},
+        {"role": "assistant", "content": EXAMPLE_ANSWER},
+        {"role": "user", "content": user},
+    ]
+    return Prompt(messages, sources)
 
 
 class OpenAIChat:

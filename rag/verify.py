@@ -72,8 +72,8 @@ def verify(
     roster: Roster,
     embedder: Embedder | None,
     *,
-    min_lexical: float = 0.6,
-    min_cosine: float = 0.75,
+    min_lexical: float = 0.8,
+    min_cosine: float = 0.8,
     flag: bool = False,
 ) -> Verified:
     """Keep the sentences of `answer` that their cited sources support.
@@ -94,24 +94,21 @@ def verify(
             dropped.append(Dropped(claim.text, "says the sources do not answer"))
             continue
         valid = [n for n in claim.markers if 1 <= n <= len(sources)]
-        if len(valid) < len(claim.markers):
-            bad = sorted(set(claim.markers) - set(valid))
+        if claim.markers and not valid:
+            bad = sorted(set(claim.markers))
             reason = f"cites [{', '.join(map(str, bad))}], but there are {len(sources)} sources"
-            if not valid:
-                dropped.append(Dropped(claim.text, reason))
-                if flag:
-                    kept.append(f"{claim.text} (unsupported: {reason})")
-                continue
-        if not valid:
-            dropped.append(Dropped(claim.text, "no citation"))
+            dropped.append(Dropped(claim.text, reason))
             if flag:
-                kept.append(f"{claim.text} (unsupported: no citation)")
+                kept.append(f"{claim.text} (unsupported: {reason})")
             continue
-        support = _best_support(claim.text, [sources[n - 1] for n in valid], embedder, min_lexical, min_cosine)
+        # A sentence with no marker is checked against every source: if one supports it, it is cited.
+        cited = [sources[n - 1] for n in valid] if valid else list(sources)
+        support = _best_support(claim.text, cited, embedder, min_lexical, min_cosine)
         if support is None:
-            dropped.append(Dropped(claim.text, "not supported by the cited sources"))
+            reason = "not supported by the cited sources" if valid else "no citation, and no source supports it"
+            dropped.append(Dropped(claim.text, reason))
             if flag:
-                kept.append(f"{claim.text} (unsupported: not in the cited sources)")
+                kept.append(f"{claim.text} (unsupported: {'not in the cited sources' if valid else 'no source'})")
             continue
         hit, start, end, score = support
         wrong = _wrong_speaker(claim.text, hit, roster)
@@ -140,36 +137,53 @@ def verify(
 def _best_support(
     claim: str, hits: Sequence[Hit], embedder: Embedder | None, min_lexical: float, min_cosine: float
 ) -> tuple[Hit, int, int, float] | None:
-    """The cited source sentence that best supports `claim`: (hit, start, end, score), or None."""
+    """The source passage (one or two adjacent sentences) that supports `claim`, or None.
+
+    Supported means: the passage holds at least `min_lexical` of the claim's content words, with
+    the same negation, and is not far from it in meaning (cosine >= 0.5); or, for a paraphrase,
+    its cosine to the claim reaches `min_cosine`. Returns (hit, start, end, score).
+    """
     words = set(tokenize(claim)) - _ATTRIBUTION
-    candidates: list[tuple[Hit, int, int, float]] = []
+    negated = bool(_NEGATION.search(claim))
+    windows: list[tuple[Hit, int, int, float]] = []  # (hit, start, end, word coverage)
     for hit in hits:
         c = hit.chunk
-        chunk_words = set(tokenize(c.text))
-        lexical = len(words & chunk_words) / len(words) if words else 0.0
-        for s, e in split_sentences(c.text):
-            sentence_words = set(tokenize(c.text[s:e]))
-            share = len(words & sentence_words) / len(words) if words else 0.0
-            candidates.append((hit, c.start + s, c.start + e, max(share, 0.0) + 0.001 * lexical))
-    if not candidates:
+        known = set(tokenize(c.label))  # the speaker's name is in the label, not in the text
+        spans = split_sentences(c.text)
+        for i, (s, _) in enumerate(spans):
+            for j in (i, i + 1):
+                if j >= len(spans):
+                    continue
+                e = spans[j][1]
+                text = c.text[s:e]
+                coverage = len(words & (set(tokenize(text)) | known)) / len(words) if words else 0.0
+                # the sentence of the window that carries the claim must agree with it on negation
+                main = max((c.text[a:b] for a, b in spans[i : j + 1]), key=lambda t: len(words & set(tokenize(t))))
+                if bool(_NEGATION.search(main)) != negated:
+                    coverage = min(coverage, min_lexical - 0.01)
+                windows.append((hit, c.start + s, c.start + e, coverage - 0.001 * (j - i)))
+    if not windows:
         return None
-    candidates.sort(key=lambda x: -x[3])
-    best = candidates[0]
-    whole = max(len(words & set(tokenize(h.chunk.text))) / len(words) if words else 0.0 for h in hits)
-    if whole >= min_lexical and best[3] > 0:
-        return best
+    windows.sort(key=lambda w: -w[3])
     if embedder is None:
-        return None
-    texts = [h.chunk.text[s - h.chunk.start : e - h.chunk.start] for h, s, e, _ in candidates[:24]]
+        best = windows[0]
+        return best if best[3] >= min_lexical else None
+    top = windows[:24]
+    texts = [h.chunk.text[s - h.chunk.start : e - h.chunk.start] for h, s, e, _ in top]
     vectors = embedder.embed([claim, *texts])
     cosines = vectors[1:] @ vectors[0]
+    for (h, s, e, coverage), cos in zip(top, cosines.tolist(), strict=True):
+        if coverage >= min_lexical and cos >= 0.5:
+            return h, s, e, float(cos)
     i = int(np.argmax(cosines))
     if float(cosines[i]) >= min_cosine:
-        h, s, e, _ = candidates[i]
+        h, s, e, _ = top[i]
         return h, s, e, float(cosines[i])
     return None
 
 
+# Explicit negation only: polarity by meaning ("failure to bring") is left to the cosine check.
+_NEGATION = re.compile(r"\b(?:not|no|never|nor|none|cannot|without)\b|n['’]t\b", re.I)
 _ATTRIBUTION = set(tokenize(f"{_SAYS.replace('|', ' ')} according also article narration interview source"))
 
 

@@ -43,8 +43,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not GGUF.is_file():
         pytest.fail(f"{GGUF} is missing: run make qwen (or set RAG_QWEN_GGUF)")
     port = _free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(GGUF), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "4096", "--model_alias", "qwen"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(GGUF),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+        "--model_alias",
+        "qwen",
+    ]
     log = tmp_path_factory.mktemp("llm") / "server.log"
     out = log.open("w")  # a file, not a pipe: the server logs a lot and would block on a full pipe
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
@@ -83,8 +96,9 @@ def _assert_verified(answer) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_generated_answers_through_the_openai_backend(real_pipe: Pipeline, server: str) -> None:
-    pipe = Pipeline(real_pipe.index, real_pipe.embedder, real_pipe.settings,
-                    generator=OpenAIChat(server, "qwen", timeout=120))
+    pipe = Pipeline(
+        real_pipe.index, real_pipe.embedder, real_pipe.settings, generator=OpenAIChat(server, "qwen", timeout=120)
+    )
     modes = []
     for question, speaker in QUESTIONS:
         a = pipe.ask(question)

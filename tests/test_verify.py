@@ -80,14 +80,29 @@ def test_mixed_answer_keeps_and_renumbers(fake_pipe: Pipeline, sources: list[Hit
     answer = (
         "Dannenberg said Trump failed to bring aides or notetakers to Helsinki in 2018 [1]. "
         "He also predicted a Russian victory by Christmas [1]. "
-        "Putin is a pariah. "
+        "The war will end next spring. "
         "The meeting in Helsinki was a mistake according to the sources [1]."
     )
     v = _check(fake_pipe, answer, sources)
     assert v.total == 4
     reasons = [d.reason for d in v.dropped]
-    assert "no citation" in reasons and "not supported by the cited sources" in reasons
+    assert "no citation, and no source supports it" in reasons and "not supported by the cited sources" in reasons
     assert all(f"[{c.n}]" in v.text for c in v.citations) and "[2]" not in v.text
+
+
+def test_an_uncited_but_supported_sentence_gets_its_citation(fake_pipe: Pipeline, sources: list[Hit]) -> None:
+    v = _check(
+        fake_pipe,
+        "Dannenberg said Putin will remember Trump's failure to bring aides or notetakers "
+        "to their private meeting in Helsinki in 2018.",
+        sources,
+    )
+    assert v.kept == 1 and v.text.endswith("[1]") and "Helsinki in 2018" in v.citations[0].quote
+
+
+def test_a_flipped_negation_is_not_support(fake_pipe: Pipeline, sources: list[Hit]) -> None:
+    v = _check(fake_pipe, "Dannenberg said Putin will not be prepared for this meeting [1].", sources)
+    assert v.kept == 0
 
 
 def test_flag_mode_keeps_unsupported_sentences_marked(fake_pipe: Pipeline, sources: list[Hit]) -> None:
@@ -97,11 +112,12 @@ def test_flag_mode_keeps_unsupported_sentences_marked(fake_pipe: Pipeline, sourc
 
 def test_prompt_numbers_sources_within_budget(sources: list[Hit]) -> None:
     prompt = build_prompt(HELSINKI, sources, history=["What did McLaughlin say?"], budget=200)
-    user = prompt.messages[1]["content"]
+    user = prompt.messages[-1]["content"]
+    assert [m["role"] for m in prompt.messages] == ["system", "user", "assistant", "user"]  # one worked example
     assert user.startswith("Sources:\n\n[1] Dannenberg (cipher-brief-trump-putin-call):")
     assert "Earlier in this conversation: What did McLaughlin say?" in user
     assert len(prompt.sources) < len(sources)  # the budget cut the last ones
-    assert "cite the source it comes from as [n]" in prompt.messages[0]["content"]
+    assert "End every sentence with the number of the source" in prompt.messages[0]["content"]
 
 
 class Scripted:
@@ -127,8 +143,8 @@ def _pipe(fake_pipe: Pipeline, reply: str | Exception) -> Pipeline:
 def test_generated_answer_through_the_pipeline(fake_pipe: Pipeline) -> None:
     a = _pipe(
         fake_pipe,
-        "Dannenberg said Putin will remember that Trump brought no aides or notetakers "
-        "to their private meeting in Helsinki in 2018 [1].",
+        "Dannenberg said Putin will remember Trump's failure to bring aides or notetakers "
+        "to the private meeting in Helsinki in 2018 [1].",
     ).ask(HELSINKI)
     assert a.mode == "generated" and a.answerable and a.citations[0].speaker == "Dannenberg"
     assert a.to_dict()["mode"] == "generated"
