@@ -202,7 +202,7 @@ class LlamaCpp:
             raise LLMError("llama-cpp-python is not installed; run: pip install -e '.[llm]'") from err
         if not Path(model_path).is_file():
             raise LLMError(f"{model_path}: no such GGUF file; see the README for getting Qwen2.5-0.5B")
-        self.llm = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=threads, verbose=False)
+        self.llm: Any = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=threads, verbose=False)
         self.name = f"llama.cpp:{Path(model_path).name}"
         self.max_tokens = max_tokens
 
