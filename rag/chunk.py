@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from rag.people import find_quoted
+from rag.turns import trim_span
 from rag.types import Chunk, Document, Span, Turn
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ _ABBREVIATIONS = frozenset(
     "mr mrs ms dr st jr sr prof gen sen rep gov lt col sgt capt adm no vs etc e.g i.e u.s u.k "
     "u.n d.c a.m p.m inc ltd co corp dept est fig approx".split()
 )
-_MARKS = re.compile(r"\{[a-z_]+\}")  # transcription marks such as {vocalsound}
+MARKS = re.compile(r"\{[a-z_]+\}")  # transcription marks such as {vocalsound}
 
 
 @lru_cache(maxsize=1)
@@ -45,7 +46,7 @@ def count_tokens(text: str) -> int:
 
 def word_count(text: str) -> int:
     """Words, not counting transcription marks or punctuation: "Yeah . {vocalsound}" -> 1."""
-    return len(re.findall(r"\w+", _MARKS.sub(" ", text)))
+    return len(re.findall(r"\w+", MARKS.sub(" ", text)))
 
 
 def content_words(text: str) -> int:
@@ -53,7 +54,7 @@ def content_words(text: str) -> int:
 
     Example: content_words("Yeah , OK , I think so .") -> 0; content_words("Go with yellow .") -> 2
     """
-    return sum(w not in _FILLERS for w in re.findall(r"[a-z0-9']+", _MARKS.sub(" ", text.lower())))
+    return sum(w not in _FILLERS for w in re.findall(r"[a-z0-9']+", MARKS.sub(" ", text.lower())))
 
 
 _FILLERS = frozenset(
@@ -81,7 +82,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
         spans.append((pos, m.end()))
         pos = m.end()
     spans.append((pos, end))
-    return [t for s, e in spans if (t := _trim(text, s, e))]
+    return [t for s, e in spans if (t := trim_span(text, s, e))]
 
 
 def chunk_turns(
@@ -133,7 +134,7 @@ def chunk_turns(
 
 def clean_for_embedding(text: str) -> str:
     """Drop transcription marks ({disfmarker}) and squeeze spaces; offsets are not kept."""
-    return " ".join(_MARKS.sub(" ", text).split())
+    return " ".join(MARKS.sub(" ", text).split())
 
 
 def _contiguous_runs(text: str, paragraphs: tuple[Span, ...]) -> list[list[Span]]:
@@ -204,7 +205,7 @@ def _halve(text: str, s: int, e: int, ok: Callable[[int, int], bool]) -> list[Sp
         if not words:
             return [(s, e)]  # one unbreakable token run: nothing smaller exists
         mid = words[len(words) // 2] + 1
-    left, right = _trim(text, s, mid), _trim(text, mid, e)
+    left, right = trim_span(text, s, mid), trim_span(text, mid, e)
     return [p for part in (left, right) if part for p in _halve(text, *part, ok)]
 
 
@@ -229,7 +230,7 @@ def _split_words(text: str, s: int, e: int, max_tokens: int) -> list[Span]:
         last_ok = end if count_tokens(text[start:end]) <= max_tokens else None
     if start < e:
         pieces.append((start, e))
-    return [t for p in pieces if (t := _trim(text, *p))]
+    return [t for p in pieces if (t := trim_span(text, *p))]
 
 
 def _add_overlap(text: str, pieces: list[Span], overlap: int, ok: Callable[[int, int], bool]) -> list[Span]:
@@ -249,11 +250,3 @@ def _next_word(text: str, pos: int, end: int) -> int:
     while pos < end and text[pos].isspace():
         pos += 1
     return pos
-
-
-def _trim(text: str, start: int, end: int) -> Span | None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return (start, end) if end > start else None

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.chunk import MARKS
 from rag.errors import IndexCorruptError, IndexNotFoundError
 from rag.types import Chunk, Document, Excluded, Person, Transcript, Turn
 
@@ -54,7 +55,7 @@ def tokenize(text: str) -> list[str]:
 
     Example: tokenize("What did Dannenberg say about Helsinki?") -> ["dannenberg", "helsinki"]
     """
-    words = re.findall(r"[a-z0-9]+(?:['’][a-z]+)?", re.sub(r"\{[a-z_]+\}", " ", text.lower()))
+    words = re.findall(r"[a-z0-9]+(?:['’][a-z]+)?", MARKS.sub(" ", text.lower()))
     kept = [re.sub(r"['’]s$", "", w) for w in words if w not in _STOPWORDS]
     stems: list[str] = _stemmer().stemWords([w for w in kept if w and w not in _STOPWORDS])
     return stems

@@ -86,7 +86,7 @@ def paragraphs(text: str) -> list[Span]:
     block: list[Span] = []
     pos = 0
     for line in text.splitlines(keepends=True):
-        span = _trim(text, pos, pos + len(line))
+        span = trim_span(text, pos, pos + len(line))
         pos += len(line)
         if span is None:
             spans.extend(_block_paragraphs(text, block))
@@ -205,7 +205,7 @@ def _qmsum_turns(doc: Document) -> list[Turn]:
     for i, line in enumerate(doc.text.split("\n")):
         speaker, sep, _ = line.partition(": ")
         start = pos + len(speaker) + len(sep)
-        span = _trim(doc.text, start, pos + len(line))
+        span = trim_span(doc.text, start, pos + len(line))
         paras = (span,) if span else ()
         s, e = span if span else (start, start)
         turns.append(Turn(doc.doc_id, i, speaker, s, e, paras))
@@ -234,7 +234,8 @@ def _continues(text: str, previous: Span, s: int, e: int) -> bool:
     )
 
 
-def _trim(text: str, start: int, end: int) -> Span | None:
+def trim_span(text: str, start: int, end: int) -> Span | None:
+    """text[start:end] without surrounding whitespace (or a BOM), or None when nothing is left."""
     while start < end and (text[start].isspace() or text[start] == "\ufeff"):
         start += 1
     while end > start and text[end - 1].isspace():
