@@ -127,6 +127,7 @@ def calibrate(rows: list[dict[str, Any]], pipe: Pipeline) -> dict[str, Any]:
     from rag.evaluate import Gold
 
     chunks = {c.chunk_id: c for c in pipe.chunks}
+    embedder = _Memo(pipe.embedder)
     grid = []
     for lexical in (0.4, 0.5, 0.6, 0.7, 0.8, 1.01):
         for cosine in (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 1.01):
@@ -136,7 +137,7 @@ def calibrate(rows: list[dict[str, Any]], pipe: Pipeline) -> dict[str, Any]:
                     continue
                 hits = [_hit(chunks[cid]) for cid in r["sources"]]
                 v = verify(
-                    r["raw"], hits, pipe.documents, pipe.roster, pipe.embedder, min_lexical=lexical, min_cosine=cosine
+                    r["raw"], hits, pipe.documents, pipe.roster, embedder, min_lexical=lexical, min_cosine=cosine
                 )
                 gold = [Gold(*g) for g in r["gold"]]
                 total += v.total
@@ -155,6 +156,23 @@ def calibrate(rows: list[dict[str, Any]], pipe: Pipeline) -> dict[str, Any]:
     return {"grid": grid}
 
 
+class _Memo:
+    """The same vectors for the same texts: the grid re-verifies identical sentences many times."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder, self.name, self.dim = embedder, embedder.name, embedder.dim
+        self.cache: dict[str, Any] = {}
+
+    def embed(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if missing:
+            for t, v in zip(missing, self.embedder.embed(missing), strict=True):
+                self.cache[t] = v
+        return np.stack([self.cache[t] for t in texts])
+
+
 def _hit(chunk: Any) -> Any:
     from rag.types import Hit
 
@@ -171,6 +189,8 @@ def main() -> int:
     p.add_argument("--reuse", action="store_true", help="re-score the completions already in --out")
     args = p.parse_args()
     data = json.loads(args.out.read_text()) if args.reuse else run(args.set, args.index, args.url, args.model)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(data, indent=2))  # the completions are the expensive part: keep them first
     pipe = Pipeline.load(args.index, settings=Settings())
     data["summary"] = {
         "extractive": summary(data["rows"], "extractive"),
