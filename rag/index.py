@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 HNSW_THRESHOLD = 50_000  # rows; below it exact search takes < 7 ms (bench/README.md) and is exact
 HNSW_EF_SEARCH = 512  # recall@10 0.98 at 1M rows, 1 ms (bench/README.md)
+EXACT_ROWS = 20_000  # a filter this small is scored exactly with numpy (under ~10 ms)
+MMAP_BYTES = 256_000_000  # larger vector and BM25 files are memory-mapped, not read into memory
 FILES = ("manifest.json", "chunks.jsonl", "documents.jsonl", "vectors.faiss", "bm25")
 
 _STOPWORDS = frozenset(
@@ -143,8 +145,12 @@ class Index:
         return rows
 
     def dense(self, query: np.ndarray, *, n: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-n rows by inner product with `query` ((dim,) float32), within `rows` if given."""
-        if rows is not None and len(rows) <= 50_000:
+        """Top-n rows by inner product with `query` ((dim,) float32), within `rows` if given.
+
+        A small filter (up to EXACT_ROWS rows) is scored exactly with numpy; a larger one goes to
+        FAISS with an ID selector (exact on a flat index, approximate on HNSW: bench/README.md).
+        """
+        if rows is not None and len(rows) <= EXACT_ROWS:
             scores = self.matrix[rows] @ query
             top = _top(scores, n)
             return rows[top], scores[top]
@@ -152,7 +158,11 @@ class Index:
         if rows is not None:
             import faiss
 
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows.astype(np.int64)))  # type: ignore[call-arg]
+            selector = faiss.IDSelectorBatch(rows.astype(np.int64))
+            if hasattr(self.faiss, "hnsw"):
+                params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)  # type: ignore[attr-defined]
+            else:
+                params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         scores, ids = self.faiss.search(query.reshape(1, -1).astype(np.float32), n, params=params)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
@@ -233,11 +243,13 @@ class Index:
         except (ValueError, KeyError, TypeError) as err:
             raise IndexCorruptError(f"{path}: chunk or document table is corrupt ({err}); {fix}") from err
         try:
-            vectors = faiss.read_index(str(path / "vectors.faiss"))
+            size = (path / "vectors.faiss").stat().st_size
+            vectors = faiss.read_index(str(path / "vectors.faiss"), faiss.IO_FLAG_MMAP if size > MMAP_BYTES else 0)
         except RuntimeError as err:
             raise IndexCorruptError(f"{path}/vectors.faiss is corrupt or truncated; {fix}") from err
         try:
-            bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
+            big = sum(p.stat().st_size for p in (path / "bm25").iterdir()) > MMAP_BYTES // 4
+            bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False, mmap=big)
         except (OSError, ValueError, KeyError) as err:
             raise IndexCorruptError(f"{path}/bm25 is corrupt ({err}); {fix}") from err
         if vectors.ntotal != len(chunks) or bm25.scores["num_docs"] != max(len(chunks), 0):

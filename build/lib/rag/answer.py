@@ -1,0 +1,281 @@
+"""Compose a short extractive answer from retrieved passages, with verified citations.
+
+Sentences from the best passages are scored by how much of the question's topic they contain
+(idf-weighted) and by their passage's rank; the best few are quoted verbatim and attributed to
+who said them. Every quote is checked against the document text before it is returned; one that
+does not match is dropped. Whether to answer at all is decided here too (see `is_answerable`).
+No language model is involved; see `rag.generate` for the optional one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from rag.chunk import split_sentences
+from rag.config import Settings
+from rag.index import tokenize
+from rag.search import Query
+from rag.types import Answer, Citation, Document, Evidence, Hit, Span
+
+log = logging.getLogger(__name__)
+MAX_QUOTE_WORDS = 120
+
+
+@dataclass(frozen=True, slots=True)
+class _Sentence:
+    hit: Hit
+    start: int
+    end: int
+    score: float
+    coverage: float
+
+
+def answer_question(
+    query: Query,
+    hits: Sequence[Hit],
+    documents: Mapping[str, Document],
+    idf: Mapping[str, float],
+    *,
+    settings: Settings = Settings(),
+    exclude: Sequence[Span] = (),
+) -> Answer:
+    """An answer quoting the best sentences of `hits`, or a refusal when they do not answer.
+
+    Args:
+        idf: inverse document frequency of BM25 terms; unknown terms count as rarest.
+        exclude: spans already given (for "what else" follow-ups); sentences inside are skipped.
+    """
+    speaker = ", ".join(query.speakers) if query.speakers else None
+    sentences = _score_sentences(query, hits, idf, exclude)
+    evidence = Evidence(
+        dense=max((h.dense for h in hits), default=0.0),
+        coverage=max((s.coverage for s in sentences), default=0.0),
+    )
+    if not hits or not sentences:
+        return refuse(query, hits, "no passage to quote", evidence=evidence)
+    if not is_answerable(query, evidence, settings):
+        return refuse(query, hits, f"no passage matches {query.topic!r} closely enough", evidence=evidence)
+    chosen = _choose(sentences, settings.max_quotes)
+    cited = _cite(chosen, documents)
+    if not cited:
+        return refuse(query, hits, "no quote could be verified against its source", evidence=evidence)
+    text, note = _compose(query, cited)
+    citations = tuple(c for _, c in cited)
+    return Answer(query.question, text, True, speaker, citations, tuple(hits), note, evidence)
+
+
+def is_answerable(query: Query, evidence: Evidence, settings: Settings) -> bool:
+    """Answer when the best passage is close in meaning or holds enough of the topic's words.
+
+    A question with no topic left ("What did Dannenberg say?") is answerable when the speaker has
+    passages at all. The thresholds are calibrated on the seed set (see eval/README.md).
+    """
+    if not topic_terms(query.topic) and query.speakers:
+        return True
+    return evidence.dense >= settings.min_dense or evidence.coverage >= settings.min_coverage
+
+
+def refuse(
+    query: Query,
+    hits: Sequence[Hit],
+    reason: str,
+    *,
+    text: str | None = None,
+    evidence: Evidence = Evidence(),
+) -> Answer:
+    """A refusal: an ordinary Answer with answerable=False and a sentence that says why."""
+    who = ", ".join(query.speakers) if query.speakers else None
+    if text is None:
+        scope = f"what {who} said" if who else "the transcripts"
+        text = f"I can't answer that from {scope}: {reason}."
+    return Answer(query.question, text, False, who, (), tuple(hits), reason, evidence)
+
+
+def topic_terms(topic: str) -> list[str]:
+    return [t for t in tokenize(topic) if t not in {"els", "else", "that", "this", "it", "why"}]
+
+
+def idf_table(document_frequency: Mapping[str, int], n_docs: int) -> dict[str, float]:
+    """BM25's idf for each term: log(1 + (N - df + 0.5) / (df + 0.5))."""
+    return {t: math.log(1 + (n_docs - df + 0.5) / (df + 0.5)) for t, df in document_frequency.items()}
+
+
+def _score_sentences(
+    query: Query, hits: Sequence[Hit], idf: Mapping[str, float], exclude: Sequence[Span]
+) -> list[_Sentence]:
+    """Score every sentence of every hit; `coverage` is the topic's idf share in the sentence."""
+    weight = _term_weights(query, idf)
+    total = sum(weight.values())
+    names = _asked_names(query, hits)
+    out = []
+    for hit in hits:
+        c = hit.chunk
+        chunk_words = set(tokenize(c.text))
+        chunk_cov = sum(w for t, w in weight.items() if t in chunk_words) / total if total else 0.0
+        previous_named = quote_open = False
+        for s, e in split_sentences(c.text):
+            start, end = c.start + s, c.start + e
+            text = c.text[s:e]
+            named = bool(names) and any(n.lower() in text.lower() for n in names)
+            # A quotation that goes on after the sentence naming its speaker belongs to them too.
+            carried = previous_named and (quote_open or text.lstrip()[:1] in '“"')
+            previous_named = named or carried
+            quote_open = _opens_quote(text, quote_open)
+            if any(start < xe and xs < end for xs, xe in exclude):
+                continue
+            words = set(tokenize(text))
+            coverage = sum(w for t, w in weight.items() if t in words) / total if total else 0.0
+            score = coverage + 0.3 * chunk_cov + 0.5 * (named or carried) + 0.1 / hit.rank + 0.2 * hit.dense
+            out.append(_Sentence(hit, start, end, score, coverage))
+    return out
+
+
+def _term_weights(query: Query, idf: Mapping[str, float]) -> dict[str, float]:
+    """idf of each topic term; terms carried over from earlier questions count half."""
+    rarest = max(idf.values(), default=1.0) + 1.0
+    weight = {t: 0.5 * idf.get(t, rarest) for t in topic_terms(query.context)}
+    weight.update({t: idf.get(t, rarest) for t in topic_terms(query.topic)})
+    return weight
+
+
+def _asked_names(query: Query, hits: Sequence[Hit]) -> list[str]:
+    """Names of an asked-about person who is quoted rather than speaking, to find their words."""
+    asked = set(query.speakers or ())
+    quoted = {q for h in hits for q in h.chunk.quoted if q in asked and h.chunk.speaker not in asked}
+    return sorted(quoted)
+
+
+def _choose(sentences: list[_Sentence], max_quotes: int) -> list[_Sentence]:
+    """The best sentences (at most three per passage), best first, touching ones merged."""
+    ranked = sorted(sentences, key=lambda s: -s.score)
+    best = ranked[0]
+    chosen: list[_Sentence] = []
+    words = 0
+    for s in ranked:
+        if len(chosen) >= max_quotes or (chosen and s.score < 0.75 * best.score):
+            break
+        if chosen and best.coverage > 0 and s.coverage == 0:
+            continue
+        n = len(s.hit.chunk.text[s.start - s.hit.chunk.start : s.end - s.hit.chunk.start].split())
+        if chosen and words + n > MAX_QUOTE_WORDS:
+            continue
+        if sum(c.hit.chunk.chunk_id == s.hit.chunk.chunk_id for c in chosen) >= 3:
+            continue
+        chosen.append(s)
+        words += n
+    return _merge_adjacent(_with_antecedents(chosen))
+
+
+def _with_antecedents(chosen: list[_Sentence]) -> list[_Sentence]:
+    """Widen quotes that cannot stand alone.
+
+    A quote opening with "This was ..." takes the sentence before it; a short one followed by
+    "He wants ..." takes the sentence after it (within the same paragraph).
+    """
+    out = []
+    for s in chosen:
+        c = s.hit.chunk
+        local, local_end = s.start - c.start, s.end - c.start
+        start, end = s.start, s.end
+        if _ANAPHOR.match(c.text[local:]):
+            before = [p for p in split_sentences(c.text, 0, local) if p[1] <= local]
+            if before and "\n" not in c.text[before[-1][1] : local]:
+                start = c.start + before[-1][0]
+        if len(c.text[local:local_end].split()) < 15:
+            after = split_sentences(c.text, local_end)
+            if after and _ANAPHOR.match(c.text[after[0][0] :]) and "\n" not in c.text[local_end : after[0][0]]:
+                end = c.start + after[0][1]
+        out.append(_Sentence(s.hit, start, end, s.score, s.coverage))
+    return out
+
+
+_ANAPHOR = re.compile(r"(?:This|That|It|These|Those|He|She|They|Such)\b")
+
+
+def _opens_quote(text: str, was_open: bool) -> bool:
+    """Whether a quotation is still open after `text` (curly marks balanced, straight ones paired)."""
+    state = was_open
+    for ch in text:
+        if ch == "“":
+            state = True
+        elif ch == "”":
+            state = False
+        elif ch == '"':
+            state = not state
+    return state
+
+
+def _merge_adjacent(chosen: list[_Sentence]) -> list[_Sentence]:
+    """Join quotes from one passage that touch or overlap; keep the best-first order."""
+    merged: list[_Sentence] = []
+    for s in chosen:
+        for i, prev in enumerate(merged):
+            if prev.hit.chunk.chunk_id == s.hit.chunk.chunk_id and _touch(prev, s):
+                merged[i] = _Sentence(
+                    prev.hit,
+                    min(prev.start, s.start),
+                    max(prev.end, s.end),
+                    max(prev.score, s.score),
+                    max(prev.coverage, s.coverage),
+                )
+                break
+        else:
+            merged.append(s)
+    return merged
+
+
+def _touch(a: _Sentence, b: _Sentence) -> bool:
+    c = a.hit.chunk
+    first, second = sorted((a, b), key=lambda s: s.start)
+    return first.end >= second.start or not c.text[first.end - c.start : second.start - c.start].strip()
+
+
+def _cite(chosen: list[_Sentence], documents: Mapping[str, Document]) -> list[tuple[_Sentence, Citation]]:
+    """Citations for the quotes that match their source exactly; the others are dropped."""
+    citations: list[tuple[_Sentence, Citation]] = []
+    for s in chosen:
+        c = s.hit.chunk
+        doc = documents.get(c.doc_id)
+        quote = c.text[s.start - c.start : s.end - c.start]
+        if doc is None or doc.text[s.start : s.end] != quote:
+            log.warning("dropped a citation of %s [%d:%d]: quote does not match the source", c.doc_id, s.start, s.end)
+            continue
+        n = len(citations) + 1
+        citation = Citation(n, c.chunk_id, c.doc_id, c.source, c.speaker, s.start, s.end, quote, s.hit.score)
+        citations.append((s, citation))
+    return citations
+
+
+def _compose(query: Query, cited: list[tuple[_Sentence, Citation]]) -> tuple[str, str]:
+    """ "Dannenberg said: “...” [1] Dannenberg also said: “...” [2]" and a note for narration."""
+    parts = []
+    said: set[str] = set()
+    narrated = False
+    asked = set(query.speakers or ())
+    for s, cite in cited:
+        c = s.hit.chunk
+        quote = _tidy(cite.quote)
+        if c.speaker is None:
+            narrated = True
+            reported = [q for q in c.quoted if q in asked]
+            lead = "The article's narration" + (f" quotes {', '.join(reported)}" if reported else " says")
+        else:
+            quoting = [q for q in c.quoted if q in asked and q != c.speaker]
+            also = " also" if c.speaker in said else ""
+            lead = f"{c.speaker}{also} said" + (f", quoting {', '.join(quoting)}" if quoting else "")
+            said.add(c.speaker)
+        parts.append(f"{lead}: “{quote}” [{cite.n}]")
+    note = ""
+    if narrated and asked and all(s.hit.chunk.speaker is None for s, _ in cited):
+        note = "reported in the article's narration, not said in the interview"
+        parts.append(f"(This is {note}.)")
+    return " ".join(parts), note
+
+
+def _tidy(quote: str) -> str:
+    """Quote text for the answer line: one line, no outer quotation marks doubled."""
+    return re.sub(r"\s+", " ", quote).strip()

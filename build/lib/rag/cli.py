@@ -1,0 +1,382 @@
+"""The `rag` command: a thin layer over the library verbs.
+
+    rag build [PATHS...] [--index DIR]        build or update the index (default: seeds/ -> index/)
+    rag ask QUESTION [--speaker S] [--json]   answer with verified quotes, or refuse
+    rag search QUERY [--k K] [--json]         the best passages
+    rag speakers                              who speaks, and the aliases that find them
+    rag inspect [PATHS...]                    turns, excluded paragraphs and people per source
+    rag eval SET [--json]                     run an evaluation set (see eval/README.md)
+
+Errors print one line on stderr and exit 1; a refusal is an answer (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rag import __version__
+from rag.errors import RagError
+from rag.generate import add_generator_options, generator_from_options
+
+log = logging.getLogger("rag")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    level = logging.INFO if args.verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("rag: %(message)s"))
+    handler.setLevel(level)  # bm25s sets its own logger to DEBUG; filter at the handler
+    logging.basicConfig(level=level, handlers=[handler])
+    for noisy in ("faiss", "bm25s", "sentence_transformers", "transformers", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if args.verbose else logging.ERROR)
+    try:
+        return int(args.func(args) or 0)
+    except RagError as err:
+        print(f"rag: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rag: interrupted; nothing was changed", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag", description="Speaker-aware question answering over transcripts.")
+    p.add_argument("--version", action="version", version=f"rag {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, helptext: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=helptext, description=helptext)
+        c.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+        return c
+
+    b = command("build", "Build or update the index from transcripts (incremental, atomic).")
+    b.add_argument("paths", nargs="*", type=Path, default=[Path("seeds")], help="files or folders (default: seeds/)")
+    b.add_argument("--index", type=Path, default=Path("index"), help="index directory (default: index/)")
+    b.add_argument("--max-tokens", type=int, default=200, help="cl100k tokens per chunk (default: 200)")
+    b.add_argument("--overlap", type=int, default=0, help="tokens of sentence overlap between parts (default: 0)")
+    b.add_argument(
+        "--min-words", type=int, default=2, help="skip turns with fewer content words, e.g. 'Yeah .' (default: 2)"
+    )
+    b.add_argument("--aliases", type=Path, help='JSON file {"alias": "Speaker", ...}')
+    b.add_argument("--json", action="store_true", help="print the build report as JSON")
+    b.set_defaults(func=_build)
+
+    a = command("ask", "Answer a question with verified quotes from the transcripts.")
+    a.add_argument("question")
+    a.add_argument("--index", type=Path, default=Path("index"))
+    a.add_argument("--speaker", help="only this speaker's words (label, full name or alias)")
+    a.add_argument("--k", type=int, default=5, help="passages to draw quotes from (default: 5)")
+    a.add_argument(
+        "--history",
+        action="append",
+        default=[],
+        metavar="QUESTION",
+        help="an earlier question of the conversation (repeat, oldest first)",
+    )
+    a.add_argument("--json", action="store_true", help="print JSON (stable field names)")
+    add_generator_options(a)
+    a.set_defaults(func=_ask)
+
+    s = command("search", "Show the best passages for a query.")
+    s.add_argument("query")
+    s.add_argument("--index", type=Path, default=Path("index"))
+    s.add_argument("--k", type=int, default=5)
+    s.add_argument("--speaker")
+    s.add_argument("--doc", help="only this document (doc_id)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_search)
+
+    sp = command("speakers", "List the speakers, their aliases, and the people quoted.")
+    sp.add_argument("--index", type=Path, default=Path("index"))
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_speakers)
+
+    i = command("inspect", "Show how sources split into turns, and what is excluded as boilerplate.")
+    i.add_argument("paths", nargs="*", type=Path, default=[Path("seeds")])
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=_inspect)
+
+    e = command("eval", "Run an evaluation set and write a JSON and Markdown report.")
+    e.add_argument("set", type=Path, nargs="?", help="a .jsonl question set")
+    e.add_argument("--index", type=Path, default=Path("index"))
+    e.add_argument("--k", type=int, default=5)
+    e.add_argument("--out", type=Path, default=Path("eval/results"))
+    e.add_argument("--dense-only", action="store_true", help="the dense-only baseline, for comparison")
+    e.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"), help="compare two runs")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_eval)
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from rag.config import Settings
+
+    aliases = {}
+    if getattr(args, "aliases", None):
+        aliases = _read_aliases(args.aliases)
+    kwargs: dict[str, Any] = {"aliases": aliases}
+    for name in ("max_tokens", "overlap", "min_words"):
+        if hasattr(args, name):
+            kwargs[name] = getattr(args, name)
+    return Settings(**kwargs)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from rag.build import build_index
+
+    if args.max_tokens < 16:
+        raise _usage(f"--max-tokens {args.max_tokens} is too small; use 16 or more (default 200)")
+    if args.overlap < 0 or args.overlap >= args.max_tokens:
+        raise _usage(f"--overlap {args.overlap} must be between 0 and --max-tokens")
+    bar = _Progress()
+    report = build_index(args.paths, args.index, settings=_settings(args), progress=bar)
+    bar.done()
+    for warning in report.warnings:
+        print(f"rag: warning: {warning}", file=sys.stderr)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "index": str(report.index),
+                    "added": report.added,
+                    "changed": report.changed,
+                    "kept": report.kept,
+                    "removed": report.removed,
+                    "embedded": report.embedded,
+                    "chunks": report.chunks,
+                    "seconds": round(report.seconds, 3),
+                    "embed_seconds": round(report.embed_seconds, 3),
+                },
+                indent=2,
+            )
+        )
+    elif report.is_noop:
+        print(f"{report.index}/ is up to date ({report.chunks} chunks from {len(report.kept)} sources)")
+    else:
+        parts = [
+            f"{len(v)} {k}"
+            for k, v in (
+                ("added", report.added),
+                ("changed", report.changed),
+                ("removed", report.removed),
+                ("unchanged", report.kept),
+            )
+            if v
+        ]
+        print(
+            f"built {report.index}/: {report.chunks} chunks ({report.embedded} embedded), "
+            f"{', '.join(parts)} in {report.seconds:.1f} s"
+        )
+    return 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    pipe = _pipeline(args)
+    pipe.generator = generator_from_options(args, os.environ)
+    if getattr(args, "show_unsupported", False):
+        from dataclasses import replace
+
+        pipe.settings = replace(pipe.settings, show_unsupported=True)
+    answer = pipe.ask(args.question, history=args.history, speaker=args.speaker, k=args.k)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(answer.text)
+    for c in answer.citations:
+        who = c.speaker or "narration"
+        print(f"  [{c.n}] {who}, {c.source} [{c.start}:{c.end}]")
+    if answer.mode != "extractive":
+        print(
+            f"  ({answer.mode}{': ' + answer.reason if answer.reason else ''}; "
+            f"{len(answer.dropped)} sentence(s) not shown)"
+        )
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    pipe = _pipeline(args)
+    hits = pipe.search(args.query, k=args.k, speaker=args.speaker, doc_id=args.doc)
+    speaker = pipe.read(args.query, speaker=args.speaker).speakers
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "query": args.query,
+                    "speaker": ", ".join(speaker) if speaker else None,
+                    "hits": [h.to_dict() for h in hits],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    if not hits:
+        print("no passages match")
+    for h in hits:
+        text = " ".join(h.chunk.text.split())
+        print(f"{h.rank}. {h.chunk.label} ({h.chunk.chunk_id}, score {h.score:.4f})\n   {text[:300]}")
+    return 0
+
+
+def _speakers(args: argparse.Namespace) -> int:
+    pipe = _pipeline(args)
+    people = pipe.people
+    if args.json:
+        print(
+            json.dumps(
+                [{"name": p.name, "kind": p.kind, "aliases": list(p.aliases), "roles": list(p.roles)} for p in people],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    for p in people:
+        extra = ", ".join([*p.aliases, *p.roles])
+        kind = "speaker" if p.kind == "speaker" else "quoted in the text"
+        print(f"{p.name} ({kind})" + (f": {extra}" if extra else ""))
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from rag.build import analyse
+    from rag.config import Settings
+    from rag.load import load_documents
+
+    settings = Settings()
+    out: list[dict[str, Any]] = []
+    for doc in load_documents(args.paths, max_bytes=settings.max_source_bytes):
+        t = analyse(doc, settings)
+        out.append(
+            {
+                "doc_id": doc.doc_id,
+                "source": doc.source,
+                "format": doc.format,
+                "turns": [
+                    {
+                        "turn": x.index,
+                        "speaker": x.speaker,
+                        "start": x.start,
+                        "end": x.end,
+                        "paragraphs": len(x.paragraphs),
+                        "preview": doc.text[x.start : x.end][:80],
+                    }
+                    for x in t.turns
+                ],
+                "excluded": [
+                    {"reason": x.reason, "start": x.start, "end": x.end, "text": doc.text[x.start : x.end]}
+                    for x in t.excluded
+                ],
+                "people": [
+                    {"name": p.name, "kind": p.kind, "aliases": list(p.aliases), "roles": list(p.roles)}
+                    for p in t.people
+                ],
+            }
+        )
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    for d in out:
+        print(f"{d['source']} ({d['format']}): {len(d['turns'])} turns, {len(d['excluded'])} excluded")
+        for x in d["turns"][:50]:
+            print(
+                f"  turn {x['turn']:>3} {x['speaker'] or '(narration)':<20} {x['paragraphs']:>2} para  "
+                f"[{x['start']}:{x['end']}] {x['preview']!r}"
+            )
+        if len(d["turns"]) > 50:
+            print(f"  ... {len(d['turns']) - 50} more turns")
+        for x in d["excluded"]:
+            print(f"  excluded ({x['reason']}) [{x['start']}:{x['end']}] {x['text'][:100]!r}")
+        for p in d["people"]:
+            print(
+                f"  {p['kind']}: {p['name']}"
+                + (f" = {', '.join(p['aliases'] + p['roles'])}" if p["aliases"] or p["roles"] else "")
+            )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    try:
+        from rag.evaluate import compare_runs, run_eval
+    except ImportError as err:
+        raise _usage(f"evaluation needs its extra: pip install -e '.[eval]' ({err})") from err
+    if args.compare:
+        print(compare_runs(*args.compare))
+        return 0
+    if args.set is None:
+        raise _usage("name a question set, e.g. rag eval eval/sets/seed.jsonl")
+    result = run_eval(
+        args.set, index=args.index, k=args.k, out=args.out, dense_only=args.dense_only, progress=_Progress()
+    )
+    print(json.dumps(result.summary, indent=2) if args.json else result.table)
+    return 0
+
+
+def _pipeline(args: argparse.Namespace) -> Any:
+    from rag.pipeline import Pipeline
+
+    if getattr(args, "k", 1) < 1:
+        raise _usage(f"--k must be 1 or more, not {args.k}")
+    return Pipeline.load(args.index)
+
+
+def _read_aliases(path: Path) -> dict[str, str]:
+    from rag.errors import SourceError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise SourceError(f'{path}: cannot read the alias map ({err}); expected {{"alias": "Speaker"}}') from err
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise SourceError(f'{path}: the alias map must be a JSON object of strings, {{"alias": "Speaker"}}')
+    return data
+
+
+def _usage(message: str) -> RagError:
+    from rag.errors import QuestionError
+
+    return QuestionError(message)
+
+
+class _Progress:
+    """A one-line progress report on stderr with rate and time left; silent when not a terminal."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.started = time.perf_counter()
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if stage == "export":
+            self._line("exporting the encoder to ONNX (once per index)")
+            return
+        if done < total and now - self.last < 0.5:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9)
+        left = (total - done) / rate if rate > 0 else 0
+        self._line(f"{stage}: {done}/{total} ({100 * done / max(total, 1):.0f}%), {rate:.1f}/s, {left:.0f} s left")
+
+    def _line(self, text: str) -> None:
+        if self.tty:
+            print(f"\r\033[K{text}", end="", file=sys.stderr, flush=True)
+            self.shown = True
+        else:
+            log.info(text)
+
+    def done(self) -> None:
+        if self.shown:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)

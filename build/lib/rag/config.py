@@ -1,0 +1,62 @@
+"""Settings: one frozen dataclass, passed explicitly. rag reads no environment variables.
+
+The defaults are measured, not guessed: see `eval/README.md` for how the thresholds were
+calibrated and `docs` in the README for what each knob trades.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything that changes what gets built or answered.
+
+    Example:
+        >>> Settings(max_tokens=120).max_tokens
+        120
+    """
+
+    # Embedding model: a local directory; None means the packaged all-MiniLM-L6-v2.
+    model_path: Path | None = None
+    model_name: str = MODEL_NAME
+    # "auto" uses ONNX Runtime when the index carries an exported encoder, else torch.
+    backend: str = "auto"
+
+    # Chunking: cl100k tokens per chunk, sentence-aligned overlap between the parts of a turn.
+    max_tokens: int = 200
+    overlap: int = 0
+    # Turns with fewer content words than this ("Yeah .", "OK , I see .") stay turns but are not
+    # indexed; shorter passages than `full_words` words rank lower (measured on QMSum, eval/README.md).
+    min_words: int = 2
+
+    # Sources: refuse files larger than this (bytes).
+    max_source_bytes: int = 20_000_000
+    # Questions longer than this (characters) are refused.
+    max_question_chars: int = 2_000
+    # Extra aliases, alias -> speaker label, on top of those found in the documents.
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    # Retrieval: "hybrid" (dense + BM25, fused), or "dense" / "bm25" alone for comparisons.
+    retrieval: str = "hybrid"
+    # Candidates per retriever before reciprocal-rank fusion, and the RRF constant.
+    candidates: int = 50
+    rrf_k: int = 60
+    full_words: int = 10
+    k: int = 5
+
+    # Answering: a question is answerable when its best passage reaches either threshold.
+    # Calibrated by eval/calibrate.py on the seed and QMSum sets (eval/calibration.json).
+    min_dense: float = 0.29  # cosine of the query and the best passage
+    min_coverage: float = 0.75  # share of the topic's idf mass found in the best sentence
+    max_quotes: int = 3
+
+    # Generated answers (only with a language model; see rag.generate and rag.verify).
+    llm_budget: int = 1500  # cl100k tokens of numbered sources in the prompt
+    min_support_lexical: float = 0.8  # share of a sentence's content words in one or two source sentences
+    min_support_cosine: float = 0.8  # or, for a paraphrase: cosine of the sentence and the source passage
+    show_unsupported: bool = False  # True: keep unsupported sentences, marked, instead of removing them

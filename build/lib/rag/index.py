@@ -1,0 +1,357 @@
+"""The on-disk index: FAISS vectors, a persisted BM25 index, the chunk table and the manifest.
+
+Files in an index directory:
+    manifest.json     format, model and its weights' sha256, dimension, chunking settings,
+                      one content hash per source, counts, build time
+    chunks.jsonl      one Chunk per line, in FAISS row order
+    documents.jsonl   each source's text, turns, excluded paragraphs and people
+    vectors.faiss     inner-product index over L2-normalised vectors (flat, or HNSW when large)
+    bm25/             bm25s index over the same rows
+    encoder.onnx      the embedding model exported for ONNX Runtime (optional)
+
+Saving is atomic: everything is written to a sibling temporary directory that then replaces the
+old one, so an interrupted build leaves the previous index loadable. This module stores and scores;
+fusing the two rankings and reading questions happen in `search.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.chunk import MARKS
+from rag.errors import IndexCorruptError, IndexNotFoundError
+from rag.types import Chunk, Document, Excluded, Person, Transcript, Turn
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+HNSW_THRESHOLD = 50_000  # rows; below it exact search takes < 7 ms (bench/README.md) and is exact
+HNSW_EF_SEARCH = 512  # recall@10 0.98 at 1M rows, 1 ms (bench/README.md)
+FILES = ("manifest.json", "chunks.jsonl", "documents.jsonl", "vectors.faiss", "bm25")
+
+_STOPWORDS = frozenset(
+    """a an and are as at be but by for if in into is it no not of on or such that the their then
+    there these they this to was will with what did does do say said says about which who whom
+    whose when where why how i me my we our you your he him his she her its them was were been
+    being have has had would could should can may might shall than too very just also so any all
+    some more most other what's tell talk think thought mention mentioned""".split()
+)
+
+
+def tokenize(text: str) -> list[str]:
+    """BM25 terms: lower-cased words, stop words out, Snowball-stemmed.
+
+    Example: tokenize("What did Dannenberg say about Helsinki?") -> ["dannenberg", "helsinki"]
+    """
+    words = re.findall(r"[a-z0-9]+(?:['’][a-z]+)?", MARKS.sub(" ", text.lower()))
+    kept = [re.sub(r"['’]s$", "", w) for w in words if w not in _STOPWORDS]
+    stems: list[str] = _stemmer().stemWords([w for w in kept if w and w not in _STOPWORDS])
+    return stems
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+class Index:
+    """Chunks with their vectors and BM25 terms, and the transcripts they came from.
+
+    Example:
+        index = Index.load(Path("index"))
+        rows, scores = index.dense(query_vector, n=10)
+    """
+
+    def __init__(
+        self,
+        chunks: list[Chunk],
+        transcripts: list[Transcript],
+        manifest: dict[str, Any],
+        vectors: Any,  # a faiss.Index
+        bm25: Any,  # a bm25s.BM25
+    ) -> None:
+        self.chunks = chunks
+        self.transcripts = {t.document.doc_id: t for t in transcripts}
+        self.manifest = manifest
+        self.faiss = vectors
+        self.bm25 = bm25
+        self.matrix = _flat_view(vectors)  # (n, dim) float32, a view into FAISS's own storage
+        self._by_doc = _group_rows((c.doc_id,) for c in chunks)
+        # a person's rows: what they say and what quotes them
+        self._by_person = _group_rows(((c.speaker,) if c.speaker else ()) + c.quoted for c in chunks)
+
+    @classmethod
+    def create(
+        cls,
+        chunks: list[Chunk],
+        vectors: np.ndarray,
+        transcripts: list[Transcript],
+        manifest: dict[str, Any],
+    ) -> Index:
+        """Index `chunks` whose embeddings are the rows of `vectors` ((n, dim) float32)."""
+        import bm25s
+        import faiss
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        dim = vectors.shape[1] if vectors.ndim == 2 else int(manifest["dim"])
+        store: Any
+        if len(chunks) >= HNSW_THRESHOLD:
+            store = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+            store.hnsw.efConstruction = 80
+            store.hnsw.efSearch = HNSW_EF_SEARCH
+        else:
+            store = faiss.IndexFlatIP(dim)
+        if len(chunks):
+            store.add(vectors.reshape(len(chunks), dim))
+        bm25 = bm25s.BM25()
+        corpus = [tokenize(c.embed_text) or ["_"] for c in chunks]
+        bm25.index(corpus, show_progress=False)
+        manifest = {**manifest, "index_type": "hnsw" if len(chunks) >= HNSW_THRESHOLD else "flat"}
+        return cls(chunks, transcripts, manifest, store, bm25)
+
+    # --- search primitives -------------------------------------------------------------------
+
+    def rows(self, *, speakers: Iterable[str] | None = None, doc_id: str | None = None) -> np.ndarray | None:
+        """Row ids allowed by the filters, or None for all rows.
+
+        A speaker filter keeps that speaker's chunks and the chunks that quote them.
+        """
+        if speakers is None and doc_id is None:
+            return None
+        empty = np.zeros(0, dtype=np.int64)
+        rows: np.ndarray | None = None
+        if doc_id is not None:
+            rows = self._by_doc.get(doc_id, empty)
+        if speakers is not None:
+            people = [self._by_person.get(s, empty) for s in speakers]
+            mine = np.unique(np.concatenate(people)) if people else empty
+            rows = mine if rows is None else np.intersect1d(rows, mine, assume_unique=True)
+        return rows
+
+    def dense(self, query: np.ndarray, *, n: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n rows by inner product with `query` ((dim,) float32), within `rows` if given."""
+        if rows is not None and len(rows) <= 50_000:
+            scores = self.matrix[rows] @ query
+            top = _top(scores, n)
+            return rows[top], scores[top]
+        params = None
+        if rows is not None:
+            import faiss
+
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows.astype(np.int64)))  # type: ignore[call-arg]
+        scores, ids = self.faiss.search(query.reshape(1, -1).astype(np.float32), n, params=params)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def lexical(self, terms: Sequence[str], *, n: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n rows by BM25 score for `terms` (already tokenized), within `rows` if given."""
+        known = [t for t in terms if t in self.bm25.vocab_dict]
+        if not known or not self.chunks:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        scores = self.bm25.get_scores(known)
+        if rows is not None:
+            scores = scores[rows]
+        top = _top(scores, n)
+        top = top[scores[top] > 0]
+        ids = rows[top] if rows is not None else top
+        return ids, scores[top]
+
+    def similarity(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Cosine of `query` with each of `rows`."""
+        return self.matrix[rows] @ query if len(rows) else np.zeros(0, dtype=np.float32)
+
+    def document(self, doc_id: str) -> Document:
+        return self.transcripts[doc_id].document
+
+    # --- persistence ---------------------------------------------------------------------------
+
+    def save(self, out: Path, *, encoder: Path | None = None) -> None:
+        """Write the index to `out` atomically; `encoder` (an ONNX file) is linked or copied in."""
+        import faiss
+
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        try:
+            faiss.write_index(self.faiss, str(tmp / "vectors.faiss"))
+            self.bm25.save(str(tmp / "bm25"), show_progress=False)
+            _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in self.chunks))
+            _write_jsonl(tmp / "documents.jsonl", (_transcript_to_dict(t) for t in self.transcripts.values()))
+            if encoder is not None:
+                _link_or_copy(encoder, tmp / "encoder.onnx")
+            manifest = {**self.manifest, "encoder": "encoder.onnx" if encoder else None}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            _fsync_dir(tmp)
+            _replace_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> Index:
+        """Load and validate an index directory.
+
+        Raises:
+            IndexNotFoundError: nothing was built at `path`.
+            IndexCorruptError: a file is missing, truncated or inconsistent.
+        """
+        import bm25s
+        import faiss
+
+        path = Path(path)
+        fix = f"run: rag build --index {path}"
+        if not (path / "manifest.json").exists():
+            if path.exists() and any(path.iterdir()):
+                raise IndexCorruptError(f"{path}/manifest.json is missing; {fix}")
+            raise IndexNotFoundError(f"no index at {path}/; {fix}")
+        try:
+            manifest = json.loads((path / "manifest.json").read_text())
+        except (OSError, ValueError) as err:
+            raise IndexCorruptError(f"{path}/manifest.json is unreadable ({err}); {fix}") from err
+        if not isinstance(manifest, dict):
+            raise IndexCorruptError(f"{path}/manifest.json is not an object; {fix}")
+        for name in FILES[1:]:
+            if not (path / name).exists():
+                raise IndexCorruptError(f"{path}/{name} is missing; {fix}")
+        try:
+            chunks = [Chunk.from_dict(d) for d in _read_jsonl(path / "chunks.jsonl")]
+            transcripts = [_transcript_from_dict(d) for d in _read_jsonl(path / "documents.jsonl")]
+        except (ValueError, KeyError, TypeError) as err:
+            raise IndexCorruptError(f"{path}: chunk or document table is corrupt ({err}); {fix}") from err
+        try:
+            vectors = faiss.read_index(str(path / "vectors.faiss"))
+        except RuntimeError as err:
+            raise IndexCorruptError(f"{path}/vectors.faiss is corrupt or truncated; {fix}") from err
+        try:
+            bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
+        except (OSError, ValueError, KeyError) as err:
+            raise IndexCorruptError(f"{path}/bm25 is corrupt ({err}); {fix}") from err
+        if vectors.ntotal != len(chunks) or bm25.scores["num_docs"] != max(len(chunks), 0):
+            raise IndexCorruptError(
+                f"{path}: {vectors.ntotal} vectors and {bm25.scores['num_docs']} BM25 rows "
+                f"for {len(chunks)} chunks; {fix}"
+            )
+        if hasattr(vectors, "hnsw"):
+            vectors.hnsw.efSearch = HNSW_EF_SEARCH
+        if vectors.d != manifest.get("dim"):
+            raise IndexCorruptError(f"{path}: vectors are {vectors.d}-d, manifest says {manifest.get('dim')}; {fix}")
+        return cls(chunks, transcripts, manifest, vectors, bm25)
+
+    def people(self) -> list[Person]:
+        from rag.people import merge_people
+
+        return merge_people(t.people for t in self.transcripts.values())
+
+
+def _group_rows(keys: Iterable[tuple[str, ...]]) -> dict[str, np.ndarray]:
+    """key -> sorted row ids of the rows that carry it."""
+    groups: dict[str, list[int]] = {}
+    for row, names in enumerate(keys):
+        for name in names:
+            groups.setdefault(name, []).append(row)
+    return {k: np.array(v, dtype=np.int64) for k, v in groups.items()}
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest of the index at `path`, or None when there is none or it is unreadable."""
+    try:
+        data = json.loads((Path(path) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    n = min(n, len(scores))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-scores, n - 1)[:n]
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
+def _flat_view(store: Any) -> np.ndarray:
+    import faiss
+
+    flat: Any = faiss.downcast_index(store.storage) if hasattr(store, "storage") else store
+    n, d = flat.ntotal, flat.d
+    if n == 0:
+        return np.zeros((0, d), dtype=np.float32)
+    return faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
+
+
+def _transcript_to_dict(t: Transcript) -> dict[str, Any]:
+    return {
+        "document": asdict(t.document),
+        "turns": [[x.index, x.speaker, x.start, x.end, [list(p) for p in x.paragraphs]] for x in t.turns],
+        "excluded": [[x.start, x.end, x.reason] for x in t.excluded],
+        "people": [asdict(p) for p in t.people],
+    }
+
+
+def _transcript_from_dict(d: dict[str, Any]) -> Transcript:
+    doc = Document(**d["document"])
+    turns = tuple(Turn(doc.doc_id, i, sp, s, e, tuple((a, b) for a, b in paras)) for i, sp, s, e, paras in d["turns"])
+    excluded = tuple(Excluded(doc.doc_id, s, e, r) for s, e, r in d["excluded"])
+    people = tuple(Person(p["name"], p["kind"], tuple(p["aliases"]), tuple(p["roles"])) for p in d["people"])
+    return Transcript(doc, turns, excluded, people)
+
+
+def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace_dir(new: Path, out: Path) -> None:
+    """Swap `new` in for `out`; the old directory survives until the new one is in place."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.rmdir(old)
+    os.replace(out, old)
+    try:
+        os.replace(new, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,372 @@
+"""Who is who: speakers and their aliases, people quoted in the text, and names in questions.
+
+Aliases come from the document itself ("former CIA Acting Director John McLaughlin" makes
+"John McLaughlin" and "former CIA Acting Director" point at the label `McLaughlin`), from the
+labels (`Hon. Bill Morneau` -> "Bill Morneau", "Morneau") and from a user alias map. Questions are
+matched against them by exact phrase, by role words, and fuzzily for typos (rapidfuzz).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from rag.types import Document, Person, Turn
+
+_NAME_TOKEN = r"[A-Z][\w'’\-]*[\w]"
+_VERBS = (
+    r"said|says|wrote|writes|told|tells|added|stated|tweeted|posted|declared|argued|noted|"
+    r"warned|claimed|insisted|explained|recalled|announced|replied|responded|suggested|asked|"
+    r"remarked|commented|observed|testified"
+)
+_QUOTE_BEFORE = re.compile(
+    rf"(?P<name>{_NAME_TOKEN}(?:\s+{_NAME_TOKEN}){{0,4}})(?<!’s)(?<!'s)"
+    rf"(?:\s+\w+ly)?\s+(?:{_VERBS})\b"
+    rf"|(?P<owner>{_NAME_TOKEN})(?:’s|'s)\s+(?:\w+\s+){{0,2}}"
+    r"(?:speech|statement|remarks|address|interview|post|letter|message|article|op-ed|tweet)\b"
+)
+_QUOTE_AFTER = re.compile(rf"[,”\"]\s*(?:{_VERBS})\s+(?P<name>{_NAME_TOKEN}(?:\s+{_NAME_TOKEN}){{0,3}})")
+# Words that sit in front of names but are not names.
+TITLES = frozenset(
+    """president vice prime minister secretary deputy foreign defense defence state director
+    acting chief general gen lt col colonel major captain admiral senator sen rep representative
+    governor gov chancellor ambassador minister mr mrs ms miss dr prof professor sir dame lord lady
+    hon honourable honorable right the former then current king queen prince princess pope judge
+    justice mayor speaker chairman chairwoman chair commissioner spokesman spokeswoman spokesperson
+    envoy official officials leader diplomat politician analyst veteran am mp ms mep
+    cia fbi nsa nato un us u.s. eu uk""".split()
+)
+NOT_NAMES = frozenset(
+    """is are was were be been does did do can could would should will shall has have had may might
+    must he she they it i we you this that these those there who what which when where why how the a
+    an and but or so if in on at of for to from by with as after before while when then also later
+    earlier yesterday today tomorrow monday tuesday wednesday thursday friday saturday sunday
+    january february march april may june july august september october november december
+    russia russian ukraine ukrainian europe european america american china chinese moscow kyiv
+    washington brussels officials sources reports report experts analysts critics everyone someone
+    nobody people""".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """People named in a question: their names, the matched text and where, and how it matched."""
+
+    names: tuple[str, ...]
+    text: str
+    how: str  # "exact", "role", "group", "fuzzy"
+    start: int = 0
+    end: int = 0
+
+
+_SPEECH_VERBS = (
+    r"say|said|think|thought|believe|write|wrote|mean|argue|claim|suggest|tell|told|want|"
+    r"recommend|propose|feel|comment|mention|predict|warn|describe|explain|learn|call|"
+    r"discuss|note|state|ask|add|insist|stress|emphasi[sz]e|worry|fear|expect|make of|view|see"
+)
+_SLOT = re.compile(
+    rf"\b(?:did|does|do|has|have|had|would|will|could|might)\s+(?P<a>[^?,;]{{1,80}}?)\s+(?:{_SPEECH_VERBS})\b"
+    rf"|\baccording to\s+(?P<b>[^?,;]{{1,80}}?)(?=\s*(?:[?,;.]|$|\b(?:what|how|why|is|was|are|were|did|does)\b))"
+    rf"|(?P<c>\b[\w'’\- ]{{1,60}}?)(?:’s|'s)\s+(?:view|views|opinion|position|take|argument|point|answer|"
+    r"comments?|remarks?|words|assessment|advice|warning|concern)\b",
+    re.I,
+)
+
+
+def speech_slot(question: str, *, possessive: bool = True) -> tuple[int, int] | None:
+    """Where a question puts the person who speaks: "What did <the CIA director> say ...".
+
+    With `possessive`, "<X>'s view" counts too (good for known people; "the Kremlin's position"
+    is not a person, so unknown names are only taken from the other forms).
+    """
+    for m in _SLOT.finditer(question):
+        group = next(g for g in ("a", "b", "c") if m.group(g) is not None)
+        if possessive or group != "c":
+            return m.span(group)
+    return None
+
+
+def find_quoted(text: str, *, exclude: Iterable[str] = ()) -> tuple[str, ...]:
+    """Surnames of people the text reports as saying or writing something, in order of appearance.
+
+    Example: 'Medvedev wrote on Telegram. "No," said Hegseth.' -> ("Medvedev", "Hegseth")
+    """
+    skip = {e.lower() for e in exclude}
+    found: list[tuple[int, str]] = []
+    for regex in (_QUOTE_BEFORE, _QUOTE_AFTER):
+        for m in regex.finditer(text):
+            group = "owner" if "owner" in regex.groupindex and m.group("owner") else "name"
+            full = _strip_titles(m.group(group))
+            if full and full.split()[-1].lower() not in skip:
+                found.append((m.start(group), full.split()[-1]))
+    seen: dict[str, None] = {}
+    for _, name in sorted(found):
+        seen.setdefault(name, None)
+    return tuple(seen)
+
+
+def find_full_names(text: str, surname: str) -> list[str]:
+    """Full names used for a surname in the text: ("Medvedev") -> ["Dmitry Medvedev"]."""
+    names = []
+    for m in re.finditer(rf"(?P<first>{_NAME_TOKEN})\s+{re.escape(surname)}\b", text):
+        first = m.group("first")
+        if first.lower() not in TITLES and first.lower() not in NOT_NAMES:
+            names.append(f"{first} {surname}")
+    return sorted(set(names))
+
+
+def find_people(
+    doc: Document, turns: list[Turn], quoted: Iterable[str], aliases: Mapping[str, str] = {}
+) -> list[Person]:
+    """The speakers of a document with their aliases and roles, then the people it quotes."""
+    narration = " ".join(doc.text[s:e] for t in turns if t.speaker is None for s, e in t.paragraphs)
+    people = []
+    speakers = sorted({t.speaker for t in turns if t.speaker is not None})
+    for name in speakers:
+        names = set(_label_aliases(name))
+        roles: set[str] = set()
+        for full in find_full_names(narration, name.split()[-1]) if narration else []:
+            names.add(full)
+            roles.update(_roles(narration, full))
+        names.update(a for a, target in aliases.items() if target.lower() == name.lower())
+        roles.update(_label_roles(doc.text, name))
+        names.discard(name)
+        people.append(Person(name, "speaker", tuple(sorted(names)), tuple(sorted(roles))))
+    spoken = {s.lower() for s in speakers}
+    for name in sorted(set(quoted)):
+        if name.lower() in spoken:
+            continue
+        people.append(Person(name, "quoted", tuple(find_full_names(doc.text, name))))
+    return people
+
+
+def merge_people(groups: Iterable[Iterable[Person]]) -> list[Person]:
+    """Merge per-document people by name; a speaker anywhere stays a speaker."""
+    merged: dict[str, Person] = {}
+    for group in groups:
+        for p in group:
+            old = merged.get(p.name)
+            if old is None:
+                merged[p.name] = p
+                continue
+            kind = "speaker" if "speaker" in (old.kind, p.kind) else "quoted"
+            merged[p.name] = Person(
+                p.name,
+                kind,
+                tuple(sorted(set(old.aliases) | set(p.aliases))),
+                tuple(sorted(set(old.roles) | set(p.roles))),
+            )
+    return sorted(merged.values(), key=lambda p: (p.kind != "speaker", p.name))
+
+
+class Roster:
+    """People with their name patterns compiled once; `match(question)` says who is asked about.
+
+    Example: Roster(people).match("What did Danenberg say?") -> Mention(("Dannenberg",), ...)
+    """
+
+    def __init__(self, people: Iterable[Person]) -> None:
+        self.people = list(people)
+        self.kinds = {p.name: p.kind for p in self.people}
+        self._aliases: dict[str, set[str]] = {}
+        for p in self.people:
+            for alias in (p.name, *p.aliases):
+                self._aliases.setdefault(alias.lower(), set()).add(p.name)
+        ordered = sorted(self._aliases, key=len, reverse=True)
+        self._pattern = (
+            re.compile(r"(?<![\w])(" + "|".join(re.escape(a) for a in ordered) + r")(?:’s|'s)?(?![\w])", re.I)
+            if ordered
+            else None
+        )
+        self._parts: dict[str, set[str]] = {}
+        for alias, names in self._aliases.items():
+            for part in alias.split():
+                if len(part) >= 5:
+                    self._parts.setdefault(part, set()).update(names)
+        self._groups: dict[str, list[str]] = {}
+        for p in self.people:
+            words = p.name.split()
+            if p.kind == "speaker" and len(words) == 2 and len(words[1]) <= 2:
+                self._groups.setdefault(words[0].lower(), []).append(p.name)
+
+    def match(self, question: str) -> Mention | None:
+        """The person (or group, "the professor") a question names, or None.
+
+        Candidates come from exact names and aliases (case-insensitive, possessives allowed), role
+        descriptions, group words ("professor" for Professor A and Professor B) and typos. A person
+        who is only quoted counts when the question puts them in the speaker's place ("What did
+        Medvedev write?"), not when merely named ("Where might Trump and Putin meet?"); so does a
+        speaker named in lower case, which may be a plain word ("their marketing strategy" is not
+        the speaker Marketing, "what did the marketing learn" is).
+        """
+        slot = speech_slot(question)
+
+        def in_slot(m: Mention) -> bool:
+            return slot is not None and m.start < slot[1] and slot[0] < m.end
+
+        def speaks(m: Mention) -> bool:
+            return all(self.kinds.get(n) == "speaker" for n in m.names)
+
+        candidates = [
+            m
+            for m in (
+                *self._exact(question),
+                *_match_role(question, self.people),
+                *self._group(question),
+                *self._fuzzy(question),
+            )
+            if in_slot(m) or (speaks(m) and not m.text.islower())
+        ]
+        if not candidates:
+            return None
+        order = {"exact": 3, "role": 2, "group": 1, "fuzzy": 0}
+        return max(candidates, key=lambda m: (in_slot(m), speaks(m), order[m.how], len(m.text)))
+
+    def _exact(self, question: str) -> list[Mention]:
+        if self._pattern is None:
+            return []
+        found = []
+        for m in self._pattern.finditer(question):
+            alias = m.group(1)
+            if len(alias) <= 2 and not alias.isupper():
+                continue  # "a" is not the speaker A
+            names = tuple(sorted(self._aliases[alias.lower()]))
+            found.append(Mention(names, m.group(0), "exact", m.start(), m.end()))
+        return found
+
+    def _group(self, question: str) -> list[Mention]:
+        """ "the professor" -> every speaker whose label is "Professor <letter>"."""
+        found = []
+        for word, names in self._groups.items():
+            for m in re.finditer(rf"\b{re.escape(word)}s?\b", question, re.I):
+                found.append(Mention(tuple(sorted(names)), m.group(0), "group", m.start(), m.end()))
+        return found
+
+    def _fuzzy(self, question: str) -> list[Mention]:
+        from rapidfuzz import process
+
+        best: tuple[float, set[str], re.Match[str]] | None = None
+        for token in re.finditer(r"[A-Za-z][\w'’\-]+", question):
+            bare = re.sub(r"(?:’s|'s)$", "", token.group(0)).lower()
+            if len(bare) < 5 or bare in NOT_NAMES or bare in _COMMON or bare in self._parts:
+                continue
+            hit = process.extractOne(bare, list(self._parts), scorer=fuzz.ratio, score_cutoff=85)
+            if hit and (best is None or hit[1] > best[0]):
+                best = (hit[1], self._parts[hit[0]], token)
+        if best is None or len(best[1]) != 1:
+            return []
+        return [Mention(tuple(best[1]), best[2].group(0), "fuzzy", best[2].start(), best[2].end())]
+
+
+def match_people(question: str, people: Iterable[Person]) -> Mention | None:
+    """`Roster(people).match(question)`, for one-off use."""
+    return Roster(people).match(question)
+
+
+def asked_about_person(question: str) -> str | None:
+    """A capitalised name where the speaker goes ("did Zelensky say"), known or not."""
+    slot = speech_slot(question, possessive=False)
+    if slot is None:
+        return None
+    names = re.findall(rf"{_NAME_TOKEN}(?:\s+{_NAME_TOKEN}){{0,2}}", question[slot[0] : slot[1]])
+    for name in names:
+        bare = _strip_titles(name)
+        if bare:
+            return bare
+    return None
+
+
+def _match_role(question: str, people: list[Person]) -> list[Mention]:
+    qwords = set(_words(question))
+    scored = []
+    for p in people:
+        for role in p.roles:
+            words = _words(role)
+            hits = [w for w in words if w in qwords]
+            if _head_noun(role) in qwords and len(hits) >= min(2, len(words)):
+                scored.append((len(hits) / len(words), len(hits), p.name, hits))
+    if not scored:
+        return []
+    scored.sort(reverse=True)
+    if len(scored) > 1 and scored[0][:2] == scored[1][:2] and scored[0][2] != scored[1][2]:
+        return []  # two people fit equally well: do not guess
+    start, end = _span_of(question, scored[0][3])
+    return [Mention((scored[0][2],), question[start:end], "role", start, end)]
+
+
+_COMMON = frozenset(
+    """about their there would could should think thought before after other which where these
+    those being while against between during without within through president minister secretary
+    director former meeting summarize discussion""".split()
+)
+
+
+def _label_aliases(label: str) -> list[str]:
+    """ "The Acting Chair (Mr. Bruce Stanton)" -> ["Bruce Stanton", "Stanton", ...]."""
+    out = []
+    inner = re.findall(r"\(([^)]*)\)", label)
+    for part in [re.sub(r"\([^)]*\)", " ", label), *inner]:
+        bare = _strip_titles(part)
+        if bare and bare != label:
+            out.append(bare)
+        if bare and len(bare.split()) >= 2 and bare.split()[-1][0].isupper():
+            out.append(bare.split()[-1])
+    return [a for a in out if a.lower() not in NOT_NAMES and a.lower() not in TITLES]
+
+
+def _label_roles(text: str, name: str) -> set[str]:
+    """Roles written in labels: "MARIA LOPEZ (moderator):" -> {"moderator"}."""
+    found = re.findall(rf"^[ \t]*{re.escape(name)}[ \t]*\(([^()\n]{{1,60}})\)[ \t]*:", text, re.I | re.M)
+    return {r.strip() for r in found if r.strip()}
+
+
+def _roles(text: str, full_name: str) -> list[str]:
+    """Descriptions right before or after a full name: "former CIA Acting Director John X"."""
+    roles = []
+    for m in re.finditer(re.escape(full_name), text):
+        before = re.split(r"[–—,;:(\[]|\band\b|(?<=[.!?])\s", text[max(0, m.start() - 120) : m.start()])
+        cand = before[-1].strip() if before else ""
+        if (
+            2 <= len(cand.split()) <= 10
+            and cand.split()[0].lower() in {"former", "the", "a", "an", "then", "current"} | TITLES
+        ):
+            roles.append(cand)
+        after = re.match(r",\s+(?:a|an|the)?\s*((?:former|current|then)?[^,.;()]{3,80}),", text[m.end() :])
+        if after and 2 <= len(after.group(1).split()) <= 10:
+            roles.append(after.group(1).strip())
+    return roles
+
+
+def _span_of(question: str, words: list[str]) -> tuple[int, int]:
+    """The stretch of the question from the first to the last of `words`."""
+    spans = [m.span() for w in words for m in [re.search(rf"\b{re.escape(w)}\b", question, re.I)] if m]
+    return min(s for s, _ in spans), max(e for _, e in spans)
+
+
+def _words(text: str) -> list[str]:
+    stop = {"the", "a", "an", "of", "and", "in", "at", "for", "to", "on", "agency's", "agency’s"}
+    return [w for w in re.findall(r"[a-z][\w'’\-]*", text.lower()) if w not in stop]
+
+
+def _head_noun(role: str) -> str:
+    """The noun a role is about: "former chief of the X division" -> "chief"."""
+    words = _words(role.split(" of ")[0])
+    return words[-1] if words else ""
+
+
+def _strip_titles(name: str) -> str:
+    tokens = [t.rstrip(".,") for t in name.split()]
+    while tokens and (tokens[0].lower().rstrip(".") in TITLES or tokens[0].lower() in NOT_NAMES):
+        tokens.pop(0)
+    while tokens and tokens[-1].lower().rstrip(".") in TITLES:
+        tokens.pop()
+    # Keep at most "First Last"; a run like "Foreign Minister Sergei Ryabkov" ends in the name.
+    tokens = [re.sub(r"(?:’s|'s)$", "", t) for t in tokens[-2:]]
+    if len(tokens) == 2 and (tokens[0].lower() in TITLES or tokens[0].lower().endswith(("ian", "ish", "ese"))):
+        tokens = tokens[1:]
+    if not tokens or any(t.lower() in NOT_NAMES for t in tokens):
+        return ""
+    return " ".join(tokens)

@@ -1,0 +1,174 @@
+"""Write an evaluation run as JSON, a one-minute Markdown report, and two plots.
+
+Plots need matplotlib (the `eval` extra); without it the report is written without them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag.evaluate import Result
+
+log = logging.getLogger(__name__)
+
+HEADLINE = [
+    ("hit@5", "Hit@5"),
+    ("recall@5", "Recall@5"),
+    ("mrr@10", "MRR@10"),
+    ("ndcg@10", "nDCG@10"),
+    ("speaker_attribution", "Speaker attribution"),
+    ("citation_validity", "Citation validity"),
+    ("citation_precision", "Citation precision"),
+    ("citation_recall", "Citation recall"),
+    ("accuracy", "Answer/refuse accuracy"),
+    ("refusal_precision", "Refusal precision"),
+    ("refusal_recall", "Refusal recall"),
+    ("false_refusals", "False refusals"),
+    ("facts", "Facts"),
+    ("ask_ms_p50", "ask p50 (ms)"),
+    ("ask_ms_p95", "ask p95 (ms)"),
+    ("search_ms_p50", "search p50 (ms)"),
+    ("search_ms_p95", "search p95 (ms)"),
+]
+BY_KIND = ["questions", "hit@5", "mrr@10", "ndcg@10", "speaker_attribution", "accuracy", "facts"]
+
+
+def write_report(result: Result, out: Path) -> None:
+    """Write `<name>-<time>.json`, `.md` and plots into `out`; all or nothing."""
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = out / f"{result.name}-{stamp}"
+    json_path, md_path = base.with_suffix(".json"), base.with_suffix(".md")
+    plots = _plots(result, base)
+    result.table = summary_table(result)
+    body = json.dumps({"summary": result.summary, "questions": result.records}, ensure_ascii=False, indent=2)
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(body + "\n", encoding="utf-8")
+    tmp.replace(json_path)
+    md_path.write_text(markdown(result, [p.name for p in plots]), encoding="utf-8")
+    result.paths = [json_path, md_path, *plots]
+    log.info("wrote %s", ", ".join(str(p) for p in result.paths))
+
+
+def summary_table(result: Result) -> str:
+    """The headline numbers as a plain-text table, for the terminal."""
+    o = result.summary["overall"]
+    width = max(len(label) for _, label in HEADLINE)
+    lines = [f"{result.name}: {o['questions']} questions, model load {result.summary['load_seconds']:.2f} s"]
+    lines += [f"  {label:<{width}}  {_fmt(o.get(key))}" for key, label in HEADLINE]
+    if result.paths:
+        lines.append("  report: " + str(result.paths[1]))
+    return "\n".join(lines)
+
+
+def markdown(result: Result, plots: list[str]) -> str:
+    s = result.summary
+    cfg = s["config"]
+    o = s["overall"]
+    kinds = list(s["by_kind"])
+    lines = [
+        f"# Evaluation: {Path(cfg['set']).name} ({cfg['retrieval']})",
+        "",
+        f"{cfg['questions']} questions against `{cfg['index']}`, k={cfg['k']}; model and index load "
+        f"{s['load_seconds']:.2f} s (not in the latencies).",
+        "",
+        "| Measure | Value |",
+        "|---|---|",
+        *[f"| {label} | {_fmt(o.get(key))} |" for key, label in HEADLINE],
+        "",
+        "## By kind of question",
+        "",
+        "| Kind | " + " | ".join(BY_KIND) + " |",
+        "|---" * (len(BY_KIND) + 1) + "|",
+        *[f"| {k} | " + " | ".join(_fmt(s["by_kind"][k].get(m)) for m in BY_KIND) + " |" for k in kinds],
+        "",
+        "## Failures",
+        "",
+    ]
+    if s["failures"]:
+        lines += [
+            "| Check | Questions |",
+            "|---|---|",
+            *[f"| {k} | {v} |" for k, v in s["failures"].items()],
+            "",
+        ]
+        failing = [r for r in result.records if r["failed"]][:25]
+        lines += [f"- `{r['id']}` ({', '.join(r['failed'])}): {r['question']}" for r in failing]
+    else:
+        lines.append("None.")
+    lines += ["", *[f"![{p}]({p})" for p in plots], ""]
+    return "\n".join(lines)
+
+
+def comparison_table(a: dict[str, Any], b: dict[str, Any], name_a: str, name_b: str) -> str:
+    """Markdown: overall and per-kind aggregates of two runs with B - A deltas."""
+    sa, sb = a["summary"], b["summary"]
+    lines = [f"A: {name_a}", f"B: {name_b}", "", "| Measure | A | B | B - A |", "|---|---|---|---|"]
+    for key, label in HEADLINE:
+        va, vb = sa["overall"].get(key), sb["overall"].get(key)
+        lines.append(f"| {label} | {_fmt(va)} | {_fmt(vb)} | {_delta(va, vb)} |")
+    kinds = [k for k in sa["by_kind"] if k in sb["by_kind"]]
+    if kinds:
+        lines += ["", "| Kind | Measure | A | B | B - A |", "|---|---|---|---|---|"]
+        for k in kinds:
+            for m in BY_KIND[1:]:
+                va, vb = sa["by_kind"][k].get(m), sb["by_kind"][k].get(m)
+                if va is not None or vb is not None:
+                    lines.append(f"| {k} | {m} | {_fmt(va)} | {_fmt(vb)} | {_delta(va, vb)} |")
+    return "\n".join(lines)
+
+
+def _plots(result: Result, base: Path) -> list[Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.info("matplotlib is not installed; the report has no plots (pip install -e '.[eval]')")
+        return []
+    from rag.evaluate import KS
+
+    paths = []
+    s = result.summary
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=110)
+    for kind, agg in [("overall", s["overall"]), *s["by_kind"].items()]:
+        ys = [agg.get(f"recall@{k}") for k in KS]
+        if all(y is not None for y in ys):
+            ax.plot(KS, ys, marker="o", label=kind, linewidth=2.5 if kind == "overall" else 1)
+    ax.set(xlabel="k", ylabel="Recall@k", ylim=(0, 1.02), xticks=list(KS), title="Recall@k")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    paths.append(base.with_name(base.name + "-recall.png"))
+    fig.savefig(paths[-1])
+    plt.close(fig)
+    if s["failures"]:
+        fig, ax = plt.subplots(figsize=(5, 2.6), dpi=110)
+        names = list(s["failures"])
+        ax.barh(names[::-1], [s["failures"][n] for n in names[::-1]], color="#c0504d")
+        ax.set(xlabel="questions", title="Failed checks")
+        fig.tight_layout()
+        paths.append(base.with_name(base.name + "-failures.png"))
+        fig.savefig(paths[-1])
+        plt.close(fig)
+    return paths
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def _delta(a: Any, b: Any) -> str:
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        return "-"
+    d = b - a
+    return f"{d:+.3f}" if abs(d) < 10 else f"{d:+.1f}"

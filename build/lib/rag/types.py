@@ -1,0 +1,217 @@
+"""Plain data passed between the pipeline stages.
+
+Offsets are the contract: every `Turn`, `Chunk` and `Citation` carries `start`/`end`, Python `str`
+indices into its document's text, so `doc.text[start:end]` is always the exact source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Span = tuple[int, int]  # (start, end) character offsets into Document.text
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One source transcript. `doc_id` is the file stem; `source` the path it was read from."""
+
+    doc_id: str
+    source: str
+    text: str
+    format: str = "text"  # "text" (labelled paragraphs) or "qmsum" (JSON turns, one per line)
+    sha256: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What one speaker says until the next label. `speaker` is None for the narration.
+
+    `paragraphs` are the spans of the turn's own words (labels and boilerplate left out), so a turn
+    interrupted by an advertisement is still one turn with a gap in it.
+    """
+
+    doc_id: str
+    index: int
+    speaker: str | None
+    start: int
+    end: int
+    paragraphs: tuple[Span, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    """A paragraph kept out of every turn and the index, with the reason (`promo`, `header`)."""
+
+    doc_id: str
+    start: int
+    end: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone a question can name: a speaker (has turns) or a person quoted in the text."""
+
+    name: str
+    kind: str  # "speaker" or "quoted"
+    aliases: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()  # descriptions from the text, e.g. "former CIA Acting Director"
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A token-bounded piece of one turn. `text == doc.text[start:end]`; it never crosses a turn."""
+
+    chunk_id: str
+    doc_id: str
+    source: str
+    turn: int
+    part: int  # 1-based
+    parts: int
+    speaker: str | None
+    quoted: tuple[str, ...]
+    start: int
+    end: int
+    text: str
+
+    @property
+    def label(self) -> str:
+        """Who speaks, for display: the speaker, or the narration and whom it quotes."""
+        if self.speaker is not None:
+            return self.speaker
+        if self.quoted:
+            return "Narration, quoting " + ", ".join(self.quoted)
+        return "Narration"
+
+    @property
+    def embed_text(self) -> str:
+        """The text that is embedded and BM25-indexed: prefixed with who speaks."""
+        return f"{self.label}: {self.text}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "source": self.source,
+            "turn": self.turn,
+            "part": self.part,
+            "parts": self.parts,
+            "speaker": self.speaker,
+            "quoted": list(self.quoted),
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Chunk:
+        return cls(**{**d, "quoted": tuple(d["quoted"])})
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved chunk, best first. `score` is the fused (RRF) score; the parts are kept."""
+
+    chunk: Chunk
+    rank: int
+    score: float
+    dense: float  # cosine similarity of the query and the chunk
+    lexical: float  # BM25 score (0 when no query term occurs)
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.chunk
+        return {
+            "rank": self.rank,
+            "chunk_id": c.chunk_id,
+            "doc_id": c.doc_id,
+            "source": c.source,
+            "speaker": c.speaker,
+            "start": c.start,
+            "end": c.end,
+            "text": c.text,
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A verified quote: `quote == doc.text[start:end]`, checked before it is returned."""
+
+    n: int
+    chunk_id: str
+    doc_id: str
+    source: str
+    speaker: str | None
+    start: int
+    end: int
+    quote: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "source": self.source,
+            "speaker": self.speaker,
+            "start": self.start,
+            "end": self.end,
+            "quote": self.quote,
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A generated sentence that was not shown, and why."""
+
+    sentence: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """How well the retrieved passages match the question's topic; answerability is decided on it."""
+
+    dense: float = 0.0  # best cosine of the query and a passage
+    coverage: float = 0.0  # best share of the topic's idf mass found in one sentence
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The reply to a question. A refusal is an Answer with `answerable=False` and a reason."""
+
+    question: str
+    text: str
+    answerable: bool
+    speaker: str | None = None
+    citations: tuple[Citation, ...] = ()
+    hits: tuple[Hit, ...] = field(default=(), repr=False)
+    reason: str = ""  # why it was refused, or a note such as "reported in the narration"
+    evidence: Evidence = field(default_factory=Evidence, repr=False)
+    mode: str = "extractive"  # "extractive", "generated", or "fallback" (the model failed or was unsupported)
+    dropped: tuple[Dropped, ...] = ()  # generated sentences not shown, with the reason
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; the field names are a stable contract read by other programs."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "answerable": self.answerable,
+            "speaker": self.speaker,
+            "citations": [c.to_dict() for c in self.citations],
+            "reason": self.reason,
+            "mode": self.mode,
+            "dropped": [{"sentence": d.sentence, "reason": d.reason} for d in self.dropped],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """A document with its structure: turns, what was left out, and who is in it."""
+
+    document: Document
+    turns: tuple[Turn, ...]
+    excluded: tuple[Excluded, ...]
+    people: tuple[Person, ...]
