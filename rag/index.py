@@ -238,7 +238,8 @@ class Index:
             if not (path / name).exists():
                 raise IndexCorruptError(f"{path}/{name} is missing; {fix}")
         try:
-            chunks = [Chunk.from_dict(d) for d in _read_jsonl(path / "chunks.jsonl")]
+            with (path / "chunks.jsonl").open(encoding="utf-8") as f:  # one line at a time: lower peak memory
+                chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
             transcripts = [_transcript_from_dict(d) for d in _read_jsonl(path / "documents.jsonl")]
         except (ValueError, KeyError, TypeError) as err:
             raise IndexCorruptError(f"{path}: chunk or document table is corrupt ({err}); {fix}") from err
