@@ -127,7 +127,12 @@ class TestWithIndex:
         src = tmp_path / "src"
         src.mkdir()
         shutil.copy(SEED, src)
-        shutil.copy(DATA / "panel.txt", src)  # a new source, so the build has work to do
+        # a long new source, so that the build is still embedding when Ctrl-C arrives
+        turns = [
+            f"{'Ann' if i % 2 else 'Bob'}: Turn {i} is about trams, bridges and budget number {i * 7}. " * 3
+            for i in range(3000)
+        ]
+        (src / "long-meeting.txt").write_text("\n".join(turns))
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         proc = subprocess.Popen(
             [sys.executable, "-m", "rag", "build", str(src), "--index", str(out)],
@@ -135,7 +140,8 @@ class TestWithIndex:
             text=True,
             env=env,
         )
-        time.sleep(2.0)
+        time.sleep(3.0)
+        assert proc.poll() is None, "the build ended before Ctrl-C; make the source longer"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 130, err
