@@ -64,7 +64,7 @@ class Mention:
 
 _SPEECH_VERBS = (
     r"say|said|think|thought|believe|write|wrote|mean|argue|claim|suggest|tell|told|want|"
-    r"recommend|propose|feel|comment|mention|predict|warn|describe|explain|learn|call|"
+    r"recommend|propose|feel|comment|mention|predict|warn|describe|explain|learn|"
     r"discuss|note|state|ask|add|insist|stress|emphasi[sz]e|worry|fear|expect|make of|view|see"
 )
 _SLOT = re.compile(

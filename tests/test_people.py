@@ -72,6 +72,7 @@ def test_match_people(roster: tuple[Person, ...], question: str, names: tuple[st
     [
         "Where might Trump and Putin meet?",  # quoted people, but not asked what they said
         "How long did the call last?",
+        "How long did the Trump-Putin call last?",  # "call" is a noun here, not "did Trump call ..."
         "What is the GDP of Germany?",
     ],
 )
