@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, SEED, SEEDS
+from tests.conftest import SEED, SEEDS
 
 HELSINKI = "What did Dannenberg say about Helsinki?"
 

@@ -1,5 +1,0 @@
-"""`python -m rag` is the `rag` command."""
-
-from rag.cli import main
-
-raise SystemExit(main())
