@@ -25,7 +25,7 @@ from rag.errors import IndexCorruptError, IndexNotFoundError, SourceError
 from rag.index import FORMAT_VERSION, Index, read_manifest
 from rag.load import load_documents
 from rag.people import find_people
-from rag.turns import find_excluded, split_turns
+from rag.turns import segment
 from rag.types import Chunk, Document, Transcript
 
 log = logging.getLogger(__name__)
@@ -58,13 +58,13 @@ def analyse(doc: Document, settings: Settings) -> Transcript:
     """Turns, excluded paragraphs and people of one document."""
     from rag.people import find_quoted
 
-    turns = split_turns(doc)
+    turns, excluded = segment(doc)
     quoted: list[str] = []
     for t in turns:
         for s, e in t.paragraphs:
             quoted.extend(find_quoted(doc.text[s:e], exclude=[t.speaker] if t.speaker else []))
     people = find_people(doc, turns, quoted, settings.aliases)
-    return Transcript(doc, tuple(turns), tuple(find_excluded(doc)), tuple(people))
+    return Transcript(doc, tuple(turns), tuple(excluded), tuple(people))
 
 
 def build_index(
@@ -97,17 +97,18 @@ def build_index(
     old_docs = old.transcripts if old else {}
     plan = {d.doc_id: _status(d, old_docs) for d in docs}
     removed = tuple(sorted(set(old_docs) - set(plan)))
-    warnings = tuple(_warnings(docs))
     report_args: dict[str, Any] = dict(
         index=out,
         added=tuple(k for k, v in plan.items() if v == "added"),
         changed=tuple(k for k, v in plan.items() if v == "changed"),
         kept=tuple(k for k, v in plan.items() if v == "kept"),
         removed=removed,
-        warnings=warnings,
     )
     if old is not None and all(v == "kept" for v in plan.values()) and not removed:
-        return BuildReport(chunks=len(old.chunks), seconds=time.perf_counter() - started, **report_args)
+        warnings = _warnings(old_docs[d.doc_id] for d in docs)
+        return BuildReport(
+            chunks=len(old.chunks), seconds=time.perf_counter() - started, warnings=warnings, **report_args
+        )
 
     encoder = _reusable_encoder(out, identity) if embedder is None else None
     if embedder is None:
@@ -158,6 +159,7 @@ def build_index(
         chunks=len(chunks),
         seconds=time.perf_counter() - started,
         embed_seconds=embed_seconds,
+        warnings=_warnings(transcripts),
         **report_args,
     )
 
@@ -229,13 +231,12 @@ def _status(doc: Document, old: dict[str, Transcript]) -> str:
     return "kept" if prev.sha256 == doc.sha256 and prev.source == doc.source else "changed"
 
 
-def _warnings(docs: list[Document]) -> list[str]:
-    out = []
-    for doc in docs:
-        turns = split_turns(doc)
-        if doc.format == "text" and not any(t.speaker for t in turns):
-            out.append(f"{doc.source}: no speaker labels found ('Name: ...'); indexed as narration")
-    return out
+def _warnings(transcripts: Iterable[Transcript]) -> tuple[str, ...]:
+    return tuple(
+        f"{t.document.source}: no speaker labels found ('Name: ...'); indexed as narration"
+        for t in transcripts
+        if t.document.format == "text" and not any(turn.speaker for turn in t.turns)
+    )
 
 
 def _manifest(

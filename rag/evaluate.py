@@ -20,6 +20,7 @@ from typing import Any
 from rag.config import Settings
 from rag.errors import RagError
 from rag.pipeline import Pipeline
+from rag.search import is_by
 from rag.types import Chunk, Citation, Document, Hit
 
 KS = (1, 3, 5, 10)
@@ -198,7 +199,7 @@ def ranking_scores(
 
 def is_attributed(citations: Sequence[Citation], speaker: str, chunks: dict[str, Chunk]) -> bool:
     """Every citation is by `speaker` or quotes them (and there is at least one)."""
-    return bool(citations) and all(c.speaker == speaker or speaker in chunks[c.chunk_id].quoted for c in citations)
+    return bool(citations) and all(is_by(chunks[c.chunk_id], [speaker]) for c in citations)
 
 
 def is_valid_citation(c: Citation, documents: dict[str, Document]) -> bool:

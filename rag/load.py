@@ -84,7 +84,7 @@ def parse_document(data: bytes, *, doc_id: str, source: str) -> Document:
     text = _decode(data, source)
     sha = hashlib.sha256(data).hexdigest()
     if source.lower().endswith(JSON_SUFFIXES):
-        rendered = _render_qmsum(_parse_json(text, source), source)
+        rendered = _render_qmsum(_parse_json(text, source))
         return Document(doc_id=doc_id, source=source, text=rendered, format="qmsum", sha256=sha)
     return Document(doc_id=doc_id, source=source, text=text, format="text", sha256=sha)
 
@@ -131,7 +131,7 @@ def _parse_json(text: str, source: str) -> list[dict[str, Any]]:
     return turns
 
 
-def _render_qmsum(turns: list[dict[str, Any]], source: str) -> str:
+def _render_qmsum(turns: list[dict[str, Any]]) -> str:
     """One `Speaker: content` line per turn; line i is turn i."""
     lines = []
     for turn in turns:

@@ -101,22 +101,33 @@ class Pipeline:
         """
         question = self._check(question)
         query = self.read(question, history=history, speaker=speaker)
+        answer, hits = self._extractive(query, history, speaker=speaker, doc_id=doc_id, k=k)
+        if self.generator is None or not answer.answerable:
+            return answer
+        return self._generate(query, hits, answer, history)
+
+    def _extractive(
+        self, query: Query, history: Sequence[str], *, speaker: str | None, doc_id: str | None, k: int | None
+    ) -> tuple[Answer, list[Hit]]:
+        """The quoted answer (or refusal) and the passages it drew on."""
         if query.unknown is not None:
-            return refuse(query, (), f"{query.unknown} is not in the transcripts", text=self._not_here(query.unknown))
+            unknown = refuse(
+                query, (), f"{query.unknown} is not in the transcripts", text=self._not_here(query.unknown)
+            )
+            return unknown, []
         rows = self.index.rows(speakers=query.speakers, doc_id=doc_id)
         if rows is not None and len(rows) == 0:
             where = f" in {doc_id}" if doc_id else ""
             who = f"by {', '.join(query.speakers)} " if query.speakers else ""
-            return refuse(query, (), f"nothing {who}is indexed{where}")
+            return refuse(query, (), f"nothing {who}is indexed{where}"), []
         hits = self._retrieve(query, rows, k or self.settings.k)
         exclude = []
-        if query.wants_other and history:
-            previous = self.ask(history[-1], history=history[:-1], speaker=speaker, doc_id=doc_id, k=k)
+        if query.wants_other and history:  # "what else": skip what the previous answer quoted
+            earlier = self.read(history[-1], history=history[:-1], speaker=speaker)
+            previous, _ = self._extractive(earlier, history[:-1], speaker=speaker, doc_id=doc_id, k=k)
             exclude = [(c.start, c.end) for c in previous.citations]
         answer = answer_question(query, hits, self.documents, self.idf, settings=self.settings, exclude=exclude)
-        if self.generator is None or not answer.answerable:
-            return answer
-        return self._generate(query, hits, answer, history)
+        return answer, hits
 
     def _generate(self, query: Query, hits: list[Hit], extractive: Answer, history: Sequence[str]) -> Answer:
         """A model's answer, verified sentence by sentence; the extractive one when nothing holds."""

@@ -50,6 +50,9 @@ _ANAPHORA = re.compile(r"\b(?:that|this|it|those|these|there|then|else|more|also
 _ELSE = re.compile(r"\b(?:else|other|more|another|besides|apart from)\b", re.I)
 
 
+MAX_HISTORY = 5  # earlier questions a follow-up can reach back through
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """A question read for retrieval.
@@ -182,7 +185,7 @@ def _previous(history: Sequence[str], roster: Roster) -> Query | None:
     """The most recent earlier question, read with its own history (speaker carried along)."""
     if not history:
         return None
-    return read_question(history[-1], roster, history=history[:-1])
+    return read_question(history[-1], roster, history=history[-1 - MAX_HISTORY : -1])
 
 
 def _is_followup(question: str, topic: str, mention: Mention | None) -> bool:

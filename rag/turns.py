@@ -62,18 +62,19 @@ def split_turns(doc: Document) -> list[Turn]:
 
     Example: "Intro.\\nAnn: Hi.\\nMore." -> [Turn(None, "Intro."), Turn("Ann", "Hi.", "More.")]
     """
-    if doc.format == "qmsum":
-        return _qmsum_turns(doc)
-    turns, _ = _segment(doc)
-    return turns
+    return segment(doc)[0]
 
 
 def find_excluded(doc: Document) -> list[Excluded]:
     """The paragraphs kept out of every turn: headers, editorial notes and promotional boilerplate."""
+    return segment(doc)[1]
+
+
+def segment(doc: Document) -> tuple[list[Turn], list[Excluded]]:
+    """Turns and excluded paragraphs in one pass (split_turns and find_excluded each need both)."""
     if doc.format == "qmsum":
-        return []
-    _, excluded = _segment(doc)
-    return excluded
+        return _qmsum_turns(doc), []
+    return _segment(doc)
 
 
 def paragraphs(text: str) -> list[Span]:

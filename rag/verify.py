@@ -19,6 +19,7 @@ from rag.chunk import split_sentences
 from rag.embed import Embedder
 from rag.index import tokenize
 from rag.people import Roster
+from rag.search import is_by
 from rag.types import Citation, Document, Dropped, Hit
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -150,18 +151,16 @@ def _best_support(
         c = hit.chunk
         known = set(tokenize(c.label))  # the speaker's name is in the label, not in the text
         spans = split_sentences(c.text)
+        terms = [set(tokenize(c.text[s:e])) for s, e in spans]
         for i, (s, _) in enumerate(spans):
-            for j in (i, i + 1):
-                if j >= len(spans):
-                    continue
-                e = spans[j][1]
-                text = c.text[s:e]
-                coverage = len(words & (set(tokenize(text)) | known)) / len(words) if words else 0.0
+            for j in range(i, min(i + 2, len(spans))):
+                window = set().union(*terms[i : j + 1])
+                coverage = len(words & (window | known)) / len(words) if words else 0.0
                 # the sentence of the window that carries the claim must agree with it on negation
-                main = max((c.text[a:b] for a, b in spans[i : j + 1]), key=lambda t: len(words & set(tokenize(t))))
-                if bool(_NEGATION.search(main)) != negated:
+                main = max(range(i, j + 1), key=lambda m: len(words & terms[m]))
+                if bool(_NEGATION.search(c.text[slice(*spans[main])])) != negated:
                     coverage = min(coverage, min_lexical - 0.01)
-                windows.append((hit, c.start + s, c.start + e, coverage - 0.001 * (j - i)))
+                windows.append((hit, c.start + s, c.start + spans[j][1], coverage - 0.001 * (j - i)))
     if not windows:
         return None
     windows.sort(key=lambda w: -w[3])
@@ -197,7 +196,4 @@ def _wrong_speaker(claim: str, hit: Hit, roster: Roster) -> str | None:
     )
     if not said:
         return None
-    c = hit.chunk
-    if c.speaker in mention.names or any(q in mention.names for q in c.quoted):
-        return None
-    return ", ".join(mention.names)
+    return None if is_by(hit.chunk, mention.names) else ", ".join(mention.names)

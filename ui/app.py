@@ -8,6 +8,7 @@ index when it is missing or stale, loads it once, and serves on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import os
 import shutil
@@ -96,13 +97,21 @@ class Chat:
         embedder: Any = None,
         generator: Any = None,
     ) -> None:
-        self.pipe = pipe
         self.generator = generator  # a language model for fluent answers, or None
+        self._use(pipe)
         self.index = index
         self.sources = sources
         self.uploads = uploads
         self.embedder = embedder  # None: the packaged model; tests pass a fake
         self._build_lock = threading.Lock()
+
+    def _use(self, pipe: Pipeline) -> None:
+        """Swap in a pipeline (at start and after an upload), with its model-writing twin."""
+        self.pipe = pipe
+        # the same loaded index and caches, answering through the model
+        self.fluent = None if self.generator is None else copy.copy(pipe)
+        if self.fluent is not None:
+            self.fluent.generator = self.generator
 
     def speakers(self) -> list[str]:
         return [ANYONE, *(p.name for p in self.pipe.speakers())]
@@ -116,9 +125,7 @@ class Chat:
         fluent: bool = False,
     ) -> Iterator[tuple[list[dict[str, Any]], str, list[dict[str, Any]], str]]:
         """Answer `message`, first showing what is searched, then the answer with its sources."""
-        pipe = self.pipe
-        if fluent and self.generator is not None:
-            pipe = Pipeline(pipe.index, pipe.embedder, pipe.settings, generator=self.generator)
+        pipe = self.fluent if fluent and self.fluent is not None else self.pipe
         message = (message or "").strip()
         if not message:
             yield history, "Type a question first.", exchanges, ""
@@ -199,7 +206,7 @@ class Chat:
                         embedder=self.embedder,
                         progress=_reporter(progress),
                     )
-                    self.pipe = Pipeline.load(self.index, settings=self.pipe.settings, embedder=self.embedder)
+                    self._use(Pipeline.load(self.index, settings=self.pipe.settings, embedder=self.embedder))
                 except BaseException:
                     if previous is None:
                         target.unlink(missing_ok=True)
