@@ -1,4 +1,4 @@
-"""Generate the QMSum validation question set from ../shared/data/qmsum/val (data stays there).
+"""Generate the QMSum validation question set from the meetings vendored in eval/data/qmsum/val.
 
 Each specific query becomes a question about its own meeting (`doc_id`), with gold spans from
 `relevant_text_span` (0-based turn ids, end inclusive) as both character spans and turn ids.
@@ -19,14 +19,17 @@ from rag import load_documents, split_turns
 
 
 def _default_data() -> Path:
-    """../shared/data/qmsum/val next to the clone, or $RAG_SHARED/data/qmsum/val."""
-    here = Path(__file__).resolve()
-    roots = [Path(os.environ["RAG_SHARED"])] if "RAG_SHARED" in os.environ else []
-    roots += [p / "shared" for p in here.parents] + [Path("/work/shared")]
-    for shared in roots:
-        if (shared / "data" / "qmsum" / "val").is_dir():
-            return shared / "data" / "qmsum" / "val"
-    return here.parents[2] / "shared" / "data" / "qmsum" / "val"
+    """The meetings vendored in eval/data/qmsum/val, or $RAG_QMSUM (an optional override).
+
+    Relative to the working directory when that is the repository (so built sources and results
+    carry repository-relative paths, never one machine's absolute path)."""
+    if os.environ.get("RAG_QMSUM"):
+        return Path(os.environ["RAG_QMSUM"])
+    vendored = Path(__file__).resolve().parent / "data" / "qmsum" / "val"
+    try:
+        return vendored.relative_to(Path.cwd())
+    except ValueError:
+        return vendored
 
 
 DEFAULT_DATA = _default_data()
@@ -69,7 +72,7 @@ def main() -> int:
         print(args.data)
         return 0
     if not args.data.is_dir():
-        p.error(f"{args.data} is not a folder; pass --data PATH/TO/qmsum/val or set RAG_SHARED")
+        p.error(f"{args.data} is not a folder; pass --data PATH/TO/qmsum/val or set RAG_QMSUM")
     rows = questions(args.data)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

@@ -31,13 +31,8 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 def _find_qmsum() -> Path:
-    """The external benchmark in ../shared/data (or $RAG_SHARED/data), wherever the clone sits."""
-    candidates = [Path(os.environ["RAG_SHARED"])] if "RAG_SHARED" in os.environ else []
-    candidates += [p / "shared" for p in ROOT.parents] + [Path("/work/shared")]
-    for shared in candidates:
-        if (shared / "data" / "qmsum" / "val").is_dir():
-            return shared / "data" / "qmsum" / "val"
-    return ROOT.parent / "shared" / "data" / "qmsum" / "val"
+    """The QMSum validation meetings vendored in eval/data (or $RAG_QMSUM, an optional override)."""
+    return Path(os.environ["RAG_QMSUM"]) if os.environ.get("RAG_QMSUM") else ROOT / "eval" / "data" / "qmsum" / "val"
 
 
 QMSUM = _find_qmsum()
