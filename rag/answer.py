@@ -15,10 +15,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rag.chunk import split_sentences
 from rag.config import Settings
-from rag.index import tokenize
 from rag.search import Query
+from rag.text import split_sentences, tokenize
+from rag.turns import time_span
 from rag.types import Answer, Citation, Document, Evidence, Hit, Span
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,8 @@ def _cite(chosen: list[_Sentence], documents: Mapping[str, Document]) -> list[tu
             log.warning("dropped a citation of %s [%d:%d]: quote does not match the source", c.doc_id, s.start, s.end)
             continue
         n = len(citations) + 1
-        citation = Citation(n, c.chunk_id, c.doc_id, c.source, c.speaker, s.start, s.end, quote, s.hit.score)
+        t0, t1 = time_span(doc, s.start, s.end) if doc.cues else (c.time_start, c.time_end)
+        citation = Citation(n, c.chunk_id, c.doc_id, c.source, c.speaker, s.start, s.end, quote, s.hit.score, t0, t1)
         citations.append((s, citation))
     return citations
 

@@ -58,13 +58,13 @@ def analyse(doc: Document, settings: Settings) -> Transcript:
     """Turns, excluded paragraphs and people of one document."""
     from rag.people import find_quoted
 
-    turns, excluded = segment(doc)
+    seg = segment(doc)
     quoted: list[str] = []
-    for t in turns:
+    for t in seg.turns:
         for s, e in t.paragraphs:
             quoted.extend(find_quoted(doc.text[s:e], exclude=[t.speaker] if t.speaker else []))
-    people = find_people(doc, turns, quoted, settings.aliases)
-    return Transcript(doc, tuple(turns), tuple(excluded), tuple(people))
+    people = find_people(doc, seg.turns, quoted, settings.aliases)
+    return Transcript(doc, tuple(seg.turns), tuple(seg.excluded), tuple(people), tuple(seg.warnings))
 
 
 def build_index(
@@ -232,11 +232,13 @@ def _status(doc: Document, old: dict[str, Transcript]) -> str:
 
 
 def _warnings(transcripts: Iterable[Transcript]) -> tuple[str, ...]:
-    return tuple(
-        f"{t.document.source}: no speaker labels found ('Name: ...'); indexed as narration"
-        for t in transcripts
-        if t.document.format == "text" and not any(turn.speaker for turn in t.turns)
-    )
+    out: list[str] = []
+    for t in transcripts:
+        if not any(turn.speaker for turn in t.turns):
+            how = "'Name: ...'" if t.document.format == "text" else f"no speakers in this {t.document.format} file"
+            out.append(f"{t.document.source}: no speaker labels found ({how}); indexed as narration")
+        out.extend(t.warnings)
+    return tuple(out)
 
 
 def _manifest(

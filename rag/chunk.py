@@ -15,18 +15,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from rag.people import find_quoted
-from rag.turns import trim_span
+from rag.text import MARKS, split_sentences, trim_span, words
+from rag.turns import time_span
 from rag.types import Chunk, Document, Span, Turn
 
 if TYPE_CHECKING:
     import tiktoken
-
-_SENTENCE_END = re.compile(r"[.!?…]+[\"”’')\]]*(?=\s+[\"“‘'(\[]?[A-Z0-9])")
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st jr sr prof gen sen rep gov lt col sgt capt adm no vs etc e.g i.e u.s u.k "
-    "u.n d.c a.m p.m inc ltd co corp dept est fig approx".split()
-)
-MARKS = re.compile(r"\{[a-z_]+\}")  # transcription marks such as {vocalsound}
 
 
 @lru_cache(maxsize=1)
@@ -46,7 +40,7 @@ def count_tokens(text: str) -> int:
 
 def word_count(text: str) -> int:
     """Words, not counting transcription marks or punctuation: "Yeah . {vocalsound}" -> 1."""
-    return len(re.findall(r"\w+", MARKS.sub(" ", text)))
+    return len(words(text))
 
 
 def content_words(text: str) -> int:
@@ -54,7 +48,7 @@ def content_words(text: str) -> int:
 
     Example: content_words("Yeah , OK , I think so .") -> 0; content_words("Go with yellow .") -> 2
     """
-    return sum(w not in _FILLERS for w in re.findall(r"[a-z0-9']+", MARKS.sub(" ", text.lower())))
+    return sum(w not in _FILLERS for w in words(text))
 
 
 _FILLERS = frozenset(
@@ -65,24 +59,6 @@ _FILLERS = frozenset(
     think know mean guess see get got go gonna wanna kind sort lot bit thing things one
     hi hello bye wow huh-uh hm ha laugh gap""".split()
 )
-
-
-def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
-    """Sentence spans within text[start:end], whitespace trimmed.
-
-    Example: split_sentences("Hi there. The U.S. is big.") -> [(0, 9), (10, 26)]
-    """
-    end = len(text) if end is None else end
-    spans = []
-    pos = start
-    for m in _SENTENCE_END.finditer(text, start, end):
-        word = re.search(r"([\w.]+)[.]+$", text[max(start, m.start() - 12) : m.start() + 1])
-        if word and (word.group(1).lower().rstrip(".") in _ABBREVIATIONS or len(word.group(1)) == 1):
-            continue  # "Mr. Smith", "J. Smith"
-        spans.append((pos, m.end()))
-        pos = m.end()
-    spans.append((pos, end))
-    return [t for s, e in spans if (t := trim_span(text, s, e))]
 
 
 def chunk_turns(
@@ -113,6 +89,7 @@ def chunk_turns(
             spans.extend(_pack(doc.text, run, max_tokens, overlap, turn.speaker, fits))
         for part, (s, e) in enumerate(spans, 1):
             text = doc.text[s:e]
+            times = time_span(doc, s, e, turn)
             quoted = find_quoted(text, exclude=[turn.speaker] if turn.speaker else [])
             chunks.append(
                 Chunk(
@@ -127,6 +104,8 @@ def chunk_turns(
                     start=s,
                     end=e,
                     text=text,
+                    time_start=times[0],
+                    time_end=times[1],
                 )
             )
     return chunks

@@ -19,55 +19,27 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.chunk import MARKS
-from rag.errors import IndexCorruptError, IndexNotFoundError
-from rag.types import Chunk, Document, Excluded, Person, Transcript, Turn
+from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from rag.text import tokenize
+from rag.types import Chunk, Cue, Document, Excluded, Person, Transcript, Turn
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: cues and times, per-document people, Unicode terms
 HNSW_THRESHOLD = 50_000  # rows; below it exact search takes < 7 ms (bench/README.md) and is exact
 HNSW_EF_SEARCH = 512  # recall@10 0.98 at 1M rows, 1 ms (bench/README.md)
 EXACT_ROWS = 20_000  # a filter this small is scored exactly with numpy (under ~10 ms)
 MMAP_BYTES = 256_000_000  # larger vector and BM25 files are memory-mapped, not read into memory
 FILES = ("manifest.json", "chunks.jsonl", "documents.jsonl", "vectors.faiss", "bm25")
-
-_STOPWORDS = frozenset(
-    """a an and are as at be but by for if in into is it no not of on or such that the their then
-    there these they this to was will with what did does do say said says about which who whom
-    whose when where why how i me my we our you your he him his she her its them was were been
-    being have has had would could should can may might shall than too very just also so any all
-    some more most other what's tell talk think thought mention mentioned""".split()
-)
-
-
-def tokenize(text: str) -> list[str]:
-    """BM25 terms: lower-cased words, stop words out, Snowball-stemmed.
-
-    Example: tokenize("What did Dannenberg say about Helsinki?") -> ["dannenberg", "helsinki"]
-    """
-    words = re.findall(r"[a-z0-9]+(?:['’][a-z]+)?", MARKS.sub(" ", text.lower()))
-    kept = [re.sub(r"['’]s$", "", w) for w in words if w not in _STOPWORDS]
-    stems: list[str] = _stemmer().stemWords([w for w in kept if w and w not in _STOPWORDS])
-    return stems
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
 
 
 class Index:
@@ -234,6 +206,10 @@ class Index:
             raise IndexCorruptError(f"{path}/manifest.json is unreadable ({err}); {fix}") from err
         if not isinstance(manifest, dict):
             raise IndexCorruptError(f"{path}/manifest.json is not an object; {fix}")
+        if manifest.get("format") != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"{path}/ is in index format {manifest.get('format')!r}, this rag reads format {FORMAT_VERSION}; {fix}"
+            )
         for name in FILES[1:]:
             if not (path / name).exists():
                 raise IndexCorruptError(f"{path}/{name} is missing; {fix}")
@@ -307,20 +283,37 @@ def _flat_view(store: Any) -> np.ndarray:
 
 
 def _transcript_to_dict(t: Transcript) -> dict[str, Any]:
+    d = t.document
     return {
-        "document": asdict(t.document),
-        "turns": [[x.index, x.speaker, x.start, x.end, [list(p) for p in x.paragraphs]] for x in t.turns],
+        "document": {
+            "doc_id": d.doc_id,
+            "source": d.source,
+            "text": d.text,
+            "format": d.format,
+            "sha256": d.sha256,
+            "cues": [[c.start, c.end, c.speaker, c.time_start, c.time_end] for c in d.cues],
+        },
+        "turns": [
+            [x.index, x.speaker, x.start, x.end, [list(p) for p in x.paragraphs], x.time_start, x.time_end]
+            for x in t.turns
+        ],
         "excluded": [[x.start, x.end, x.reason] for x in t.excluded],
         "people": [asdict(p) for p in t.people],
+        "warnings": list(t.warnings),
     }
 
 
 def _transcript_from_dict(d: dict[str, Any]) -> Transcript:
-    doc = Document(**d["document"])
-    turns = tuple(Turn(doc.doc_id, i, sp, s, e, tuple((a, b) for a, b in paras)) for i, sp, s, e, paras in d["turns"])
+    doc = Document(**{**d["document"], "cues": tuple(Cue(*c) for c in d["document"]["cues"])})
+    turns = tuple(
+        Turn(doc.doc_id, i, sp, s, e, tuple((a, b) for a, b in paras), t0, t1)
+        for i, sp, s, e, paras, t0, t1 in d["turns"]
+    )
     excluded = tuple(Excluded(doc.doc_id, s, e, r) for s, e, r in d["excluded"])
-    people = tuple(Person(p["name"], p["kind"], tuple(p["aliases"]), tuple(p["roles"])) for p in d["people"])
-    return Transcript(doc, turns, excluded, people)
+    people = tuple(
+        Person(p["name"], p["kind"], tuple(p["aliases"]), tuple(p["roles"]), tuple(p["doc_ids"])) for p in d["people"]
+    )
+    return Transcript(doc, turns, excluded, people, tuple(d["warnings"]))
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:

@@ -1,28 +1,30 @@
-"""Read transcripts from disk into `Document`s: plain text (`.txt`, `.md`) or QMSum-style JSON.
+"""Read transcripts from disk into `Document`s, in any format `rag.formats` knows.
 
-Only reads and validates; it does not split turns (see `turns.py`). A QMSum JSON file is rendered
-to one `Speaker: content` line per turn, so its turns have offsets like any other document.
+Only reads and validates; it does not split turns (see `turns.py`). Formats whose bytes are not a
+clean transcript are rendered to one `Speaker: words` line per turn (see `rag.formats`), so their
+turns have offsets like any other document. Files of other types in a folder are listed, not read.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
+from rag import formats
 from rag.errors import EmptyCorpusError, SourceError
+from rag.formats import SUFFIXES
 from rag.types import Document
 
-TEXT_SUFFIXES = (".txt", ".md")
-JSON_SUFFIXES = (".json",)
-SUFFIXES = TEXT_SUFFIXES + JSON_SUFFIXES
+log = logging.getLogger(__name__)
 
 
-def find_sources(paths: Iterable[Path]) -> list[Path]:
+def find_sources(paths: Iterable[Path], *, skipped: list[Path] | None = None) -> list[Path]:
     """Expand files and directories into a sorted list of transcript files.
 
+    Args:
+        skipped: when given, files in the folders whose type rag does not read are appended to it.
     Raises:
         EmptyCorpusError: no transcript in any of the paths.
         SourceError: a path does not exist or has an unsupported suffix.
@@ -31,11 +33,13 @@ def find_sources(paths: Iterable[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(
-                p
-                for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in SUFFIXES and not _is_hidden(p, path)
-            )
+            for p in sorted(path.rglob("*")):
+                if not p.is_file() or _is_hidden(p, path):
+                    continue
+                if p.suffix.lower() in SUFFIXES:
+                    found.append(p)
+                elif skipped is not None:
+                    skipped.append(p)
         elif path.is_file():
             if path.suffix.lower() not in SUFFIXES:
                 raise SourceError(
@@ -80,13 +84,13 @@ def read_source_bytes(path: Path, *, max_bytes: int) -> bytes:
 
 
 def parse_document(data: bytes, *, doc_id: str, source: str) -> Document:
-    """Decode bytes into a Document; the suffix of `source` picks text or JSON."""
+    """Decode bytes into a Document; the suffix of `source` and the content pick the format."""
     text = _decode(data, source)
     sha = hashlib.sha256(data).hexdigest()
-    if source.lower().endswith(JSON_SUFFIXES):
-        rendered = _render_qmsum(_parse_json(text, source))
-        return Document(doc_id=doc_id, source=source, text=rendered, format="qmsum", sha256=sha)
-    return Document(doc_id=doc_id, source=source, text=text, format="text", sha256=sha)
+    name, parsed = formats.read(text, source, Path(source).suffix)
+    if not parsed.text.strip():
+        raise SourceError(f"{source}: no words in this {name} file; check that it is a transcript")
+    return Document(doc_id=doc_id, source=source, text=parsed.text, format=name, sha256=sha, cues=parsed.cues)
 
 
 def display_path(path: Path) -> str:
@@ -109,36 +113,6 @@ def _decode(data: bytes, source: str) -> str:
             f"{source}: not valid UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start}); "
             f"re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8 {source}"
         ) from err
-
-
-def _parse_json(text: str, source: str) -> list[dict[str, Any]]:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise SourceError(f"{source}: invalid JSON at line {err.lineno} column {err.colno} ({err.msg})") from err
-    turns = obj.get("meeting_transcripts") if isinstance(obj, dict) else obj
-    if not isinstance(turns, list) or not turns:
-        raise SourceError(
-            f"{source}: expected a list of {{'speaker', 'content'}} turns (or an object with 'meeting_transcripts')"
-        )
-    for i, turn in enumerate(turns):
-        if not (
-            isinstance(turn, dict) and isinstance(turn.get("speaker"), str) and isinstance(turn.get("content"), str)
-        ):
-            raise SourceError(f"{source}: turn {i} needs string fields 'speaker' and 'content'")
-        if not turn["speaker"].strip():
-            raise SourceError(f"{source}: turn {i} has an empty speaker")
-    return turns
-
-
-def _render_qmsum(turns: list[dict[str, Any]]) -> str:
-    """One `Speaker: content` line per turn; line i is turn i."""
-    lines = []
-    for turn in turns:
-        speaker = " ".join(turn["speaker"].split()).replace(":", " ")
-        content = " ".join(turn["content"].split())
-        lines.append(f"{speaker}: {content}")
-    return "\n".join(lines)
 
 
 def _is_hidden(path: Path, root: Path) -> bool:

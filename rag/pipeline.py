@@ -21,9 +21,10 @@ from rag.answer import answer_question, idf_table, refuse
 from rag.config import Settings
 from rag.embed import Embedder, load_embedder, model_fingerprint, packaged_model_path
 from rag.errors import IndexMismatchError, QuestionError, UnknownSpeakerError
-from rag.index import Index, tokenize
+from rag.index import Index
 from rag.people import Roster
 from rag.search import Query, dense_search, dense_text, hybrid_search, query_text, read_question
+from rag.text import tokenize
 from rag.types import Answer, Chunk, Document, Hit, Person, Turn
 
 if TYPE_CHECKING:

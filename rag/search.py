@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.chunk import word_count
-from rag.index import Index, tokenize
+from rag.index import Index
 from rag.people import Mention, Roster, asked_about_person
+from rag.text import tokenize
 from rag.types import Chunk, Hit
 
 _SPEECH = (

@@ -1,32 +1,34 @@
 """Split a document into speaker turns, leaving out headers and promotional boilerplate.
 
-Text transcripts: a paragraph that opens with a label (`McLaughlin:`, `JOHN SMITH:`,
-`Jane Doe (host):`, `Q:`) starts a turn; unlabelled paragraphs continue it; text before the first
-label is the narration (speaker None). QMSum documents are one `Speaker: content` line per turn.
-This module finds structure only; it does not chunk, and it does not resolve names (`people.py`).
+Text transcripts: a paragraph that opens with a label (`McLaughlin:`, `JOHN SMITH:`, `Özlem
+Yılmaz:`, `THE COURT:`, `[00:01:23] Alice:`; see `rag.formats.labels`) starts a turn; unlabelled
+paragraphs continue it; text before the first label is the narration (speaker None). Whether a
+label names a speaker is decided from evidence in the document: it recurs, it is introduced in the
+text, its shape says "person" (an honorific, a court label, a diarization id), or it is one of
+several labels and not a list item ("First:", "Plan B:" inside a turn). Labels not taken are
+reported, never silently merged. Rendered formats (JSON, WebVTT, SRT, Otter) carry their turns in
+`Document.cues`. This module finds structure only; it does not chunk or resolve names.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
+from dataclasses import dataclass
 
+from rag.formats.labels import Label, is_person_shaped, read_label
+from rag.text import trim_span
 from rag.types import Document, Excluded, Span, Turn
 
-# A label: one to four capitalised words, an optional (role), then a colon at paragraph start.
-_WORD = r"(?:[A-Z][\w'’.\-]*|(?:de|van|von|der|da|del|al|bin|la|le|du|di)\b)"
-LABEL_RE = re.compile(
-    rf"(?P<label>[A-Z][\w'’.\-]*(?:[ \t]+{_WORD}){{0,3}}(?:[ \t]*\((?P<role>[^()\n]{{1,60}})\))?)"
-    r"[ \t]*:(?:[ \t]+|$)"
-)
-# Capitalised words before a colon that are not people.
+__all__ = ["paragraphs", "segment", "split_turns", "trim_span"]
+
+# Words that open a colon line but name no one: editorial and structural markers.
 NOT_SPEAKERS = frozenset(
     """note notes update updated correction corrections source sources photo photos caption credit
     credits related disclaimer disclosure warning tip tips example examples summary transcript date
     time location subject re ps p.s image images video audio read watch listen sponsored
     advertisement ad ads see also contact email e-mail phone tel web website url tags tag category
     categories posted published by author authors via topic topics title headline background context
-    bottom line takeaway takeaways why it matters what's next editor editor's the bottom line
+    bottom line takeaway takeaways why it matters what's next editor editor's
     warning caution important breaking exclusive opinion analysis review edit edited translation
     translated agenda attendees present absent action items minutes chapter part section step
     figure table appendix question answer questions answers faq share follow""".split()
@@ -57,23 +59,32 @@ _PROMO_WORDS = re.compile(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Segmentation:
+    """A document's turns, the paragraphs left out, and lines that looked like labels but were not taken."""
+
+    turns: list[Turn]
+    excluded: list[Excluded]
+    warnings: list[str]
+
+
 def split_turns(doc: Document) -> list[Turn]:
     """The speaker turns of a document, in order. Narration is a turn with speaker None.
 
     Example: "Intro.\\nAnn: Hi.\\nMore." -> [Turn(None, "Intro."), Turn("Ann", "Hi.", "More.")]
     """
-    return segment(doc)[0]
+    return segment(doc).turns
 
 
 def find_excluded(doc: Document) -> list[Excluded]:
     """The paragraphs kept out of every turn: headers, editorial notes and promotional boilerplate."""
-    return segment(doc)[1]
+    return segment(doc).excluded
 
 
-def segment(doc: Document) -> tuple[list[Turn], list[Excluded]]:
-    """Turns and excluded paragraphs in one pass (split_turns and find_excluded each need both)."""
-    if doc.format == "qmsum":
-        return _qmsum_turns(doc), []
+def segment(doc: Document) -> Segmentation:
+    """Turns, excluded paragraphs and attribution warnings in one pass."""
+    if doc.format != "text":
+        return Segmentation(_cue_turns(doc), [], [])
     return _segment(doc)
 
 
@@ -123,20 +134,20 @@ def is_header(text: str) -> bool:
     return len(words) >= 2 and all(w[0].isupper() or w in small for w in words if w[0].isalpha())
 
 
-def _segment(doc: Document) -> tuple[list[Turn], list[Excluded]]:
+def _segment(doc: Document) -> Segmentation:
     text = doc.text
     spans = paragraphs(text)
-    labels = _accepted_labels(text, spans)
-    names = _display_names(text, labels)
-    # (speaker or None, paragraph spans); the narration is open until the first label.
-    groups: list[tuple[str | None, list[Span]]] = [(None, [])]
+    found = [read_label(text, s, e) for s, e in spans]
+    accepted, rejected = _judge_labels(text, spans, found)
+    names = _display_names(text, accepted)
+    # (speaker or None, time, paragraph spans); the narration is open until the first label.
+    groups: list[tuple[str | None, float | None, list[Span]]] = [(None, None, [])]
     excluded: list[Excluded] = []
-    for start, end in spans:
-        m = LABEL_RE.match(text, start, end)
-        labelled = m is not None and _clean_label(m.group("label")) in labels
-        if m is not None and labelled:
-            groups.append((names[_clean_label(m.group("label"))], []))
-            start = m.end()
+    for (start, end), label in zip(spans, found, strict=True):
+        labelled = label is not None and label.name in accepted
+        if label is not None and labelled:
+            groups.append((names[label.name], label.time, []))
+            start = label.end
             if start >= end:
                 continue
         para = text[start:end]
@@ -147,71 +158,163 @@ def _segment(doc: Document) -> tuple[list[Turn], list[Excluded]]:
         elif not labelled and is_header(para):
             excluded.append(Excluded(doc.doc_id, start, end, "header"))
         else:
-            groups[-1][1].append((start, end))
+            groups[-1][2].append((start, end))
     turns: list[Turn] = []
-    for speaker, paras in groups:
-        if paras:
-            turns.append(Turn(doc.doc_id, len(turns), speaker, paras[0][0], paras[-1][1], tuple(paras)))
-    return turns, excluded
+    kept = [g for g in groups if g[2]]
+    for i, (speaker, time, paras) in enumerate(kept):
+        later = next((t for _, t, _ in kept[i + 1 :] if t is not None), None) if time is not None else None
+        turns.append(Turn(doc.doc_id, len(turns), speaker, paras[0][0], paras[-1][1], tuple(paras), time, later))
+    return Segmentation(turns, excluded, _warnings(doc, spans, turns, rejected))
 
 
-def _accepted_labels(text: str, spans: list[Span]) -> set[str]:
-    """Labels that name speakers: not a stop word, and recurring, introduced, or one of several."""
-    found: Counter[str] = Counter()
-    for start, end in spans:
-        m = LABEL_RE.match(text, start, end)
-        if m:
-            label = _clean_label(m.group("label"))
-            if label.lower().rstrip(".") not in NOT_SPEAKERS and _looks_like_name(label):
-                found[label] += 1
-    several = len(found) >= 2
-    lower = text.lower()
-    return {
-        label
-        for label, count in found.items()
-        if several or count >= 2 or label in INTERVIEW_LABELS or lower.count(label.split()[-1].lower()) > count
-    }
+def _judge_labels(text: str, spans: list[Span], found: list[Label | None]) -> tuple[set[str], list[tuple[int, Label]]]:
+    """Which labels name speakers, and the (paragraph, label) occurrences that were not taken.
+
+    Evidence, strongest first: a person's shape (honorific, court label, diarization id) or a name
+    introduced in the text; a label that recurs outside lists; any label, when the document has
+    several, unless it sits in a list (after a line ending in ":" or next to another such label),
+    reads as an enumerator ("Plan B", "Option 2"), or is a word the text also uses in lower case.
+    """
+    where: dict[str, list[int]] = {}
+    for i, label in enumerate(found):
+        if label is not None and _is_candidate(label):
+            where.setdefault(label.name, []).append(i)
+    once = {name for name, at in where.items() if len(at) == 1}
+
+    def listy(i: int) -> bool:
+        """After a line ending in ":" (the list's introduction), or in a run of one-off labels after one."""
+        while i > 0:
+            before = found[i - 1]
+            if before is None or before.name not in once or text[spans[i - 1][1] - 1] in ":：":
+                return text[spans[i - 1][1] - 1] in ":："
+            i -= 1
+        return False
+
+    accepted: set[str] = set()
+    several = len(where) >= 2
+    for name, at in where.items():
+        label = found[at[0]]
+        assert label is not None
+        if is_person_shaped(label.raw) or name in INTERVIEW_LABELS or _introduced(text, name, len(at)):
+            accepted.add(name)
+        elif len(at) >= 2 and not all(listy(i) for i in at):
+            accepted.add(name)
+        elif several and not listy(at[0]) and not _enumerator(name) and not _common_words(text, name):
+            accepted.add(name)
+    rejected = [
+        (i, lab) for i, lab in enumerate(found) if lab is not None and lab.name in where and lab.name not in accepted
+    ]
+    return accepted, rejected
 
 
-def _looks_like_name(label: str) -> bool:
-    words = label.split()
-    return not any(w.lower() in NOT_SPEAKERS for w in words[:1]) and len(label) <= 60
+def _is_candidate(label: Label) -> bool:
+    first = label.raw.split()[0].lower().rstrip(".")
+    return first not in NOT_SPEAKERS and label.raw.lower() not in NOT_SPEAKERS
 
 
-def _clean_label(label: str) -> str:
-    """Drop a trailing (role) and normalise spaces: "JANE DOE (host)" -> "JANE DOE"."""
-    return " ".join(re.sub(r"\([^)]*\)", " ", label).split())
+def _introduced(text: str, name: str, labelled: int) -> bool:
+    """The name (or its last word) appears capitalised mid-sentence elsewhere: "with Mei Lin, our..."."""
+    last = name.split()[-1]
+    if len(last) < 3 or not last[0].isupper():
+        return False
+    pattern = rf"(?<=[^\W\d_,;’'][ \t])(?:{re.escape(name)}|{re.escape(last)})\b"
+    return any(m.group(0)[0].isupper() for m in re.finditer(pattern, text, re.I))
+
+
+def _enumerator(name: str) -> bool:
+    """ "Plan B", "Option 2", "Phase II": a word and a letter or number."""
+    words = name.split()
+    return len(words) >= 2 and (words[-1].isdigit() or len(words[-1]) == 1 or words[-1] in {"II", "III", "IV"})
+
+
+def _common_words(text: str, name: str) -> bool:
+    """Every word of the label also appears in lower case in the text: a word, not a name."""
+    return all(re.search(rf"\b{re.escape(w.lower())}\b", text) for w in name.split() if w.isalpha())
+
+
+def _warnings(doc: Document, spans: list[Span], turns: list[Turn], rejected: list[tuple[int, Label]]) -> list[str]:
+    out = []
+    if rejected and any(t.speaker for t in turns):
+        lines = [f"line {doc.text.count(chr(10), 0, spans[i][0]) + 1} {lab.raw!r}" for i, lab in rejected[:6]]
+        more = f" and {len(rejected) - 6} more" if len(rejected) > 6 else ""
+        out.append(
+            f"{doc.source}: {', '.join(lines)}{more} look like speaker labels but were not taken "
+            "(list items or headings?); their words stay with the speaker before them. "
+            "Check with: rag inspect " + doc.source
+        )
+    narrated = sum(t.end - t.start for t in turns if t.speaker is None)
+    total = sum(t.end - t.start for t in turns)
+    if any(t.speaker for t in turns) and total and narrated / total > 0.5:
+        out.append(f"{doc.source}: {100 * narrated // total}% of the text has no speaker label (narration)")
+    return out
+
+
+def time_span(doc: Document, start: int, end: int, turn: Turn | None = None) -> tuple[float | None, float | None]:
+    """When text[start:end] was said, in seconds: from the cues it overlaps, else from its turn.
+
+    Example: a quote inside the cue 00:01:02-00:01:05 -> (62.0, 65.0); untimed text -> (None, None)
+    """
+    hit = [c for c in doc.cues if c.start < end and start < c.end and c.time_start is not None]
+    if hit:
+        ends = [c.time_end for c in hit if c.time_end is not None]
+        return min(c.time_start for c in hit if c.time_start is not None), max(ends) if ends else None
+    if turn is not None:
+        return turn.time_start, turn.time_end
+    return None, None
 
 
 def _display_names(text: str, labels: set[str]) -> dict[str, str]:
-    """Labels in capitals take the spelling used elsewhere in the text: "MCLAUGHLIN" -> "McLaughlin"."""
+    """Labels in capitals take the spelling used elsewhere in the text: "MCLAUGHLIN" -> "McLaughlin".
+
+    Word by word, so "Ms. PATEL" -> "Ms. Patel"; court labels ("THE COURT") stay as written.
+    """
     names = {}
     for label in labels:
-        name = label
-        if label.isupper() and len(label) > 2:
-            m = re.search(rf"\b{re.escape(label)}\b", text, re.I)
-            for m in re.finditer(rf"\b{re.escape(label)}\b", text, re.I):
-                if not m.group(0).isupper():
-                    name = m.group(0)
-                    break
-            else:
-                name = label.title()
-        names[label] = name
+        words = label.split()
+        if words[0].lower() == "the" or label in INTERVIEW_LABELS:
+            names[label] = label
+            continue
+        out = []
+        for w in words:
+            if w.isupper() and len(w) > 2 and w.isalpha():
+                m = next((m for m in re.finditer(rf"\b{re.escape(w)}\b", text, re.I) if not m.group(0).isupper()), None)
+                w = m.group(0) if m else w.title()
+            out.append(w)
+        names[label] = " ".join(out)
     return names
 
 
-def _qmsum_turns(doc: Document) -> list[Turn]:
-    turns = []
-    pos = 0
-    for i, line in enumerate(doc.text.split("\n")):
-        speaker, sep, _ = line.partition(": ")
-        start = pos + len(speaker) + len(sep)
-        span = trim_span(doc.text, start, pos + len(line))
-        paras = (span,) if span else ()
-        s, e = span if span else (start, start)
-        turns.append(Turn(doc.doc_id, i, speaker, s, e, paras))
-        pos += len(line) + 1
+def _cue_turns(doc: Document) -> list[Turn]:
+    """Turns of a rendered document: the cues of one line are one turn."""
+    turns: list[Turn] = []
+    line_cues: list = []  # type: ignore[type-arg]
+    for cue in doc.cues:
+        if line_cues and "\n" not in doc.text[line_cues[-1].end : cue.start]:
+            line_cues.append(cue)
+            continue
+        if line_cues:
+            turns.append(_turn_of(doc, len(turns), line_cues))
+        line_cues = [cue]
+    if line_cues:
+        turns.append(_turn_of(doc, len(turns), line_cues))
     return turns
+
+
+def _turn_of(doc: Document, index: int, cues: list) -> Turn:  # type: ignore[type-arg]
+    start, end = cues[0].start, cues[-1].end
+    span = trim_span(doc.text, start, end)
+    times = [c.time_start for c in cues if c.time_start is not None]
+    ends = [c.time_end for c in cues if c.time_end is not None]
+    return Turn(
+        doc.doc_id,
+        index,
+        cues[0].speaker,
+        span[0] if span else start,
+        span[1] if span else start,
+        (span,) if span else (),
+        min(times) if times else None,
+        max(ends) if ends else None,
+    )
 
 
 def _block_paragraphs(text: str, block: list[Span]) -> list[Span]:
@@ -231,14 +334,5 @@ def _continues(text: str, previous: Span, s: int, e: int) -> bool:
         len(last_line) <= 100
         and last_line.rstrip()[-1] not in '.!?:;"”’)]…'
         and not is_header(last_line)
-        and not LABEL_RE.match(text, s, e)
+        and read_label(text, s, e) is None
     )
-
-
-def trim_span(text: str, start: int, end: int) -> Span | None:
-    """text[start:end] without surrounding whitespace (or a BOM), or None when nothing is left."""
-    while start < end and (text[start].isspace() or text[start] == "\ufeff"):
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return (start, end) if end > start else None

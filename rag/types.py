@@ -13,14 +13,34 @@ Span = tuple[int, int]  # (start, end) character offsets into Document.text
 
 
 @dataclass(frozen=True, slots=True)
+class Cue:
+    """A stretch of a rendered document said by one speaker, with its time when the source has one.
+
+    Formats whose bytes are not a clean transcript (JSON, WebVTT, SRT, Otter exports) are rendered
+    to one `Speaker: words` line per turn; each cue of the source keeps its span in that text.
+    """
+
+    start: int
+    end: int
+    speaker: str | None
+    time_start: float | None = None  # seconds from the start of the recording
+    time_end: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
-    """One source transcript. `doc_id` is the file stem; `source` the path it was read from."""
+    """One source transcript. `doc_id` is the file stem; `source` the path it was read from.
+
+    `format` names the reader (`rag.formats`). Plain text is stored as it is and split into turns
+    by its labels; the other formats are rendered, and their `cues` say who speaks where and when.
+    """
 
     doc_id: str
     source: str
     text: str
-    format: str = "text"  # "text" (labelled paragraphs) or "qmsum" (JSON turns, one per line)
+    format: str = "text"
     sha256: str = ""
+    cues: tuple[Cue, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +57,8 @@ class Turn:
     start: int
     end: int
     paragraphs: tuple[Span, ...]
+    time_start: float | None = None  # seconds, when the source has times
+    time_end: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +79,12 @@ class Person:
     kind: str  # "speaker" or "quoted"
     aliases: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()  # descriptions from the text, e.g. "former CIA Acting Director"
+    doc_ids: tuple[str, ...] = ()  # the documents this person speaks in or is quoted by
+
+    @property
+    def where(self) -> str:
+        """ "Weber (council-minutes)": the name with its documents, to tell namesakes apart."""
+        return f"{self.name} ({', '.join(self.doc_ids)})" if self.doc_ids else self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +102,8 @@ class Chunk:
     start: int
     end: int
     text: str
+    time_start: float | None = None
+    time_end: float | None = None
 
     @property
     def label(self) -> str:
@@ -102,6 +132,8 @@ class Chunk:
             "start": self.start,
             "end": self.end,
             "text": self.text,
+            "time_start": self.time_start,
+            "time_end": self.time_end,
         }
 
     @classmethod
@@ -131,6 +163,8 @@ class Hit:
             "end": c.end,
             "text": c.text,
             "score": round(self.score, 6),
+            "time_start": c.time_start,
+            "time_end": c.time_end,
         }
 
 
@@ -147,6 +181,8 @@ class Citation:
     end: int
     quote: str
     score: float
+    time_start: float | None = None  # seconds into the recording, when the source has times
+    time_end: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -159,6 +195,8 @@ class Citation:
             "end": self.end,
             "quote": self.quote,
             "score": round(self.score, 6),
+            "time_start": self.time_start,
+            "time_end": self.time_end,
         }
 
 
@@ -215,3 +253,4 @@ class Transcript:
     turns: tuple[Turn, ...]
     excluded: tuple[Excluded, ...]
     people: tuple[Person, ...]
+    warnings: tuple[str, ...] = ()  # attribution doubts found while splitting turns

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.chunk import split_sentences
 from rag.embed import Embedder
-from rag.index import tokenize
 from rag.people import Roster
 from rag.search import is_by
+from rag.text import split_sentences, tokenize
+from rag.turns import time_span
 from rag.types import Citation, Document, Dropped, Hit
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -127,9 +127,9 @@ def verify(
         if key not in by_source:
             c = hit.chunk
             by_source[key] = len(citations) + 1
-            citations.append(
-                Citation(len(citations) + 1, c.chunk_id, c.doc_id, c.source, c.speaker, start, end, quote, score)
-            )
+            t0, t1 = time_span(doc, start, end) if doc.cues else (c.time_start, c.time_end)
+            n = len(citations) + 1
+            citations.append(Citation(n, c.chunk_id, c.doc_id, c.source, c.speaker, start, end, quote, score, t0, t1))
         kept.append(f"{claim.text} [{by_source[key]}]")
         supported += 1
     return Verified(" ".join(kept), tuple(citations), tuple(dropped), supported, len(claims))

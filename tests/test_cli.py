@@ -50,7 +50,7 @@ def test_missing_index(tmp_path: Path) -> None:
 def test_build_errors_change_nothing(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert "no transcripts (.txt, .md, .json)" in one_line_error(
+    assert "no transcripts (.json, .md, .srt, .txt, .vtt)" in one_line_error(
         rag("build", str(empty), "--index", str(tmp_path / "i"))
     )
     (empty / "scan.txt").write_bytes(b"%PDF-1.4\x00\x00binary")

@@ -40,7 +40,9 @@ def test_no_tracked_file_holds_an_absolute_machine_path() -> None:
 
 
 def test_the_pattern_catches_what_it_should() -> None:
-    for bad in ['x = Path("/work/shared/data")', "see /home/ann/notes.txt", "C:\\Users\\ann\\x", "cd /tmp/abc"]:
+    slash, back = "/", "\\"  # built here, so this file does not hold the paths it tests
+    bad_paths = [f'x = Path("{slash}work/shared/data")', f"see {slash}home/ann/notes.txt", f"C:{back}Users{back}ann"]
+    for bad in [*bad_paths, f"cd {slash}tmp/abc"]:
         assert MACHINE_PATH.search(bad), bad
     for fine in ["eval/data/qmsum/val", "https://example.org/home/page", "a/tmp/b", "'/v1/ask'"]:
         assert not MACHINE_PATH.search(fine), fine

@@ -1,0 +1,135 @@
+"""Speaker labels at the start of a paragraph or cue: `Name:`, in any script, with their extras.
+
+Understood: names in any script (`Özlem Yılmaz:`, `王小明：` with a full-width colon), honorifics
+(`Ms. PATEL (Leeds North) (Lab):`), court and parliamentary labels (`THE COURT:`, `The SPEAKER:`),
+office-holders with the person in parentheses (`The Secretary of State for Environment (Dame Helen
+Ashcroft):`), diarization ids (`Speaker 2:`, `SPEAKER_00:`), Markdown bold (`**Alice:**`) and a
+timestamp before or after the name (`[00:01:23] Alice:`, `Alice Moreno (00:01:23):`), kept as a
+time, never as a role. This module reads the shape of one label; whether a label really names a
+speaker is decided from the whole document (`rag.turns`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+TIME = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
+_TIME_RE = re.compile(TIME)
+_WORD = r"[^\W\d_][\w'’.\-]*"  # starts with a letter of any script
+_PART = rf"(?:{_WORD}|\d{{1,3}})"
+LABEL_RE = re.compile(
+    rf"[ \t]*(?:\*\*|__)?[ \t]*"
+    rf"(?:[\[(]?(?P<t1>{TIME})[\])]?[ \t]+(?:[-–—|][ \t]+)?)?"
+    rf"(?P<name>{_WORD}(?:[ \t]+{_PART}){{0,7}})"
+    rf"(?P<parens>(?:[ \t]*[(\[][^()\[\]\n]{{1,80}}[)\]]){{0,3}})"
+    rf"(?:[ \t]+[\[(]?(?P<t2>{TIME})[\])]?)?"
+    rf"[ \t]*(?:\*\*|__)?[ \t]*(?::(?:\*\*|__)?(?:[ \t]+|$)|：(?:\*\*|__)?[ \t]*)"
+)
+# Lower-case words allowed inside a name or an office: "Ludwig van Beethoven", "Secretary of State".
+CONNECTORS = frozenset("of for the and de van von der den da del della di du la le al bin ibn y e".split())
+HONORIFICS = frozenset(
+    """mr mrs ms miss mx dr prof professor dame sir lord lady hon rt rev judge justice sen senator
+    rep cllr councillor mayor madam mister""".split()
+)
+_DIARIZED = re.compile(r"(?i)(?:speaker|spk|participant|person|voice|unknown speaker)[ _-]?(?:\d{1,3}|[a-z])")
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A label read at the start of a paragraph: who, extras in parentheses, and when."""
+
+    name: str  # the speaker as written, office-holders resolved to the person: "Dame Helen Ashcroft"
+    roles: tuple[str, ...]  # parenthesised extras and offices: ("Leeds North", "Lab")
+    time: float | None  # seconds, from a timestamp before or after the name
+    end: int  # where the label (with its colon and the spaces after it) ends
+    raw: str  # the name part exactly as written (for evidence checks)
+
+
+def read_label(text: str, start: int = 0, end: int | None = None) -> Label | None:
+    """The label opening text[start:end], or None when it does not open with one.
+
+    Example: read_label("[00:01:23] Alice Moreno: Hi.") -> Label("Alice Moreno", (), 83.0, 25, ...)
+    """
+    m = LABEL_RE.match(text, start, len(text) if end is None else end)
+    if m is None:
+        return None
+    raw = " ".join(m.group("name").split())
+    if not is_name_shaped(raw):
+        return None
+    roles: list[str] = []
+    time = _seconds(m.group("t1") or m.group("t2"))
+    person = None
+    for inner in re.findall(r"[(\[]([^()\[\]\n]+)[)\]]", m.group("parens") or ""):
+        inner = " ".join(inner.split())
+        if _TIME_RE.fullmatch(inner):
+            time = _seconds(inner) if time is None else time
+        elif person is None and _is_office(raw) and _is_person_name(inner):
+            person = inner
+        else:
+            roles.append(inner)
+    name = raw
+    if person is not None:
+        roles.insert(0, raw)
+        name = person
+    return Label(name, tuple(roles), time, m.end(), raw)
+
+
+def is_name_shaped(name: str) -> bool:
+    """Capitalised words (or words of a script without case), connectors and ids only.
+
+    Example: "Secretary of State" -> True; "The plan is simple" -> False; "王小明" -> True
+    """
+    words = name.split()
+    if not words or len(name) > 60 or words[-1] in CONNECTORS:
+        return False
+    if any(_caseless(w[0]) for w in words):
+        return len(words) <= 2 and len(name) <= 12
+    if not words[0][0].isupper():
+        return False
+    return all(w[0].isupper() or w.isdigit() or w in CONNECTORS for w in words[1:])
+
+
+def is_person_shaped(name: str) -> bool:
+    """Labels whose shape alone says "a person speaks": honorifics, court and chamber labels, ids.
+
+    Example: "Ms. PATEL" -> True; "THE COURT" -> True; "Speaker 2" -> True; "Plan B" -> False
+    """
+    words = name.split()
+    first = words[0].lower().rstrip(".")
+    if first in HONORIFICS and len(words) >= 2:
+        return True
+    if first == "the" and len(words) >= 2 and all(w.isupper() for w in words[1:]):
+        return True  # THE COURT, THE WITNESS, The SPEAKER
+    return bool(_DIARIZED.fullmatch(name))
+
+
+def is_diarized(name: str) -> bool:
+    """An anonymous id from speech diarization: "Speaker 2", "SPEAKER_00"."""
+    return bool(_DIARIZED.fullmatch(name))
+
+
+def _is_office(raw: str) -> bool:
+    return raw.split()[0].lower() == "the" or any(w in CONNECTORS for w in raw.split()[1:])
+
+
+def _is_person_name(text: str) -> bool:
+    words = text.split()
+    if words and words[0].lower().rstrip(".") in HONORIFICS:
+        words = words[1:]
+    return 1 <= len(words) <= 4 and all(w[0].isupper() for w in words) and is_name_shaped(text)
+
+
+def _caseless(ch: str) -> bool:
+    return ch.isalpha() and not ch.isupper() and not ch.islower()
+
+
+def _seconds(stamp: str | None) -> float | None:
+    """ "01:02:03.5" -> 3723.5; "0:03" -> 3.0 (minutes:seconds)."""
+    if not stamp:
+        return None
+    parts = stamp.replace(",", ".").split(":")
+    seconds = 0.0
+    for p in parts:
+        seconds = seconds * 60 + float(p)
+    return seconds

@@ -1,0 +1,34 @@
+"""Otter.ai / Rev-style text exports: a `Name  0:03` line on its own, the words below it.
+
+Recognised when at least two lines are a name followed only by a timestamp. The time of a turn
+runs until the next turn's time.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.formats.labels import TIME, _seconds, is_name_shaped
+from rag.formats.rendered import Parsed, Segment, render
+
+NAME = "otter"
+SUFFIXES = (".txt",)
+_HEADER = re.compile(rf"^[ \t]*(?P<name>[^\W\d_][\w'’.\- ]{{0,58}}?)[ \t]+(?P<time>{TIME})[ \t]*$", re.M)
+
+
+def sniff(text: str) -> bool:
+    return len([m for m in _HEADER.finditer(text) if is_name_shaped(m.group("name"))]) >= 2
+
+
+def read(text: str, source: str) -> Parsed:
+    headers = [m for m in _HEADER.finditer(text) if is_name_shaped(m.group("name"))]
+    segments: list[Segment] = []
+    intro = text[: headers[0].start()].strip() if headers else text
+    if intro:
+        segments.append(Segment(None, intro))
+    for i, m in enumerate(headers):
+        body_end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
+        start = _seconds(m.group("time"))
+        end = _seconds(headers[i + 1].group("time")) if i + 1 < len(headers) else None
+        segments.append(Segment(m.group("name").strip(), text[m.end() : body_end], start, end))
+    return render(segments)

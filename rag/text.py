@@ -1,0 +1,116 @@
+"""Text helpers every stage shares: words in any script, BM25 terms, sentences, trimmed spans.
+
+Words are Unicode: letters and digits of any script. Han and kana, written without spaces, are
+cut into overlapping character bigrams (single characters when a run is one long), the usual way
+to index Chinese and Japanese without a dictionary. Stemming is English Snowball and applies only
+to words written in ASCII letters: "über" stays "über", never "ber". Nothing here knows about
+speakers, chunks or indexes.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from rag.types import Span
+
+MARKS = re.compile(r"\{[a-z_]+\}")  # transcription marks such as {vocalsound}
+# A word: letters or digits of any script, with an inner apostrophe ("don't", "Putin's").
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_ASCII_WORD = re.compile(r"[a-z0-9']+")
+
+STOPWORDS = frozenset(
+    """a an and are as at be but by for if in into is it no not of on or such that the their then
+    there these they this to was will with what did does do say said says about which who whom
+    whose when where why how i me my we our you your he him his she her its them was were been
+    being have has had would could should can may might shall than too very just also so any all
+    some more most other what's tell talk think thought mention mentioned""".split()
+)
+
+_SENTENCE_END = re.compile(r"[.!?…]+[\"”’')\]]*(?=\s+[\"“‘'(\[]?[^\W_a-z])|[。！？]+[”」』）]*")
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr st jr sr prof gen sen rep gov lt col sgt capt adm no vs etc e.g i.e u.s u.k "
+    "u.n d.c a.m p.m inc ltd co corp dept est fig approx hon cllr rev".split()
+)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words of any script; Han/kana runs become character bigrams.
+
+    Example: words("Özlem sagte: 我们明天") -> ["özlem", "sagte", "我们", "们明", "明天"]
+    """
+    out: list[str] = []
+    for w in _WORD.findall(MARKS.sub(" ", text.lower())):
+        if _CJK.search(w):
+            out.extend(_split_cjk(w))
+        else:
+            out.append(w)
+    return out
+
+
+def tokenize(text: str) -> list[str]:
+    """BM25 terms: words, stop words out, possessive 's dropped, ASCII words Snowball-stemmed.
+
+    Example: tokenize("What did Dannenberg say about Helsinki?") -> ["dannenberg", "helsinki"]
+    """
+    kept = [re.sub(r"['’]s$", "", w) for w in words(text) if w not in STOPWORDS]
+    kept = [w for w in kept if w and w not in STOPWORDS]
+    ascii_words = [w for w in kept if _ASCII_WORD.fullmatch(w)]
+    stems = iter(_stemmer().stemWords(ascii_words)) if ascii_words else iter(())
+    return [next(stems) if _ASCII_WORD.fullmatch(w) else w for w in kept]
+
+
+def has_cjk(text: str) -> bool:
+    return _CJK.search(text) is not None
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
+    """Sentence spans within text[start:end], whitespace trimmed (also 。！？ with no space after).
+
+    Example: split_sentences("Hi there. The U.S. is big.") -> [(0, 9), (10, 26)]
+    """
+    end = len(text) if end is None else end
+    spans = []
+    pos = start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        if text[m.start()] in ".!?…":
+            word = re.search(r"([\w.]+)[.]+$", text[max(start, m.start() - 12) : m.start() + 1])
+            if word and (word.group(1).lower().rstrip(".") in _ABBREVIATIONS or len(word.group(1)) == 1):
+                continue  # "Mr. Smith", "J. Smith"
+        spans.append((pos, m.end()))
+        pos = m.end()
+    spans.append((pos, end))
+    return [t for s, e in spans if (t := trim_span(text, s, e))]
+
+
+def trim_span(text: str, start: int, end: int) -> Span | None:
+    """text[start:end] without surrounding whitespace (or a BOM), or None when nothing is left."""
+    while start < end and (text[start].isspace() or text[start] == "\ufeff"):
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if end > start else None
+
+
+def _split_cjk(word: str) -> list[str]:
+    """Runs of Han/kana as bigrams, other script runs inside the word kept whole."""
+    out: list[str] = []
+    pos = 0
+    for m in _CJK.finditer(word):
+        if m.start() > pos:
+            out.append(word[pos : m.start()])
+        run = m.group(0)
+        out.extend([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
+        pos = m.end()
+    if pos < len(word):
+        out.append(word[pos:])
+    return out
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
