@@ -99,20 +99,37 @@ class Index:
 
     # --- search primitives -------------------------------------------------------------------
 
-    def rows(self, *, speakers: Iterable[str] | None = None, doc_id: str | None = None) -> np.ndarray | None:
+    def rows(
+        self,
+        *,
+        speakers: Iterable[str] | None = None,
+        doc_id: str | None = None,
+        people: Iterable[Person] | None = None,
+    ) -> np.ndarray | None:
         """Row ids allowed by the filters, or None for all rows.
 
-        A speaker filter keeps that speaker's chunks and the chunks that quote them.
+        A speaker filter keeps that speaker's chunks and the chunks that quote them; `people`
+        does the same within each person's own documents (namesakes elsewhere are left out).
         """
-        if speakers is None and doc_id is None:
+        if speakers is None and doc_id is None and people is None:
             return None
         empty = np.zeros(0, dtype=np.int64)
         rows: np.ndarray | None = None
         if doc_id is not None:
             rows = self._by_doc.get(doc_id, empty)
-        if speakers is not None:
-            people = [self._by_person.get(s, empty) for s in speakers]
-            mine = np.unique(np.concatenate(people)) if people else empty
+        groups: list[np.ndarray] | None = None
+        if people is not None:
+            groups = []
+            for p in people:
+                mine = self._by_person.get(p.name, empty)
+                if p.doc_ids:
+                    docs = np.concatenate([self._by_doc.get(d, empty) for d in p.doc_ids])
+                    mine = np.intersect1d(mine, docs)
+                groups.append(mine)
+        elif speakers is not None:
+            groups = [self._by_person.get(s, empty) for s in speakers]
+        if groups is not None:
+            mine = np.unique(np.concatenate(groups)) if groups else empty
             rows = mine if rows is None else np.intersect1d(rows, mine, assume_unique=True)
         return rows
 

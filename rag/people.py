@@ -53,13 +53,19 @@ NOT_NAMES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Mention:
-    """People named in a question: their names, the matched text and where, and how it matched."""
+    """People named in a question: their names, the matched text and where, and how it matched.
+
+    `how` is "exact", "role", "group" ("the professors"), "fuzzy", "several" (two or more people
+    named on purpose: "Alice and Bob") or "ambiguous" (one name that fits several people: the
+    caller asks which one instead of guessing).
+    """
 
     names: tuple[str, ...]
     text: str
-    how: str  # "exact", "role", "group", "fuzzy"
+    how: str
     start: int = 0
     end: int = 0
+    people: tuple[Person, ...] = ()
 
 
 _SPEECH_VERBS = (
@@ -123,10 +129,11 @@ def find_people(
 ) -> list[Person]:
     """The speakers of a document with their aliases and roles, then the people it quotes."""
     narration = " ".join(doc.text[s:e] for t in turns if t.speaker is None for s, e in t.paragraphs)
+    here = (doc.doc_id,)
     people = []
     speakers = sorted({t.speaker for t in turns if t.speaker is not None})
     for name in speakers:
-        names = set(_label_aliases(name))
+        names = set(_label_aliases(name, doc.text))
         roles: set[str] = set()
         for full in find_full_names(narration, name.split()[-1]) if narration else []:
             names.add(full)
@@ -134,32 +141,45 @@ def find_people(
         names.update(a for a, target in aliases.items() if target.lower() == name.lower())
         roles.update(_label_roles(doc.text, name))
         names.discard(name)
-        people.append(Person(name, "speaker", tuple(sorted(names)), tuple(sorted(roles))))
+        people.append(Person(name, "speaker", tuple(sorted(names)), tuple(sorted(roles)), here))
     spoken = {s.lower() for s in speakers}
     for name in sorted(set(quoted)):
         if name.lower() in spoken:
             continue
-        people.append(Person(name, "quoted", tuple(find_full_names(doc.text, name))))
+        people.append(Person(name, "quoted", tuple(find_full_names(doc.text, name)), (), here))
     return people
 
 
 def merge_people(groups: Iterable[Iterable[Person]]) -> list[Person]:
-    """Merge per-document people by name; a speaker anywhere stays a speaker."""
-    merged: dict[str, Person] = {}
+    """One Person per identity: the same full name in two documents is one person ("Anna Weber");
+    a bare surname, first name, role or diarization label belongs to its document ("Weber" in a
+    podcast and "Weber" in council minutes are two people). A speaker anywhere stays a speaker."""
+    merged: dict[tuple[str, str], Person] = {}
     for group in groups:
         for p in group:
-            old = merged.get(p.name)
+            key = (p.name, "") if is_full_name(p.name) else (p.name, ",".join(p.doc_ids))
+            old = merged.get(key)
             if old is None:
-                merged[p.name] = p
+                merged[key] = p
                 continue
             kind = "speaker" if "speaker" in (old.kind, p.kind) else "quoted"
-            merged[p.name] = Person(
+            merged[key] = Person(
                 p.name,
                 kind,
                 tuple(sorted(set(old.aliases) | set(p.aliases))),
                 tuple(sorted(set(old.roles) | set(p.roles))),
+                tuple(sorted(set(old.doc_ids) | set(p.doc_ids))),
             )
-    return sorted(merged.values(), key=lambda p: (p.kind != "speaker", p.name))
+    return sorted(merged.values(), key=lambda p: (p.kind != "speaker", p.name, p.doc_ids))
+
+
+def is_full_name(name: str) -> bool:
+    """A first and last name (titles aside) that links one person across documents: "Anna Weber"."""
+    from rag.formats.labels import is_diarized
+
+    bare = _strip_titles(name)
+    words = bare.split()
+    return len(words) >= 2 and not is_diarized(name) and all(w[:1].isupper() and len(w) > 1 for w in words)
 
 
 class Roster:
@@ -171,26 +191,26 @@ class Roster:
     def __init__(self, people: Iterable[Person]) -> None:
         self.people = list(people)
         self.kinds = {p.name: p.kind for p in self.people}
-        self._aliases: dict[str, set[str]] = {}
-        for p in self.people:
+        self._aliases: dict[str, set[int]] = {}  # alias (lower case) -> indexes into self.people
+        for i, p in enumerate(self.people):
             for alias in (p.name, *p.aliases):
-                self._aliases.setdefault(alias.lower(), set()).add(p.name)
+                self._aliases.setdefault(alias.lower(), set()).add(i)
         ordered = sorted(self._aliases, key=len, reverse=True)
         self._pattern = (
             re.compile(r"(?<![\w])(" + "|".join(re.escape(a) for a in ordered) + r")(?:’s|'s)?(?![\w])", re.I)
             if ordered
             else None
         )
-        self._parts: dict[str, set[str]] = {}
-        for alias, names in self._aliases.items():
+        self._parts: dict[str, set[int]] = {}
+        for alias, found in self._aliases.items():
             for part in alias.split():
                 if len(part) >= 5:
-                    self._parts.setdefault(part, set()).update(names)
-        self._groups: dict[str, list[str]] = {}
-        for p in self.people:
+                    self._parts.setdefault(part, set()).update(found)
+        self._groups: dict[str, list[int]] = {}
+        for i, p in enumerate(self.people):
             words = p.name.split()
             if p.kind == "speaker" and len(words) == 2 and len(words[1]) <= 2:
-                self._groups.setdefault(words[0].lower(), []).append(p.name)
+                self._groups.setdefault(words[0].lower(), []).append(i)
 
     def match(self, question: str) -> Mention | None:
         """The person (or group, "the professor") a question names, or None.
@@ -200,7 +220,9 @@ class Roster:
         who is only quoted counts when the question puts them in the speaker's place ("What did
         Medvedev write?"), not when merely named ("Where might Trump and Putin meet?"); so does a
         speaker named in lower case, which may be a plain word ("their marketing strategy" is not
-        the speaker Marketing, "what did the marketing learn" is).
+        the speaker Marketing, "what did the marketing learn" is). Two people named where the
+        speaker goes ("did Alice and Bob say") give a "several" mention; one name that fits several
+        people gives an "ambiguous" one.
         """
         slot = speech_slot(question)
 
@@ -214,7 +236,7 @@ class Roster:
             m
             for m in (
                 *self._exact(question),
-                *_match_role(question, self.people),
+                *self._role(question),
                 *self._group(question),
                 *self._fuzzy(question),
             )
@@ -222,8 +244,22 @@ class Roster:
         ]
         if not candidates:
             return None
-        order = {"exact": 3, "role": 2, "group": 1, "fuzzy": 0}
-        return max(candidates, key=lambda m: (in_slot(m), speaks(m), order[m.how], len(m.text)))
+        order = {"exact": 3, "ambiguous": 3, "role": 2, "group": 1, "fuzzy": 0}
+        best = max(candidates, key=lambda m: (in_slot(m), speaks(m), order[m.how], len(m.text)))
+        several = _distinct([m for m in candidates if in_slot(m) and m.how in ("exact", "role")])
+        if in_slot(best) and len(several) >= 2:
+            people = tuple(p for m in several for p in m.people)
+            names = tuple(dict.fromkeys(p.name for p in people))
+            start, end = min(m.start for m in several), max(m.end for m in several)
+            return Mention(names, question[start:end], "several", start, end, people)
+        return best
+
+    def _mention(self, found: Iterable[int], text: str, how: str, start: int, end: int) -> Mention:
+        people = tuple(self.people[i] for i in sorted(found, key=lambda i: (self.people[i].name, i)))
+        names = tuple(dict.fromkeys(p.name for p in people))
+        if how != "group" and len(people) > 1:
+            how = "ambiguous"
+        return Mention(names, text, how, start, end, people)
 
     def _exact(self, question: str) -> list[Mention]:
         if self._pattern is None:
@@ -233,22 +269,25 @@ class Roster:
             alias = m.group(1)
             if len(alias) <= 2 and not alias.isupper():
                 continue  # "a" is not the speaker A
-            names = tuple(sorted(self._aliases[alias.lower()]))
-            found.append(Mention(names, m.group(0), "exact", m.start(), m.end()))
+            found.append(self._mention(self._aliases[alias.lower()], m.group(0), "exact", m.start(), m.end()))
         return found
+
+    def _role(self, question: str) -> list[Mention]:
+        matched = _match_role(question, self.people)
+        return [self._mention(ids, text, "role", start, end) for ids, text, start, end in matched]
 
     def _group(self, question: str) -> list[Mention]:
         """ "the professor" -> every speaker whose label is "Professor <letter>"."""
         found = []
-        for word, names in self._groups.items():
+        for word, ids in self._groups.items():
             for m in re.finditer(rf"\b{re.escape(word)}s?\b", question, re.I):
-                found.append(Mention(tuple(sorted(names)), m.group(0), "group", m.start(), m.end()))
+                found.append(self._mention(ids, m.group(0), "group", m.start(), m.end()))
         return found
 
     def _fuzzy(self, question: str) -> list[Mention]:
         from rapidfuzz import process
 
-        best: tuple[float, set[str], re.Match[str]] | None = None
+        best: tuple[float, set[int], re.Match[str]] | None = None
         for token in re.finditer(r"[A-Za-z][\w'’\-]+", question):
             bare = re.sub(r"(?:’s|'s)$", "", token.group(0)).lower()
             if len(bare) < 5 or bare in NOT_NAMES or bare in _COMMON or bare in self._parts:
@@ -256,9 +295,21 @@ class Roster:
             hit = process.extractOne(bare, list(self._parts), scorer=fuzz.ratio, score_cutoff=85)
             if hit and (best is None or hit[1] > best[0]):
                 best = (hit[1], self._parts[hit[0]], token)
-        if best is None or len(best[1]) != 1:
+        if best is None or len({self.people[i].name for i in best[1]}) != 1:
             return []
-        return [Mention(tuple(best[1]), best[2].group(0), "fuzzy", best[2].start(), best[2].end())]
+        return [self._mention(best[1], best[2].group(0), "fuzzy", best[2].start(), best[2].end())]
+
+
+def _distinct(mentions: list[Mention]) -> list[Mention]:
+    """Non-overlapping mentions of different people, longest first."""
+    out: list[Mention] = []
+    for m in sorted(mentions, key=lambda m: -len(m.text)):
+        if m.how == "ambiguous" or any(m.start < o.end and o.start < m.end for o in out):
+            continue
+        if any(set(m.names) & set(o.names) for o in out):
+            continue
+        out.append(m)
+    return sorted(out, key=lambda m: m.start)
 
 
 def match_people(question: str, people: Iterable[Person]) -> Mention | None:
@@ -279,22 +330,24 @@ def asked_about_person(question: str) -> str | None:
     return None
 
 
-def _match_role(question: str, people: list[Person]) -> list[Mention]:
+def _match_role(question: str, people: list[Person]) -> list[tuple[list[int], str, int, int]]:
+    """People whose role fits the question: its head noun is asked about ("the treasurer" finds
+    "town treasurer"), more shared words rank higher; people tied at the top are all returned."""
     qwords = set(_words(question))
     scored = []
-    for p in people:
+    for i, p in enumerate(people):
         for role in p.roles:
             words = _words(role)
             hits = [w for w in words if w in qwords]
-            if _head_noun(role) in qwords and len(hits) >= min(2, len(words)):
-                scored.append((len(hits) / len(words), len(hits), p.name, hits))
+            if words and _head_noun(role) in qwords:
+                scored.append((len(hits) / len(words), len(hits), i, hits))
     if not scored:
         return []
-    scored.sort(reverse=True)
-    if len(scored) > 1 and scored[0][:2] == scored[1][:2] and scored[0][2] != scored[1][2]:
-        return []  # two people fit equally well: do not guess
+    scored.sort(key=lambda s: (-s[0], -s[1], s[2]))
+    top = [s for s in scored if s[:2] == scored[0][:2]]
+    ids = sorted({s[2] for s in top})
     start, end = _span_of(question, scored[0][3])
-    return [Mention((scored[0][2],), question[start:end], "role", start, end)]
+    return [(ids, question[start:end], start, end)]
 
 
 _COMMON = frozenset(
@@ -304,8 +357,12 @@ _COMMON = frozenset(
 )
 
 
-def _label_aliases(label: str) -> list[str]:
-    """ "The Acting Chair (Mr. Bruce Stanton)" -> ["Bruce Stanton", "Stanton", ...]."""
+def _label_aliases(label: str, text: str = "") -> list[str]:
+    """ "The Acting Chair (Mr. Bruce Stanton)" -> ["Bruce Stanton", "Stanton", "Bruce", ...].
+
+    The first name is an alias when the text never uses it as a plain word ("Alice" for Alice
+    Moreno, but not "Project" for the Project Manager of a meeting that talks about the project).
+    """
     out = []
     inner = re.findall(r"\(([^)]*)\)", label)
     for part in [re.sub(r"\([^)]*\)", " ", label), *inner]:
@@ -314,6 +371,9 @@ def _label_aliases(label: str) -> list[str]:
             out.append(bare)
         if bare and len(bare.split()) >= 2 and bare.split()[-1][0].isupper():
             out.append(bare.split()[-1])
+            first, last = bare.split()[0], bare.split()[-1]
+            if len(first) > 2 and len(last) > 2 and not re.search(rf"\b{re.escape(first.lower())}\b", text):
+                out.append(first)
     return [a for a in out if a.lower() not in NOT_NAMES and a.lower() not in TITLES]
 
 

@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import cached_property
@@ -17,15 +18,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.answer import answer_question, idf_table, refuse
+from rag.answer import answer_question, idf_table, refuse, topic_terms
 from rag.config import Settings
 from rag.embed import Embedder, load_embedder, model_fingerprint, packaged_model_path
 from rag.errors import IndexMismatchError, QuestionError, UnknownSpeakerError
 from rag.index import Index
-from rag.people import Roster
+from rag.people import Mention, Roster
 from rag.search import Query, dense_search, dense_text, hybrid_search, query_text, read_question
 from rag.text import tokenize
-from rag.types import Answer, Chunk, Document, Hit, Person, Turn
+from rag.types import Answer, Chunk, Citation, Document, Hit, Person, Turn
 
 if TYPE_CHECKING:
     from rag.generate import Generator
@@ -101,7 +102,7 @@ class Pipeline:
             UnknownSpeakerError: `speaker` names nobody in the index.
         """
         question = self._check(question)
-        query = self.read(question, history=history, speaker=speaker)
+        query = self.read(question, history=history, speaker=speaker, doc_id=doc_id)
         answer, hits = self._extractive(query, history, speaker=speaker, doc_id=doc_id, k=k)
         if self.generator is None or not answer.answerable:
             return answer
@@ -113,10 +114,14 @@ class Pipeline:
         """The quoted answer (or refusal) and the passages it drew on."""
         if query.unknown is not None:
             unknown = refuse(
-                query, (), f"{query.unknown} is not in the transcripts", text=self._not_here(query.unknown)
+                query, (), f"{query.unknown} is not in the transcripts", text=self._not_here(query.unknown, doc_id)
             )
             return unknown, []
-        rows = self.index.rows(speakers=query.speakers, doc_id=doc_id)
+        if query.mention is not None and query.mention.how == "ambiguous":
+            return _which_one(query, query.mention), []
+        if query.mention is not None and query.mention.how == "several" and query.people:
+            return self._each(query, history, speaker=speaker, doc_id=doc_id, k=k)
+        rows = self.index.rows(speakers=query.speakers, doc_id=doc_id, people=query.people)
         if rows is not None and len(rows) == 0:
             where = f" in {doc_id}" if doc_id else ""
             who = f"by {', '.join(query.speakers)} " if query.speakers else ""
@@ -128,7 +133,56 @@ class Pipeline:
             previous, _ = self._extractive(earlier, history[:-1], speaker=speaker, doc_id=doc_id, k=k)
             exclude = [(c.start, c.end) for c in previous.citations]
         answer = answer_question(query, hits, self.documents, self.idf, settings=self.settings, exclude=exclude)
+        if query.speakers and speaker is None and not query.followup and topic_terms(query.topic):
+            answer = self._check_premise(query, answer, doc_id=doc_id, k=k)
         return answer, hits
+
+    def _check_premise(self, query: Query, answer: Answer, *, doc_id: str | None, k: int | None) -> Answer:
+        """When the named person never spoke about the topic but someone else did, say so.
+
+        The speaker's own best sentence holds little of the topic (or nothing answered), while a
+        search of everyone finds a sentence by someone else that holds it: the question's premise
+        is wrong, and the answer quotes who did speak about it (answerable False, with citations).
+        """
+        weak = not answer.answerable or answer.evidence.coverage < 0.5
+        if not weak:
+            return answer
+        anyone = replace(query, speakers=None, people=None, mention=None)
+        hits = self._retrieve(anyone, self.index.rows(doc_id=doc_id), k or self.settings.k)
+        other = answer_question(anyone, hits, self.documents, self.idf, settings=self.settings)
+        named = set(query.speakers or ())
+        by = [c.speaker for c in other.citations if c.speaker is not None]
+        if (
+            not other.answerable
+            or other.evidence.coverage < max(self.settings.min_coverage, answer.evidence.coverage + 0.25)
+            or not by
+            or by[0] in named
+        ):
+            return answer
+        who = ", ".join(query.speakers or ())
+        said = ", ".join(dict.fromkeys(b for b in by if b not in named))
+        text = f"{who} did not talk about {query.topic!r} in the transcripts; {said} did. {other.text}"
+        reason = f"wrong premise: {who} did not speak about this; {said} did"
+        return replace(other, question=query.question, text=text, answerable=False, speaker=who, reason=reason)
+
+    def _each(
+        self, query: Query, history: Sequence[str], *, speaker: str | None, doc_id: str | None, k: int | None
+    ) -> tuple[Answer, list[Hit]]:
+        """One answer per person named ("What did Alice and Bob say about ...?"), numbered through."""
+        texts: list[str] = []
+        citations: list[Citation] = []
+        hits: list[Hit] = []
+        answerable = False
+        for person in query.people or ():
+            one = replace(query, speakers=(person.name,), people=(person,), mention=None)
+            answer, found = self._extractive(one, history, speaker=speaker, doc_id=doc_id, k=k)
+            shift = len(citations)
+            texts.append(_renumber(answer.text, shift))
+            citations.extend(replace(c, n=c.n + shift) for c in answer.citations)
+            hits.extend(found)
+            answerable = answerable or answer.answerable
+        who = ", ".join(query.speakers or ())
+        return Answer(query.question, " ".join(texts), answerable, who, tuple(citations), tuple(hits)), hits
 
     def _generate(self, query: Query, hits: list[Hit], extractive: Answer, history: Sequence[str]) -> Answer:
         """A model's answer, verified sentence by sentence; the extractive one when nothing holds."""
@@ -179,18 +233,27 @@ class Pipeline:
         The speaker named in the query itself is used when `speaker` is not given.
         """
         query = self._check(query)
-        q = self.read(query, speaker=speaker, history=history)
-        rows = self.index.rows(speakers=q.speakers, doc_id=doc_id)
+        q = self.read(query, speaker=speaker, history=history, doc_id=doc_id)
+        if q.mention is not None and q.mention.how == "ambiguous":
+            q = replace(q, speakers=None, people=None)  # search everyone; ask() says which ones fit
+        rows = self.index.rows(speakers=q.speakers, doc_id=doc_id, people=q.people)
         if rows is not None and len(rows) == 0:
             return []
         return self._retrieve(q, rows, k)
 
-    def read(self, question: str, *, history: Sequence[str] = (), speaker: str | None = None) -> Query:
-        """How a question is understood: speaker filter, topic, follow-up (see `search.Query`)."""
-        query = read_question(question, self.roster, history=history)
+    def read(
+        self, question: str, *, history: Sequence[str] = (), speaker: str | None = None, doc_id: str | None = None
+    ) -> Query:
+        """How a question is understood: speaker filter, topic, follow-up (see `search.Query`).
+
+        Names resolve within `doc_id` when it is given, else within the whole index.
+        """
+        query = read_question(question, self.roster_for(doc_id), history=history)
         if speaker is not None:
-            names = self.resolve_speaker(speaker)
-            query = Query(query.question, query.topic, names, query.mention, None, query.followup, query.wants_other)
+            mention = self._resolve(speaker, doc_id)
+            query = replace(query, speakers=mention.names, people=mention.people, unknown=None)
+            if query.mention is not None and query.mention.how in ("ambiguous", "several"):
+                query = replace(query, mention=mention)
         return query
 
     # --- the corpus ------------------------------------------------------------------------------
@@ -199,18 +262,41 @@ class Pipeline:
         """Everyone who speaks in the transcripts, with the aliases that find them."""
         return [p for p in self.people if p.kind == "speaker"]
 
-    def resolve_speaker(self, name: str) -> tuple[str, ...]:
+    def resolve_speaker(self, name: str, *, doc_id: str | None = None) -> tuple[str, ...]:
         """Speaker names for a label, alias, role or near-miss spelling.
 
         Raises:
-            UnknownSpeakerError: nobody matches; the message lists who does speak.
+            UnknownSpeakerError: nobody matches, or several people do; the message lists them.
         """
-        mention = self.roster.match(name)
+        return self._resolve(name, doc_id).names
+
+    def _resolve(self, name: str, doc_id: str | None) -> Mention:
+        roster = self.roster_for(doc_id)
+        mention = roster.match(name)
         if mention is None:
+            speakers = [p.name for p in roster.people if p.kind == "speaker"]
+            where = f" in {doc_id}" if doc_id else ""
             raise UnknownSpeakerError(
-                f"no speaker matches {name!r}; speakers: {', '.join(p.name for p in self.speakers()) or '(none)'}"
+                f"no speaker matches {name!r}{where}; speakers: {', '.join(speakers) or '(none)'}"
             )
-        return mention.names
+        if mention.how == "ambiguous":
+            raise UnknownSpeakerError(
+                f"{name!r} fits several speakers: {'; '.join(p.where for p in mention.people)}; "
+                "give the full name or choose a document"
+            )
+        return mention
+
+    def roster_for(self, doc_id: str | None) -> Roster:
+        """The people a question about `doc_id` can name (everyone when None), patterns compiled once."""
+        if doc_id is None:
+            return self.roster
+        if doc_id not in self._rosters:
+            self._rosters[doc_id] = Roster(p for p in self.people if not p.doc_ids or doc_id in p.doc_ids)
+        return self._rosters[doc_id]
+
+    @cached_property
+    def _rosters(self) -> dict[str, Roster]:
+        return {}
 
     def chunk(self, chunk_id: str) -> Chunk:
         """The indexed chunk with this id (a citation's `chunk_id`)."""
@@ -291,11 +377,13 @@ class Pipeline:
             )
         return question.strip()
 
-    def _not_here(self, name: str) -> str:
-        speakers = ", ".join(p.name for p in self.speakers()) or "(none)"
-        quoted = [p.name for p in self.people if p.kind == "quoted"]
+    def _not_here(self, name: str, doc_id: str | None = None) -> str:
+        people = self.roster_for(doc_id).people
+        speakers = ", ".join(dict.fromkeys(p.name for p in people if p.kind == "speaker")) or "(none)"
+        quoted = list(dict.fromkeys(p.name for p in people if p.kind == "quoted"))
         extra = f" People quoted in the text: {', '.join(quoted)}." if quoted else ""
-        return f"{name} does not speak in the transcripts and is not quoted in them. Speakers: {speakers}.{extra}"
+        where = doc_id if doc_id else "the transcripts"
+        return f"{name} does not speak in {where} and is not quoted in it. Speakers: {speakers}.{extra}"
 
 
 def _check_model(manifest: dict[str, object], settings: Settings, path: Path) -> None:
@@ -311,3 +399,18 @@ def _check_model(manifest: dict[str, object], settings: Settings, path: Path) ->
         raise IndexMismatchError(
             f"{path}/ was built with other weights than {settings.model_path}; run: rag build --index {path}"
         )
+
+
+def _which_one(query: Query, mention: Mention) -> Answer:
+    """Ask which person is meant instead of guessing between namesakes."""
+    options = "; ".join(p.where for p in mention.people)
+    text = (
+        f"Which {mention.text} do you mean? Several people fit: {options}. "
+        "Ask again with the full name, or choose the document."
+    )
+    return Answer(query.question, text, False, None, reason=f"ambiguous name {mention.text!r}: {options}")
+
+
+def _renumber(text: str, shift: int) -> str:
+    """ "[1] ... [2]" -> "[4] ... [5]" for shift 3."""
+    return re.sub(r"\[(\d+)\]", lambda m: f"[{int(m.group(1)) + shift}]", text)

@@ -19,7 +19,7 @@ from rag.chunk import word_count
 from rag.index import Index
 from rag.people import Mention, Roster, asked_about_person
 from rag.text import tokenize
-from rag.types import Chunk, Hit
+from rag.types import Chunk, Hit, Person
 
 _SPEECH = (
     r"say|said|says|think|thought|thinks|believe|believes|write|wrote|writes|mean|argue|argued|"
@@ -71,6 +71,7 @@ class Query:
     wants_other: bool = False  # "what else ...": avoid what was already answered
     context: str = ""  # the topic carried over from earlier questions
     previous: str = ""  # the earlier question a follow-up leans on
+    people: tuple[Person, ...] | None = None  # who `speakers` are, each within their own documents
 
 
 def read_question(question: str, roster: Roster, *, history: Sequence[str] = ()) -> Query:
@@ -87,14 +88,15 @@ def read_question(question: str, roster: Roster, *, history: Sequence[str] = ())
             unknown = asked
     topic = _topic(question, mention)
     speakers = mention.names if mention else None
+    people = mention.people if mention and mention.people else None
     prior = _previous(history, roster)
     if prior is not None and unknown is None and _is_followup(question, topic, mention):
         if speakers is None and prior.speakers is not None:
-            speakers, mention = prior.speakers, prior.mention
+            speakers, mention, people = prior.speakers, prior.mention, prior.people
         wants_other = bool(_ELSE.search(question))
         context = "" if wants_other else " ".join(x for x in (prior.context, prior.topic) if x)
-        return Query(question, topic, speakers, mention, None, True, wants_other, context, prior.question)
-    return Query(question, topic, speakers, mention, unknown)
+        return Query(question, topic, speakers, mention, None, True, wants_other, context, prior.question, people)
+    return Query(question, topic, speakers, mention, unknown, people=people)
 
 
 def hybrid_search(
