@@ -23,7 +23,7 @@ from rag.config import Settings
 from rag.embed import Embedder, TorchEmbedder, load_embedder, model_fingerprint, packaged_model_path
 from rag.errors import IndexCorruptError, IndexNotFoundError, SourceError
 from rag.index import FORMAT_VERSION, Index, read_manifest
-from rag.load import load_documents
+from rag.load import find_sources, load_document
 from rag.people import find_people
 from rag.turns import segment
 from rag.types import Chunk, Document, Transcript
@@ -90,7 +90,9 @@ def build_index(
     started = time.perf_counter()
     out = Path(out)
     _check_target(out)
-    docs = load_documents(paths, max_bytes=settings.max_source_bytes)
+    skipped: list[Path] = []
+    docs = [load_document(p, max_bytes=settings.max_source_bytes) for p in find_sources(paths, skipped=skipped)]
+    unread = _unread(skipped)
     model_path = settings.model_path or packaged_model_path()
     identity = _identity(settings, model_path, embedder)
     old = _load_compatible(out, identity)
@@ -105,7 +107,7 @@ def build_index(
         removed=removed,
     )
     if old is not None and all(v == "kept" for v in plan.values()) and not removed:
-        warnings = _warnings(old_docs[d.doc_id] for d in docs)
+        warnings = unread + _warnings(old_docs[d.doc_id] for d in docs)
         return BuildReport(
             chunks=len(old.chunks), seconds=time.perf_counter() - started, warnings=warnings, **report_args
         )
@@ -159,7 +161,7 @@ def build_index(
         chunks=len(chunks),
         seconds=time.perf_counter() - started,
         embed_seconds=embed_seconds,
-        warnings=_warnings(transcripts),
+        warnings=unread + _warnings(transcripts),
         **report_args,
     )
 
@@ -229,6 +231,18 @@ def _status(doc: Document, old: dict[str, Transcript]) -> str:
         return "added"
     prev = old[doc.doc_id].document
     return "kept" if prev.sha256 == doc.sha256 and prev.source == doc.source else "changed"
+
+
+def _unread(skipped: list[Path]) -> tuple[str, ...]:
+    """One line listing the files of folders that are not transcripts rag reads."""
+    if not skipped:
+        return ()
+    from rag.formats import SUFFIXES
+
+    names = ", ".join(p.as_posix() for p in skipped[:10]) + (
+        f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+    )
+    return (f"skipped {len(skipped)} file(s) of types rag does not read ({names}); it reads {', '.join(SUFFIXES)}",)
 
 
 def _warnings(transcripts: Iterable[Transcript]) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from rag.config import Settings
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 from rag.search import is_by
-from rag.types import Chunk, Citation, Document, Hit
+from rag.types import Chunk, Citation, Document, Hit, Turn
 
 KS = (1, 3, 5, 10)
 KINDS = ("speaker", "alias", "quoted", "factual", "paraphrase", "follow-up", "negative")
@@ -202,6 +202,16 @@ def is_attributed(citations: Sequence[Citation], speaker: str, chunks: dict[str,
     return bool(citations) and all(is_by(chunks[c.chunk_id], [speaker]) for c in citations)
 
 
+def is_misattributed(c: Citation, turns: Sequence[Turn]) -> bool:
+    """The quote is not inside one turn of the speaker the citation names.
+
+    The turn is found from the offsets alone, not from the chunk that produced the citation.
+    Example: a citation naming "Alice" whose [start:end] lies in Bob's turn -> True.
+    """
+    touched = [t for t in turns if any(s < c.end and c.start < e for s, e in t.paragraphs)]
+    return not touched or any(t.speaker != c.speaker for t in touched)
+
+
 def is_valid_citation(c: Citation, documents: dict[str, Document]) -> bool:
     """The quote is exactly the source text at [start:end]."""
     doc = next((d for d in documents.values() if d.source == c.source), None)
@@ -319,12 +329,15 @@ def _evaluate_one(pipe: Pipeline, q: Question, chunks: dict[str, Chunk], k: int)
     hits = pipe.search(q.question, history=q.history, doc_id=q.doc_id, k=max(KS))
     t2 = time.perf_counter()
     valid = [is_valid_citation(c, pipe.documents) for c in answer.citations]
+    wrong = [c for c in answer.citations if is_misattributed(c, pipe.index.transcripts[c.doc_id].turns)]
     precision, recall = citation_precision_recall(answer.citations, q.gold)
     failed = []
     if answer.answerable != q.answerable:
         failed.append("false refusal" if q.answerable else "should refuse")
     if not all(valid):
         failed.append("invalid citation")
+    if wrong:
+        failed.append("misattributed citation")
     attributed = None
     if q.speaker and q.answerable and answer.answerable:
         attributed = is_attributed(answer.citations, q.speaker, chunks)
@@ -354,6 +367,7 @@ def _evaluate_one(pipe: Pipeline, q: Question, chunks: dict[str, Chunk], k: int)
             "coverage": round(answer.evidence.coverage, 4),
         },
         "valid_citations": sum(valid),
+        "misattributed": len(wrong),
         "attributed": attributed,
         "citation_precision": precision if q.gold and answer.citations else None,
         "citation_recall": recall if q.gold and answer.answerable else (0.0 if q.gold else None),
@@ -387,6 +401,7 @@ def _aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out[key] = mean(s.get(key) for s in scored)
     n_cites = sum(len(r["citations"]) for r in records)
     out["speaker_attribution"] = mean(r["attributed"] for r in records)
+    out["misattributed_citations"] = sum(r.get("misattributed", 0) for r in records)
     out["citation_validity"] = round(sum(r["valid_citations"] for r in records) / n_cites, 4) if n_cites else None
     out["citation_precision"] = mean(r["citation_precision"] for r in records)
     out["citation_recall"] = mean(r["citation_recall"] for r in records)

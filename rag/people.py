@@ -372,15 +372,29 @@ def _label_aliases(label: str, text: str = "") -> list[str]:
         if bare and len(bare.split()) >= 2 and bare.split()[-1][0].isupper():
             out.append(bare.split()[-1])
             first, last = bare.split()[0], bare.split()[-1]
+            title = part.split()[0] if part.split() else ""
+            if title.lower().rstrip(".") in TITLES and len(part.split()) >= 3:
+                out.append(f"{title} {last}")  # "Dr. Okafor" for Dr. Amaka Okafor
             if len(first) > 2 and len(last) > 2 and not re.search(rf"\b{re.escape(first.lower())}\b", text):
                 out.append(first)
     return [a for a in out if a.lower() not in NOT_NAMES and a.lower() not in TITLES]
 
 
 def _label_roles(text: str, name: str) -> set[str]:
-    """Roles written in labels: "MARIA LOPEZ (moderator):" -> {"moderator"}."""
-    found = re.findall(rf"^[ \t]*{re.escape(name)}[ \t]*\(([^()\n]{{1,60}})\)[ \t]*:", text, re.I | re.M)
-    return {r.strip() for r in found if r.strip()}
+    """Roles written in labels, never times: "MARIA LOPEZ (moderator):" -> {"moderator"};
+    "The Secretary of State for Environment (Dame Helen Ashcroft):" -> {"The Secretary of State ..."}."""
+    from rag.formats.labels import read_label
+
+    roles: set[str] = set()
+    for m in re.finditer(r"^[^\n]*?[:：]", text, re.M):
+        label = read_label(m.group(0) + " ")
+        if label is not None and label.roles and label.name.lower().replace(".", "") in _spellings(name):
+            roles.update(r for r in label.roles if r.strip())
+    return roles
+
+
+def _spellings(name: str) -> set[str]:
+    return {name.lower().replace(".", ""), " ".join(name.split()).lower().replace(".", "")}
 
 
 def _roles(text: str, full_name: str) -> list[str]:

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from rag.generate import Generator
 
 log = logging.getLogger(__name__)
+# Below this share of the topic's idf mass in the named speaker's best sentence, and with another
+# speaker's sentence holding the topic, the question's premise is taken to be wrong. Low on
+# purpose: a speaker who used some of the topic's words did talk about it ("the prompt").
+PREMISE_COVERAGE = 0.2
 
 
 class Pipeline:
@@ -140,11 +144,11 @@ class Pipeline:
     def _check_premise(self, query: Query, answer: Answer, *, doc_id: str | None, k: int | None) -> Answer:
         """When the named person never spoke about the topic but someone else did, say so.
 
-        The speaker's own best sentence holds little of the topic (or nothing answered), while a
+        The speaker's own best sentence holds almost none of the topic (or nothing answered), while a
         search of everyone finds a sentence by someone else that holds it: the question's premise
         is wrong, and the answer quotes who did speak about it (answerable False, with citations).
         """
-        weak = not answer.answerable or answer.evidence.coverage < 0.5
+        weak = not answer.answerable or answer.evidence.coverage < PREMISE_COVERAGE
         if not weak:
             return answer
         anyone = replace(query, speakers=None, people=None, mention=None)

@@ -22,6 +22,7 @@ HEADLINE = [
     ("mrr@10", "MRR@10"),
     ("ndcg@10", "nDCG@10"),
     ("speaker_attribution", "Speaker attribution"),
+    ("misattributed_citations", "Misattributed citations (must be 0)"),
     ("citation_validity", "Citation validity"),
     ("citation_precision", "Citation precision"),
     ("citation_recall", "Citation recall"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.formats.labels import Label, is_person_shaped, read_label
+from rag.formats.labels import HONORIFICS, Label, is_person_shaped, read_label
 from rag.text import trim_span
 from rag.types import Document, Excluded, Span, Turn
 
@@ -239,7 +239,7 @@ def _warnings(doc: Document, spans: list[Span], turns: list[Turn], rejected: lis
         more = f" and {len(rejected) - 6} more" if len(rejected) > 6 else ""
         out.append(
             f"{doc.source}: {', '.join(lines)}{more} look like speaker labels but were not taken "
-            "(list items or headings?); their words stay with the speaker before them. "
+            "as speakers (list items or headings?); those lines stay in the turn before them. "
             "Check with: rag inspect " + doc.source
         )
     narrated = sum(t.end - t.start for t in turns if t.speaker is None)
@@ -276,7 +276,9 @@ def _display_names(text: str, labels: set[str]) -> dict[str, str]:
             continue
         out = []
         for w in words:
-            if w.isupper() and len(w) > 2 and w.isalpha():
+            if w.rstrip(".").lower() in HONORIFICS:
+                w = w.capitalize()  # "MR." -> "Mr."
+            elif w.isupper() and len(w) > 2 and w.isalpha():
                 m = next((m for m in re.finditer(rf"\b{re.escape(w)}\b", text, re.I) if not m.group(0).isupper()), None)
                 w = m.group(0) if m else w.title()
             out.append(w)

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SEED = SEEDS / "cipher-brief-trump-putin-call.txt"
 DATA = Path(__file__).resolve().parent / "data"
+FORMATS = DATA / "formats"  # one realistic transcript per format and label style (tests/test_formats.py)
 
 
 def _find_qmsum() -> Path:
@@ -79,13 +80,21 @@ def seed_copy(tmp_path: Path) -> Path:
 def fake_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The seed and the small test transcripts, indexed with the fake embedder."""
     out = tmp_path_factory.mktemp("fake") / "index"
-    build_index([SEEDS, DATA], out, embedder=FakeEmbedder())
+    build_index([SEEDS, *sorted(p for p in DATA.iterdir() if p.is_file())], out, embedder=FakeEmbedder())
     return out
 
 
 @pytest.fixture(scope="session")
 def fake_pipe(fake_index: Path) -> Pipeline:
     return Pipeline.load(fake_index, embedder=FakeEmbedder())
+
+
+@pytest.fixture(scope="session")
+def formats_pipe(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """Every sample format in tests/data/formats, indexed with the fake embedder."""
+    out = tmp_path_factory.mktemp("formats") / "index"
+    build_index([FORMATS], out, embedder=FakeEmbedder())
+    return Pipeline.load(out, embedder=FakeEmbedder())
 
 
 @pytest.fixture(scope="session")

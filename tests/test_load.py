@@ -36,9 +36,10 @@ def test_a_bare_list_of_turns_is_accepted(tmp_path: Path) -> None:
 
 
 def test_directory_expands_to_sorted_transcripts() -> None:
-    names = [p.name for p in find_sources([DATA])]
-    assert names == sorted(names)
-    assert "meeting.json" in names and "panel.txt" in names
+    paths = find_sources([DATA])
+    assert paths == sorted(paths)
+    names = [p.name for p in paths]
+    assert "meeting.json" in names and "panel.txt" in names and "team-zoom.vtt" in names
 
 
 @pytest.mark.parametrize(
