@@ -67,9 +67,11 @@ lint: install
 	$(BIN)/ruff format --check rag ui eval tests bench
 	$(BIN)/mypy
 
-## eval: the seed set and the QMSum validation set, reports in eval/results/
+## eval: the seed, formats and QMSum validation sets, reports in eval/results/
 eval: index
 	$(BIN)/rag eval eval/sets/seed.jsonl --index index
+	$(BIN)/rag build tests/data/formats --index eval/indexes/formats
+	$(BIN)/rag eval eval/sets/formats.jsonl --index eval/indexes/formats
 	$(BIN)/python eval/qmsum.py
 	$(BIN)/rag build "$$($(BIN)/python eval/qmsum.py --print-data)" --index eval/indexes/qmsum
 	$(BIN)/rag eval eval/sets/qmsum-val.jsonl --index eval/indexes/qmsum

@@ -25,6 +25,7 @@ from rag.errors import (
     SourceError,
     UnknownSpeakerError,
 )
+from rag.formats import SUFFIXES as TRANSCRIPT_SUFFIXES
 from rag.generate import LlamaCpp, OpenAIChat, add_generator_options, generator_from_options
 from rag.load import load_documents
 from rag.pipeline import Pipeline
@@ -51,6 +52,7 @@ __all__ = [
     "QuestionError",
     "RagError",
     "Settings",
+    "TRANSCRIPT_SUFFIXES",
     "SourceError",
     "Turn",
     "UnknownSpeakerError",

@@ -7,11 +7,13 @@ even loaded. Every source is read and checked before the index is touched, and t
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +50,11 @@ class BuildReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     warnings: tuple[str, ...] = field(default=())
+    reanalysed: bool = False  # unchanged sources split again because the analysis code changed
 
     @property
     def is_noop(self) -> bool:
-        return not (self.added or self.changed or self.removed)
+        return not (self.added or self.changed or self.removed or self.reanalysed)
 
 
 def analyse(doc: Document, settings: Settings) -> Transcript:
@@ -106,7 +109,8 @@ def build_index(
         kept=tuple(k for k, v in plan.items() if v == "kept"),
         removed=removed,
     )
-    if old is not None and all(v == "kept" for v in plan.values()) and not removed:
+    stale = old is not None and old.manifest.get("analysis") != analysis_fingerprint()
+    if old is not None and all(v == "kept" for v in plan.values()) and not removed and not stale:
         warnings = unread + _warnings(old_docs[d.doc_id] for d in docs)
         return BuildReport(
             chunks=len(old.chunks), seconds=time.perf_counter() - started, warnings=warnings, **report_args
@@ -122,8 +126,11 @@ def build_index(
     chunks: list[Chunk] = []
     vectors: list[np.ndarray] = []
     to_embed: list[int] = []
+    # Vectors of unchanged chunks (same place, same words, same speaker) are reused even when the
+    # analysis code changed since the build: only chunks whose text or attribution moved are embedded.
+    reusable = {(c.doc_id, c.start, c.end, c.embed_text): i for i, c in enumerate(old.chunks)} if stale and old else {}
     for doc in docs:
-        if plan[doc.doc_id] == "kept" and old is not None:
+        if plan[doc.doc_id] == "kept" and old is not None and not stale:
             transcripts.append(old_docs[doc.doc_id])
             rows = [i for i, c in enumerate(old.chunks) if c.doc_id == doc.doc_id]
             chunks.extend(old.chunks[i] for i in rows)
@@ -139,9 +146,15 @@ def build_index(
             min_words=settings.min_words,
             fits=fits,
         )
-        to_embed.extend(range(len(chunks), len(chunks) + len(new)))
+        block = np.zeros((len(new), identity["dim"]), dtype=np.float32)
+        for j, c in enumerate(new):
+            row = reusable.get((c.doc_id, c.start, c.end, c.embed_text)) if plan[doc.doc_id] == "kept" else None
+            if row is not None and old is not None:
+                block[j] = old.matrix[row]
+            else:
+                to_embed.append(len(chunks) + j)
         chunks.extend(new)
-        vectors.append(np.zeros((len(new), identity["dim"]), dtype=np.float32))
+        vectors.append(block)
     matrix = np.concatenate(vectors) if vectors else np.zeros((0, identity["dim"]), np.float32)
     embed_started = time.perf_counter()
     matrix[to_embed] = embed_chunks([chunks[i] for i in to_embed], embedder, progress)
@@ -157,6 +170,7 @@ def build_index(
             _export(embedder, encoder)
         index.save(out, encoder=encoder if encoder and encoder.exists() else None)
     return BuildReport(
+        reanalysed=stale,
         embedded=len(to_embed),
         chunks=len(chunks),
         seconds=time.perf_counter() - started,
@@ -164,6 +178,24 @@ def build_index(
         warnings=unread + _warnings(transcripts),
         **report_args,
     )
+
+
+@lru_cache(maxsize=1)
+def analysis_fingerprint() -> str:
+    """A hash of the code that decides formats, turns, speakers and chunks.
+
+    Stored in the manifest: when it differs, unchanged sources are analysed again (their vectors
+    are reused wherever the chunk and its speaker are the same), so a fix to attribution reaches
+    an existing index with the next `rag build` instead of waiting for the source to change.
+    """
+    import rag
+
+    root = Path(rag.__file__).parent
+    files = sorted([*root.glob("formats/*.py"), *(root / f for f in ("turns.py", "people.py", "chunk.py", "text.py"))])
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def embed_chunks(chunks: list[Chunk], embedder: Embedder, progress: Progress | None = None) -> np.ndarray:
@@ -279,6 +311,7 @@ def _manifest(
             "chunks": len(chunks),
             "excluded": sum(len(t.excluded) for t in transcripts),
         },
+        "analysis": analysis_fingerprint(),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

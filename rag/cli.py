@@ -77,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("question")
     a.add_argument("--index", type=Path, default=Path("index"))
     a.add_argument("--speaker", help="only this speaker's words (label, full name or alias)")
+    a.add_argument("--doc", help="only this document (doc_id); names in the question resolve within it")
     a.add_argument("--k", type=int, default=5, help="passages to draw quotes from (default: 5)")
     a.add_argument(
         "--history",
@@ -154,6 +155,7 @@ def _build(args: argparse.Namespace) -> int:
                     "changed": report.changed,
                     "kept": report.kept,
                     "removed": report.removed,
+                    "reanalysed": report.reanalysed,
                     "embedded": report.embedded,
                     "chunks": report.chunks,
                     "seconds": round(report.seconds, 3),
@@ -175,9 +177,10 @@ def _build(args: argparse.Namespace) -> int:
             )
             if v
         ]
+        again = " (sources split again: rag's attribution code changed)" if report.reanalysed else ""
         print(
             f"built {report.index}/: {report.chunks} chunks ({report.embedded} embedded), "
-            f"{', '.join(parts)} in {report.seconds:.1f} s"
+            f"{', '.join(parts)} in {report.seconds:.1f} s{again}"
         )
     return 0
 
@@ -189,14 +192,15 @@ def _ask(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         pipe.settings = replace(pipe.settings, show_unsupported=True)
-    answer = pipe.ask(args.question, history=args.history, speaker=args.speaker, k=args.k)
+    answer = pipe.ask(args.question, history=args.history, speaker=args.speaker, doc_id=args.doc, k=args.k)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
     print(answer.text)
     for c in answer.citations:
         who = c.speaker or "narration"
-        print(f"  [{c.n}] {who}, {c.source} [{c.start}:{c.end}]")
+        when = f" at {c.when}" if c.when else ""
+        print(f"  [{c.n}] {who}, {c.source} [{c.start}:{c.end}]{when}")
     if answer.mode != "extractive":
         print(
             f"  ({answer.mode}{': ' + answer.reason if answer.reason else ''}; "
@@ -208,7 +212,7 @@ def _ask(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     pipe = _pipeline(args)
     hits = pipe.search(args.query, k=args.k, speaker=args.speaker, doc_id=args.doc)
-    speaker = pipe.read(args.query, speaker=args.speaker).speakers
+    speaker = pipe.read(args.query, speaker=args.speaker, doc_id=args.doc).speakers
     if args.json:
         print(
             json.dumps(
@@ -236,7 +240,16 @@ def _speakers(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                [{"name": p.name, "kind": p.kind, "aliases": list(p.aliases), "roles": list(p.roles)} for p in people],
+                [
+                    {
+                        "name": p.name,
+                        "kind": p.kind,
+                        "aliases": list(p.aliases),
+                        "roles": list(p.roles),
+                        "documents": list(p.doc_ids),
+                    }
+                    for p in people
+                ],
                 ensure_ascii=False,
                 indent=2,
             )
@@ -245,7 +258,8 @@ def _speakers(args: argparse.Namespace) -> int:
     for p in people:
         extra = ", ".join([*p.aliases, *p.roles])
         kind = "speaker" if p.kind == "speaker" else "quoted in the text"
-        print(f"{p.name} ({kind})" + (f": {extra}" if extra else ""))
+        docs = ", ".join(p.doc_ids)
+        print(f"{p.name} ({kind}; in {docs})" + (f": {extra}" if extra else ""))
     return 0
 
 
@@ -253,6 +267,7 @@ def _inspect(args: argparse.Namespace) -> int:
     from rag.build import analyse
     from rag.config import Settings
     from rag.load import load_documents
+    from rag.types import clock
 
     settings = Settings()
     out: list[dict[str, Any]] = []
@@ -263,6 +278,11 @@ def _inspect(args: argparse.Namespace) -> int:
                 "doc_id": doc.doc_id,
                 "source": doc.source,
                 "format": doc.format,
+                "speakers": [
+                    {"name": name, "turns": sum(x.speaker == name for x in t.turns)}
+                    for name in dict.fromkeys(x.speaker for x in t.turns if x.speaker)
+                ],
+                "warnings": list(t.warnings),
                 "turns": [
                     {
                         "turn": x.index,
@@ -270,6 +290,8 @@ def _inspect(args: argparse.Namespace) -> int:
                         "start": x.start,
                         "end": x.end,
                         "paragraphs": len(x.paragraphs),
+                        "time_start": x.time_start,
+                        "time_end": x.time_end,
                         "preview": doc.text[x.start : x.end][:80],
                     }
                     for x in t.turns
@@ -289,9 +311,14 @@ def _inspect(args: argparse.Namespace) -> int:
         return 0
     for d in out:
         print(f"{d['source']} ({d['format']}): {len(d['turns'])} turns, {len(d['excluded'])} excluded")
+        who = ", ".join(f"{s['name']} ({s['turns']} turns)" for s in d["speakers"]) or "(none: all narration)"
+        print(f"  speakers: {who}")
+        for w in d["warnings"]:
+            print(f"  warning: {w}")
         for x in d["turns"][:50]:
+            when = f" {clock(x['time_start'])}" if x["time_start"] is not None else ""
             print(
-                f"  turn {x['turn']:>3} {x['speaker'] or '(narration)':<20} {x['paragraphs']:>2} para  "
+                f"  turn {x['turn']:>3}{when} {x['speaker'] or '(narration)':<20} {x['paragraphs']:>2} para  "
                 f"[{x['start']}:{x['end']}] {x['preview']!r}"
             )
         if len(d["turns"]) > 50:

@@ -328,7 +328,8 @@ def _transcript_from_dict(d: dict[str, Any]) -> Transcript:
     )
     excluded = tuple(Excluded(doc.doc_id, s, e, r) for s, e, r in d["excluded"])
     people = tuple(
-        Person(p["name"], p["kind"], tuple(p["aliases"]), tuple(p["roles"]), tuple(p["doc_ids"])) for p in d["people"]
+        Person(p["name"], p["kind"], tuple(p["aliases"]), tuple(p["roles"]), tuple(p["doc_ids"]), p["named"])
+        for p in d["people"]
     )
     return Transcript(doc, turns, excluded, people, tuple(d["warnings"]))
 

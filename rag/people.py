@@ -56,8 +56,9 @@ class Mention:
     """People named in a question: their names, the matched text and where, and how it matched.
 
     `how` is "exact", "role", "group" ("the professors"), "fuzzy", "several" (two or more people
-    named on purpose: "Alice and Bob") or "ambiguous" (one name that fits several people: the
-    caller asks which one instead of guessing).
+    named together: "Alice and Bob", answered one by one), "parties" (two people on either side
+    of an exchange: "Why did Marketing disagree with the Designer", searched together) or
+    "ambiguous" (one name that fits several people: the caller asks which one, never guesses).
     """
 
     names: tuple[str, ...]
@@ -141,7 +142,8 @@ def find_people(
         names.update(a for a, target in aliases.items() if target.lower() == name.lower())
         roles.update(_label_roles(doc.text, name))
         names.discard(name)
-        people.append(Person(name, "speaker", tuple(sorted(names)), tuple(sorted(roles)), here))
+        named = not any(re.search(rf"\b{re.escape(w.lower())}\b", doc.text) for w in name.split() if len(w) > 2)
+        people.append(Person(name, "speaker", tuple(sorted(names)), tuple(sorted(roles)), here, named))
     spoken = {s.lower() for s in speakers}
     for name in sorted(set(quoted)):
         if name.lower() in spoken:
@@ -157,7 +159,7 @@ def merge_people(groups: Iterable[Iterable[Person]]) -> list[Person]:
     merged: dict[tuple[str, str], Person] = {}
     for group in groups:
         for p in group:
-            key = (p.name, "") if is_full_name(p.name) else (p.name, ",".join(p.doc_ids))
+            key = (p.name, "") if p.named and is_full_name(p.name) else (p.name, ",".join(p.doc_ids))
             old = merged.get(key)
             if old is None:
                 merged[key] = p
@@ -169,6 +171,7 @@ def merge_people(groups: Iterable[Iterable[Person]]) -> list[Person]:
                 tuple(sorted(set(old.aliases) | set(p.aliases))),
                 tuple(sorted(set(old.roles) | set(p.roles))),
                 tuple(sorted(set(old.doc_ids) | set(p.doc_ids))),
+                old.named and p.named,
             )
     return sorted(merged.values(), key=lambda p: (p.kind != "speaker", p.name, p.doc_ids))
 
@@ -246,18 +249,23 @@ class Roster:
             return None
         order = {"exact": 3, "ambiguous": 3, "role": 2, "group": 1, "fuzzy": 0}
         best = max(candidates, key=lambda m: (in_slot(m), speaks(m), order[m.how], len(m.text)))
-        several = _distinct([m for m in candidates if in_slot(m) and m.how in ("exact", "role")])
+        several = _joined(question, _distinct([m for m in candidates if in_slot(m) and m.how in ("exact", "role")]))
         if in_slot(best) and len(several) >= 2:
-            people = tuple(p for m in several for p in m.people)
-            names = tuple(dict.fromkeys(p.name for p in people))
-            start, end = min(m.start for m in several), max(m.end for m in several)
-            return Mention(names, question[start:end], "several", start, end, people)
+            return _combined(question, several, "several")
+        if _GROUP_SUBJECT.search(question) and not in_slot(best):
+            return None  # "Why did the group disagree with the Manager": everyone's words answer it
+        parties = _distinct(
+            [m for m in candidates if speaks(m) and m.how in ("exact", "role") and not m.text.islower()]
+        )
+        if len(parties) >= 2 and all(self.kinds.get(n) == "speaker" for m in parties for n in m.names):
+            # "Why did the Marketing disagree with the Project Manager ...": both sides are the answer
+            return _combined(question, parties, "parties")
         return best
 
     def _mention(self, found: Iterable[int], text: str, how: str, start: int, end: int) -> Mention:
         people = tuple(self.people[i] for i in sorted(found, key=lambda i: (self.people[i].name, i)))
         names = tuple(dict.fromkeys(p.name for p in people))
-        if how != "group" and len(people) > 1:
+        if how != "group" and len({identity(p) for p in people}) > 1:
             how = "ambiguous"
         return Mention(names, text, how, start, end, people)
 
@@ -298,6 +306,38 @@ class Roster:
         if best is None or len({self.people[i].name for i in best[1]}) != 1:
             return []
         return [self._mention(best[1], best[2].group(0), "fuzzy", best[2].start(), best[2].end())]
+
+
+def identity(p: Person) -> tuple[str, tuple[str, ...]]:
+    """Who a person is, beyond how a label spells them: "Hon. Navdeep Bains (Minister of ...)" and
+    "Hon. Navdeep Bains" are one person; a bare "Weber" is one person per document."""
+    bare = _strip_titles(re.sub(r"\([^)]*\)", " ", p.name)).lower() or p.name.lower()
+    return (bare, ()) if p.named and len(bare.split()) >= 2 else (bare, p.doc_ids)
+
+
+_GROUP_SUBJECT = re.compile(
+    r"\b(?:did|does|do|has|have|had|would|will)\s+(?:the\s+)?(?:whole\s+)?"
+    r"(?:group|team|committee|everyone|everybody|members|participants|panel|meeting|they)\b",
+    re.I,
+)
+
+
+def _combined(question: str, mentions: list[Mention], how: str) -> Mention:
+    people = tuple(p for m in mentions for p in m.people)
+    names = tuple(dict.fromkeys(p.name for p in people))
+    start, end = min(m.start for m in mentions), max(m.end for m in mentions)
+    return Mention(names, question[start:end], how, start, end, people)
+
+
+def _joined(question: str, mentions: list[Mention]) -> list[Mention]:
+    """The mentions that are listed together ("Alice and Bob", "the Designer and the Manager")."""
+    out = mentions[:1]
+    for m in mentions[1:]:
+        between = question[out[-1].end : m.start].strip().lower()
+        if between not in {"and", "and the", ",", ", and", ", and the", "&", "or", "or the", ", the"}:
+            break
+        out.append(m)
+    return out if len(out) >= 2 else []
 
 
 def _distinct(mentions: list[Mention]) -> list[Mention]:

@@ -25,7 +25,8 @@ from rag.errors import IndexMismatchError, QuestionError, UnknownSpeakerError
 from rag.index import Index
 from rag.people import Mention, Roster
 from rag.search import Query, dense_search, dense_text, hybrid_search, query_text, read_question
-from rag.text import tokenize
+from rag.text import split_sentences, tokenize
+from rag.turns import time_span
 from rag.types import Answer, Chunk, Citation, Document, Hit, Person, Turn
 
 if TYPE_CHECKING:
@@ -155,6 +156,9 @@ class Pipeline:
         hits = self._retrieve(anyone, self.index.rows(doc_id=doc_id), k or self.settings.k)
         other = answer_question(anyone, hits, self.documents, self.idf, settings=self.settings)
         named = set(query.speakers or ())
+        if other.citations and other.citations[0].quote.rstrip().endswith("?"):
+            # Someone asked about it; if the named person answered next, their reply is the answer.
+            return self._reply(query, other.citations[0], named) or answer
         by = [c.speaker for c in other.citations if c.speaker is not None]
         if (
             not other.answerable
@@ -168,6 +172,26 @@ class Pipeline:
         text = f"{who} did not talk about {query.topic!r} in the transcripts; {said} did. {other.text}"
         reason = f"wrong premise: {who} did not speak about this; {said} did"
         return replace(other, question=query.question, text=text, answerable=False, speaker=who, reason=reason)
+
+    def _reply(self, query: Query, asked: Citation, named: set[str]) -> Answer | None:
+        """The named speaker's turn right after the question `asked` quotes, cited, or None."""
+        turns = self.index.transcripts[asked.doc_id].turns
+        at = next((t.index for t in turns if t.start <= asked.start < t.end + 1), None)
+        if at is None or at + 1 >= len(turns) or turns[at + 1].speaker not in named:
+            return None
+        chunk = next((c for c in self.index.chunks if c.doc_id == asked.doc_id and c.turn == at + 1), None)
+        if chunk is None:
+            return None
+        sentences = split_sentences(chunk.text)[:2]
+        start, end = chunk.start + sentences[0][0], chunk.start + sentences[-1][1]
+        doc = self.documents[chunk.doc_id]
+        quote = doc.text[start:end]
+        t0, t1 = time_span(doc, start, end, turns[at + 1])
+        cite = Citation(1, chunk.chunk_id, chunk.doc_id, chunk.source, chunk.speaker, start, end, quote, 0.0, t0, t1)
+        text = f"Asked “{' '.join(asked.quote.split())}”, {chunk.speaker} said: “{' '.join(quote.split())}” [1]"
+        return Answer(
+            query.question, text, True, ", ".join(query.speakers or ()), (cite,), reason="the reply to a question"
+        )
 
     def _each(
         self, query: Query, history: Sequence[str], *, speaker: str | None, doc_id: str | None, k: int | None

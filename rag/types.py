@@ -80,11 +80,16 @@ class Person:
     aliases: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()  # descriptions from the text, e.g. "former CIA Acting Director"
     doc_ids: tuple[str, ...] = ()  # the documents this person speaks in or is quoted by
+    # A personal name, which links the same full name across documents; False for a role label
+    # whose words the text also uses as plain words ("Project Manager", "Industrial Designer").
+    named: bool = True
 
     @property
     def where(self) -> str:
-        """ "Weber (council-minutes)": the name with its documents, to tell namesakes apart."""
-        return f"{self.name} ({', '.join(self.doc_ids)})" if self.doc_ids else self.name
+        """ "Weber (Anna Weber) in council-minutes": the name with its documents, to tell namesakes apart."""
+        full = next((a for a in self.aliases if len(a.split()) >= 2 and self.name in a), None)
+        name = f"{self.name} ({full})" if full and full != self.name else self.name
+        return f"{name} in {', '.join(self.doc_ids)}" if self.doc_ids else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +189,13 @@ class Citation:
     time_start: float | None = None  # seconds into the recording, when the source has times
     time_end: float | None = None
 
+    @property
+    def when(self) -> str:
+        """ "00:12:34–00:12:40" when the source has times, else ""."""
+        if self.time_start is None:
+            return ""
+        return clock(self.time_start) + (f"–{clock(self.time_end)}" if self.time_end is not None else "")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,
@@ -198,6 +210,12 @@ class Citation:
             "time_start": self.time_start,
             "time_end": self.time_end,
         }
+
+
+def clock(seconds: float) -> str:
+    """Seconds as a recording time. Example: clock(754.2) -> "00:12:34"."""
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 @dataclass(frozen=True, slots=True)

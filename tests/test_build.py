@@ -123,3 +123,22 @@ def test_unlabelled_text_is_indexed_as_narration_with_a_warning(tmp_path: Path) 
     report = build_index([src], tmp_path / "index", embedder=FakeEmbedder())
     assert len(report.warnings) == 1
     assert report.warnings[0].endswith("essay.txt: no speaker labels found ('Name: ...'); indexed as narration")
+
+
+def test_changed_analysis_code_reanalyses_and_reuses_vectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("Ann: The budget review moves to Friday.\nBob: Finance needs the figures first.\n")
+    out = tmp_path / "index"
+    build_index([src], out, embedder=FakeEmbedder())
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["analysis"] = "older-code"  # as if the index was built before an attribution fix
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    fake = FakeEmbedder()
+    report = build_index([src], out, embedder=fake)
+    assert report.reanalysed and not report.is_noop and report.embedded == 0
+    assert fake.embedded == 0  # same chunks, same speakers: every vector reused
+    assert json.loads((out / "manifest.json").read_text())["analysis"] != "older-code"
+    assert build_index([src], out, embedder=FakeEmbedder()).is_noop

@@ -16,6 +16,7 @@ from rag.evaluate import (
     check_gold,
     citation_precision_recall,
     has_facts,
+    is_misattributed,
     is_valid_citation,
     load_set,
     overlaps,
@@ -25,8 +26,8 @@ from rag.evaluate import (
     relevant_units,
     run_eval,
 )
-from rag.types import Citation
-from tests.conftest import ROOT
+from rag.types import Citation, Turn
+from tests.conftest import FORMATS, ROOT
 
 
 def test_ranking_scores_by_hand() -> None:
@@ -150,3 +151,38 @@ def test_run_eval_writes_a_report(real_pipe: Pipeline, tmp_path: Path) -> None:
     assert o["hit@5"] >= 0.9 and o["accuracy"] >= 0.9 and o["speaker_attribution"] >= 0.95
     md = result.paths[1].read_text()
     assert "| Hit@5 |" in md and "## By kind of question" in md
+
+
+def test_misattribution_is_read_from_the_offsets_not_the_chunk() -> None:
+    turns = [Turn("d", 0, "Ann", 0, 10, ((0, 4), (5, 10))), Turn("d", 1, "Bob", 12, 20, ((12, 20),))]
+
+    def cite(speaker: str | None, start: int, end: int) -> Citation:
+        return Citation(1, "d#0.1", "d", "d.txt", speaker, start, end, "x", 0.0)
+
+    assert not is_misattributed(cite("Ann", 0, 10), turns)  # two paragraphs of one turn
+    assert is_misattributed(cite("Bob", 0, 4), turns)  # Ann's words credited to Bob
+    assert is_misattributed(cite("Ann", 5, 15), turns)  # runs into Bob's turn
+    assert is_misattributed(cite("Ann", 10, 12), turns)  # between turns: nobody's words
+
+
+def test_formats_set_is_well_formed() -> None:
+    questions = load_set(ROOT / "eval" / "sets" / "formats.jsonl")
+    sources = {g.source.split("/")[-1] for q in questions for g in q.gold}
+    assert len(questions) >= 60 and len(sources) >= 10
+    assert {"ambiguous", "wrong-premise", "absent", "two-people"} <= {q.kind for q in questions}
+    assert all(q.gold for q in questions if q.answerable)
+
+
+@pytest.mark.slow
+def test_formats_set_has_no_misattribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import build_index
+    from rag.config import Settings
+
+    monkeypatch.chdir(ROOT)  # the set names its sources relative to the repository
+    build_index([FORMATS.relative_to(ROOT)], tmp_path / "index", settings=Settings())
+    pipe = Pipeline.load(tmp_path / "index")
+    result = run_eval(ROOT / "eval" / "sets" / "formats.jsonl", pipe=pipe, out=None)
+    o = result.summary["overall"]
+    assert o["misattributed_citations"] == 0
+    assert o["speaker_attribution"] == 1.0 and o["citation_validity"] == 1.0
+    assert o["accuracy"] >= 0.95, result.summary["failures"]

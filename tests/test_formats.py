@@ -206,7 +206,7 @@ def test_first_names_titles_and_roles_find_the_speaker(formats_pipe, question, s
 def test_an_ambiguous_surname_asks_which_one(formats_pipe) -> None:  # type: ignore[no-untyped-def]
     answer = formats_pipe.ask("What did Raman say?")
     assert not answer.answerable and answer.reason.startswith("ambiguous name")
-    assert "Ms. Raman (clinic-timestamps)" in answer.text and "Priya Raman (design-review-otter)" in answer.text
+    assert "Ms. Raman in clinic-timestamps" in answer.text and "Priya Raman in design-review-otter" in answer.text
 
 
 def test_a_name_resolves_within_the_document_asked_about(formats_pipe) -> None:  # type: ignore[no-untyped-def]

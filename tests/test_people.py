@@ -110,3 +110,44 @@ def test_label_roles_and_user_aliases() -> None:
     assert m is not None and m.names == ("Maria Lopez",)
     m = match_people("What did the transit chief say about the delay?", t.people)
     assert m is not None and m.names == ("James Okafor",)
+
+
+MEETING = [
+    Person("Marketing", "speaker", doc_ids=("m",), named=False),
+    Person("Project Manager", "speaker", ("Manager",), doc_ids=("m",), named=False),
+    Person("Industrial Designer", "speaker", ("Designer",), doc_ids=("m",), named=False),
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "how", "names"),
+    [
+        ("What did Marketing and the Project Manager say about the buttons?", "several",
+         ("Marketing", "Project Manager")),
+        ("Why did Marketing disagree with the Project Manager about the buttons?", "parties",
+         ("Marketing", "Project Manager")),
+        ("What did Marketing say about the buttons?", "exact", ("Marketing",)),
+    ],
+)  # fmt: skip
+def test_two_people_in_one_question(question: str, how: str, names: tuple[str, ...]) -> None:
+    m = match_people(question, MEETING)
+    assert m is not None and (m.how, m.names) == (how, names)
+
+
+def test_the_group_as_subject_filters_nobody() -> None:
+    assert match_people("Why did the group disagree with the Project Manager about the budget?", MEETING) is None
+
+
+def test_role_labels_do_not_link_across_documents() -> None:
+    from rag.people import merge_people
+
+    a = Person("Project Manager", "speaker", doc_ids=("m1",), named=False)
+    b = Person("Project Manager", "speaker", doc_ids=("m2",), named=False)
+    c = Person("Anna Weber", "speaker", doc_ids=("council",))
+    d = Person("Anna Weber", "speaker", doc_ids=("press",))
+    merged = merge_people([[a, c], [b, d]])
+    assert sorted((p.name, p.doc_ids) for p in merged) == [
+        ("Anna Weber", ("council", "press")),
+        ("Project Manager", ("m1",)),
+        ("Project Manager", ("m2",)),
+    ]

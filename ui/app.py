@@ -23,6 +23,7 @@ from typing import Any
 import gradio as gr
 
 from rag import (
+    TRANSCRIPT_SUFFIXES,
     Pipeline,
     RagError,
     Settings,
@@ -36,6 +37,7 @@ from rag import (
 from ui.format import corpus_line, export_markdown, render_answer, searched_line
 
 log = logging.getLogger("rag.ui")
+TYPES = ", ".join(TRANSCRIPT_SUFFIXES)
 
 ANYONE = "Anyone"
 EXAMPLES = [
@@ -164,7 +166,7 @@ class Chat:
     def upload(self, path: str | None, progress: Any = gr.Progress()) -> tuple[str, str, Any]:  # noqa: B008
         """Add a transcript to the index on disk; on any problem the index stays as it was."""
         if not path:
-            return "Choose a .txt, .md or .json transcript first.", corpus_line(self.pipe), gr.update()
+            return f"Choose a transcript ({TYPES}) first.", corpus_line(self.pipe), gr.update()
         src = Path(path)
         try:
             message = self._add(src, progress)
@@ -174,8 +176,8 @@ class Chat:
 
     def _add(self, src: Path, progress: Any) -> str:
         name = src.name
-        if src.suffix.lower() not in (".txt", ".md", ".json"):
-            raise SourceError(f"unsupported file type {src.suffix or '(none)'!r}; upload .txt, .md or .json")
+        if src.suffix.lower() not in TRANSCRIPT_SUFFIXES:
+            raise SourceError(f"unsupported file type {src.suffix or '(none)'!r}; upload {TYPES}")
         if src.stat().st_size > MAX_UPLOAD_BYTES:
             raise SourceError(
                 f"{src.stat().st_size / 1e6:.1f} MB is over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB upload limit; split it"
@@ -187,7 +189,7 @@ class Chat:
                 doc = load_documents([staged])[0]  # checks empty, binary, encoding, JSON shape
             except SourceError as err:  # the person knows the file by its name, not our staging path
                 raise SourceError(str(err).replace(f"{staged}: ", "").replace(str(staged), name)) from err
-            if doc.format == "text" and not any(t.speaker for t in split_turns(doc)):
+            if not any(t.speaker for t in split_turns(doc)):
                 raise SourceError("no speaker labels found; start each turn with 'Name: ...'")
             existing = {d.doc_id: d.source for d in self.pipe.documents.values()}
             target = self.uploads / name
@@ -275,8 +277,8 @@ def build_app(chat: Chat) -> gr.Blocks:
                 gr.Examples(EXAMPLES, inputs=box, label="Try")
                 with gr.Accordion("Add a transcript", open=False, elem_id="add"):
                     upload = gr.File(
-                        label=".txt / .md with 'Name:' labels, or QMSum .json",
-                        file_types=[".txt", ".md", ".json"],
+                        label="'Name:' text (.txt, .md), captions (.vtt, .srt), Whisper or QMSum .json",
+                        file_types=list(TRANSCRIPT_SUFFIXES),
                         type="filepath",
                         elem_id="upload",
                     )

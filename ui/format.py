@@ -60,6 +60,7 @@ def source_card(pipe: Pipeline, c: Citation, turn: int) -> str:
     where = (
         f"{html.escape(c.source)} · characters {c.start:,}–{c.end:,} · "
         f"paragraph {before + 1} of {len(t.paragraphs)} of this turn · score {c.score:.3f}"
+        + (f" · at {c.when}" if c.when else "")
     )
     return (
         f'<details class="source-card" id="{anchor(turn, c.n)}">'
@@ -73,9 +74,11 @@ def render_answer(pipe: Pipeline, answer: Answer, turn: int, *, searched: str = 
     """The assistant message: a status line, the answer with links, then its source cards."""
     status = f'<div class="status">{html.escape(searched, quote=False)}</div>' if searched else ""
     if not answer.answerable:
-        return (
-            f'{status}<div class="refusal"><b>Not in the transcripts.</b> {html.escape(answer.text, quote=False)}</div>'
-        )
+        head = "Not in the transcripts." if not answer.citations else "Not as asked."
+        linked = link_markers(answer.text, turn, [c.n for c in answer.citations])
+        refusal = f'<div class="refusal"><b>{head}</b> {linked}</div>'
+        cards = "".join(source_card(pipe, c, turn) for c in answer.citations)  # a wrong premise: who did say it
+        return f'{status}{refusal}<div class="sources">{cards}</div>' if cards else f"{status}{refusal}"
     text = link_markers(answer.text, turn, [c.n for c in answer.citations])
     cards = "".join(source_card(pipe, c, turn) for c in answer.citations)
     note = generation_note(answer)
