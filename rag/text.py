@@ -19,7 +19,6 @@ MARKS = re.compile(r"\{[a-z_]+\}")  # transcription marks such as {vocalsound}
 # A word: letters or digits of any script, with an inner apostrophe ("don't", "Putin's").
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_ASCII_WORD = re.compile(r"[a-z0-9']+")
 
 STOPWORDS = frozenset(
     """a an and are as at be but by for if in into is it no not of on or such that the their then
@@ -41,12 +40,12 @@ def words(text: str) -> list[str]:
 
     Example: words("Özlem sagte: 我们明天") -> ["özlem", "sagte", "我们", "们明", "明天"]
     """
+    found: list[str] = _WORD.findall(MARKS.sub(" ", text.lower()))
+    if not _CJK.search(text):
+        return found  # the common case: no per-word work
     out: list[str] = []
-    for w in _WORD.findall(MARKS.sub(" ", text.lower())):
-        if _CJK.search(w):
-            out.extend(_split_cjk(w))
-        else:
-            out.append(w)
+    for w in found:
+        out.extend(_split_cjk(w) if _CJK.search(w) else [w])
     return out
 
 
@@ -55,11 +54,14 @@ def tokenize(text: str) -> list[str]:
 
     Example: tokenize("What did Dannenberg say about Helsinki?") -> ["dannenberg", "helsinki"]
     """
-    kept = [re.sub(r"['’]s$", "", w) for w in words(text) if w not in STOPWORDS]
+    kept = [w[:-2] if w.endswith(("'s", "’s")) else w for w in words(text) if w not in STOPWORDS]
     kept = [w for w in kept if w and w not in STOPWORDS]
-    ascii_words = [w for w in kept if _ASCII_WORD.fullmatch(w)]
-    stems = iter(_stemmer().stemWords(ascii_words)) if ascii_words else iter(())
-    return [next(stems) if _ASCII_WORD.fullmatch(w) else w for w in kept]
+    if all(w.isascii() for w in kept):
+        stemmed: list[str] = _stemmer().stemWords(kept)
+        return stemmed
+    english = [w for w in kept if w.isascii()]
+    stems = iter(_stemmer().stemWords(english))
+    return [next(stems) if w.isascii() else w for w in kept]
 
 
 def has_cjk(text: str) -> bool:
