@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from rag import __version__
+from rag import __version__, files
 from rag.chunk import chunk_turns, clean_for_embedding
 from rag.config import Settings
 from rag.embed import Embedder, TorchEmbedder, load_embedder, model_fingerprint, packaged_model_path
 from rag.errors import IndexCorruptError, IndexNotFoundError, SourceError
 from rag.index import FORMAT_VERSION, Index, read_manifest
-from rag.load import find_sources, load_document
+from rag.load import collect_sources, display_path, load_document
 from rag.people import find_people
 from rag.turns import segment
 from rag.types import Chunk, Document, Transcript
@@ -71,12 +71,14 @@ def analyse(doc: Document, settings: Settings) -> Transcript:
 
 
 def build_index(
-    paths: Iterable[Path],
+    paths: Iterable[Path] | None,
     out: Path,
     *,
     settings: Settings = Settings(),
     embedder: Embedder | None = None,
     progress: Progress | None = None,
+    prune: bool = False,
+    exclude: Iterable[str] = (),
 ) -> BuildReport:
     """Build the index at `out` from the transcripts under `paths`, reusing what is unchanged.
 
@@ -84,17 +86,44 @@ def build_index(
         report = build_index([Path("seeds")], Path("index"))
 
     Args:
+        paths: files and folders; None rebuilds the sources the index was built from.
         embedder: the model to embed with; None loads the packaged model (and exports it to ONNX
             for fast queries). Pass one to use another model or a fake in tests.
         progress: called as progress(stage, done, total) while embedding.
+        prune: allow dropping documents of the index that are not under `paths`.
+        exclude: sources to leave out even though they are under `paths` (`rag remove`).
     Raises:
-        SourceError, EmptyCorpusError: a source is unusable; the old index is untouched.
+        SourceError, EmptyCorpusError: a source is unusable, or documents would be dropped without
+            `prune`; the old index is untouched.
+        IndexBusyError: another build is writing `out`.
+        IndexWriteError: `out` cannot be written (checked before embedding).
     """
-    started = time.perf_counter()
     out = Path(out)
     _check_target(out)
+    with files.writer_lock(out):
+        files.recover(out)
+        return _build(paths, out, settings, embedder, progress, prune=prune, exclude=exclude)
+
+
+def _build(
+    paths: Iterable[Path] | None,
+    out: Path,
+    settings: Settings,
+    embedder: Embedder | None,
+    progress: Progress | None,
+    *,
+    prune: bool,
+    exclude: Iterable[str],
+) -> BuildReport:
+    started = time.perf_counter()
+    previous = read_manifest(out) or {}
+    if paths is None:
+        paths = [Path(r) for r in previous.get("roots", [])] or [Path("seeds")]
+    paths = list(paths)
+    excluded = sorted({*previous.get("excluded", []), *exclude})
     skipped: list[Path] = []
-    docs = [load_document(p, max_bytes=settings.max_source_bytes) for p in find_sources(paths, skipped=skipped)]
+    found = collect_sources(paths, skipped=skipped, exclude=excluded)
+    docs = [load_document(p, max_bytes=settings.max_source_bytes, doc_id=d) for p, d in found]
     unread = _unread(skipped)
     model_path = settings.model_path or packaged_model_path()
     identity = _identity(settings, model_path, embedder)
@@ -102,6 +131,15 @@ def build_index(
     old_docs = old.transcripts if old else {}
     plan = {d.doc_id: _status(d, old_docs) for d in docs}
     removed = tuple(sorted(set(old_docs) - set(plan)))
+    given = [display_path(p) for p in paths]
+    dropped = [d for d in removed if not _under(old_docs[d].document.source, given, excluded)]
+    if dropped and not prune:
+        names = ", ".join(dropped[:8]) + (f" and {len(dropped) - 8} more" if len(dropped) > 8 else "")
+        raise SourceError(
+            f"this build would drop {len(dropped)} document(s) from {out}/ that are not under "
+            f"{', '.join(str(p) for p in paths)}: {names}; pass --prune to drop them, "
+            f"rag add PATH to add files, or run rag build --index {out} to rebuild its own sources"
+        )
     report_args: dict[str, Any] = dict(
         index=out,
         added=tuple(k for k, v in plan.items() if v == "added"),
@@ -110,7 +148,18 @@ def build_index(
         removed=removed,
     )
     stale = old is not None and old.manifest.get("analysis") != analysis_fingerprint()
-    if old is not None and all(v == "kept" for v in plan.values()) and not removed and not stale:
+    roots = sorted(display_path(p) for p in paths)
+    same_corpus = previous.get("roots") == roots and previous.get("excluded", []) == excluded
+    # an encoder the manifest lists but someone deleted: rebuild it rather than say "up to date"
+    lost_encoder = embedder is None and bool(previous.get("encoder")) and not (out / "encoder.onnx").exists()
+    if (
+        old is not None
+        and all(v == "kept" for v in plan.values())
+        and not removed
+        and not stale
+        and same_corpus
+        and not lost_encoder
+    ):
         warnings = unread + _warnings(old_docs[d.doc_id] for d in docs)
         return BuildReport(
             chunks=len(old.chunks), seconds=time.perf_counter() - started, warnings=warnings, **report_args
@@ -156,11 +205,13 @@ def build_index(
         chunks.extend(new)
         vectors.append(block)
     matrix = np.concatenate(vectors) if vectors else np.zeros((0, identity["dim"]), np.float32)
+    text_bytes = sum(len(t.document.text.encode()) for t in transcripts)
+    files.check_writable(out, matrix.nbytes * 2 + 4 * text_bytes + (100_000_000 if encoder is None else 0))
     embed_started = time.perf_counter()
     matrix[to_embed] = embed_chunks([chunks[i] for i in to_embed], embedder, progress)
     embed_seconds = time.perf_counter() - embed_started
 
-    manifest = _manifest(identity, settings, transcripts, chunks)
+    manifest = {**_manifest(identity, settings, transcripts, chunks), "roots": roots, "excluded": excluded}
     index = Index.create(chunks, matrix, transcripts, manifest)
     with tempfile.TemporaryDirectory() as tmp:
         if encoder is None and isinstance(embedder, TorchEmbedder):
@@ -263,6 +314,11 @@ def _status(doc: Document, old: dict[str, Transcript]) -> str:
         return "added"
     prev = old[doc.doc_id].document
     return "kept" if prev.sha256 == doc.sha256 and prev.source == doc.source else "changed"
+
+
+def _under(source: str, roots: list[str], excluded: list[str]) -> bool:
+    """The source is one of `roots`, inside one of them, or was removed on purpose."""
+    return source in excluded or any(source == r or source.startswith(r.rstrip("/") + "/") for r in roots)
 
 
 def _unread(skipped: list[Path]) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rag.errors import ModelNotFoundError
+from rag.errors import IndexCorruptError, ModelNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,18 @@ def load_embedder(model_path: Path, *, name: str, onnx_path: Path | None = None)
         try:
             return OnnxEmbedder(onnx_path, model_path, name=name)
         except ImportError:
-            log.info("onnxruntime is not installed; using sentence-transformers (slower start)")
+            log.warning("onnxruntime is not installed; loading torch instead (about 6 s slower to start)")
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own types for a damaged file
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+            raise IndexCorruptError(
+                f"{onnx_path} is corrupt ({first}); run: rag build --index {onnx_path.parent}"
+            ) from err
+    elif onnx_path is not None:
+        log.warning(
+            "%s is missing: loading torch instead (about 6 s slower to start); run: rag build --index %s",
+            onnx_path,
+            onnx_path.parent,
+        )
     return TorchEmbedder(model_path, name=name)
 
 

@@ -45,3 +45,11 @@ class ModelNotFoundError(RagError, FileNotFoundError):
 
 class LLMError(RagError, RuntimeError):
     """The language model could not be reached or gave no usable answer (the extractive one is used)."""
+
+
+class IndexBusyError(RagError, RuntimeError):
+    """Another build is writing the same index directory."""
+
+
+class IndexWriteError(RagError, OSError):
+    """The index directory cannot be written (permission, read-only file system, disk full)."""

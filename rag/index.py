@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from rag import files
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from rag.text import tokenize
 from rag.types import Chunk, Cue, Document, Excluded, Person, Transcript, Turn
@@ -179,39 +181,76 @@ class Index:
     # --- persistence ---------------------------------------------------------------------------
 
     def save(self, out: Path, *, encoder: Path | None = None) -> None:
-        """Write the index to `out` atomically; `encoder` (an ONNX file) is linked or copied in."""
+        """Write the index to `out` atomically; `encoder` (an ONNX file) is linked or copied in.
+
+        The manifest, written last, lists every file with its size and sha256 and a new generation.
+
+        Raises:
+            IndexWriteError: the disk is full, read-only or not ours; the previous index is unchanged.
+        """
         import faiss
 
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        tmp: Path | None = None
         try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
             faiss.write_index(self.faiss, str(tmp / "vectors.faiss"))
             self.bm25.save(str(tmp / "bm25"), show_progress=False)
             _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in self.chunks))
             _write_jsonl(tmp / "documents.jsonl", (_transcript_to_dict(t) for t in self.transcripts.values()))
             if encoder is not None:
-                _link_or_copy(encoder, tmp / "encoder.onnx")
-            manifest = {**self.manifest, "encoder": "encoder.onnx" if encoder else None}
+                files.link_or_copy(encoder, tmp / "encoder.onnx")
+            manifest = {
+                **self.manifest,
+                "encoder": "encoder.onnx" if encoder else None,
+                "generation": uuid.uuid4().hex,
+                "files": files.file_list(tmp),
+            }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-            _fsync_dir(tmp)
-            _replace_dir(tmp, out)
+            files.fsync_dir(tmp)
+            files.replace_dir(tmp, out)
+        except OSError as err:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise files.write_error(out, err) from err
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
             raise
 
     @classmethod
-    def load(cls, path: Path) -> Index:
-        """Load and validate an index directory.
+    def load(cls, path: Path, *, check: bool = True) -> Index:
+        """Load and validate an index directory; a build swapping it meanwhile is waited out.
 
+        Args:
+            check: compare every file's size with the manifest's list (cheap; `rag check`
+                verifies checksums). False only for benchmarks of the check itself.
         Raises:
             IndexNotFoundError: nothing was built at `path`.
-            IndexCorruptError: a file is missing, truncated or inconsistent.
+            IndexCorruptError: a file is missing, truncated, unreadable or inconsistent.
+            IndexMismatchError: the index is in a format this rag does not read.
         """
+        path = Path(path)
+        attempt = 0
+        while True:
+            try:
+                index = cls._load_once(path, check=check)
+            except (IndexNotFoundError, IndexCorruptError):
+                attempt += 1
+                if files.wait_for_swap(path, attempt):
+                    continue
+                raise
+            now = read_manifest(path)
+            if attempt >= 40 or (now is not None and now.get("generation") == index.manifest.get("generation")):
+                return index
+            attempt += 1  # a build replaced the index while it was read: read the new one
+
+    @classmethod
+    def _load_once(cls, path: Path, *, check: bool) -> Index:
         import bm25s
         import faiss
 
-        path = Path(path)
         fix = f"run: rag build --index {path}"
         if not (path / "manifest.json").exists():
             if path.exists() and any(path.iterdir()):
@@ -227,25 +266,43 @@ class Index:
             raise IndexMismatchError(
                 f"{path}/ is in index format {manifest.get('format')!r}, this rag reads format {FORMAT_VERSION}; {fix}"
             )
+        listed = manifest.get("files")
+        if not isinstance(listed, dict):
+            raise IndexCorruptError(f"{path}/manifest.json has no file list; {fix}")
         for name in FILES[1:]:
             if not (path / name).exists():
                 raise IndexCorruptError(f"{path}/{name} is missing; {fix}")
+        if check:
+            files.check_sizes(path, listed)
+        # Loaders of damaged files raise many kinds of errors; each becomes one line naming the file.
         try:
             with (path / "chunks.jsonl").open(encoding="utf-8") as f:  # one line at a time: lower peak memory
                 chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
+        except Exception as err:  # noqa: BLE001
+            raise IndexCorruptError(f"{path}/chunks.jsonl is corrupt ({_first_line(err)}); {fix}") from err
+        try:
             transcripts = [_transcript_from_dict(d) for d in _read_jsonl(path / "documents.jsonl")]
-        except (ValueError, KeyError, TypeError) as err:
-            raise IndexCorruptError(f"{path}: chunk or document table is corrupt ({err}); {fix}") from err
+        except Exception as err:  # noqa: BLE001
+            raise IndexCorruptError(f"{path}/documents.jsonl is corrupt ({_first_line(err)}); {fix}") from err
         try:
             size = (path / "vectors.faiss").stat().st_size
             vectors = faiss.read_index(str(path / "vectors.faiss"), faiss.IO_FLAG_MMAP if size > MMAP_BYTES else 0)
-        except RuntimeError as err:
+        except Exception as err:  # noqa: BLE001
             raise IndexCorruptError(f"{path}/vectors.faiss is corrupt or truncated; {fix}") from err
         try:
             big = sum(p.stat().st_size for p in (path / "bm25").iterdir()) > MMAP_BYTES // 4
             bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False, mmap=big)
-        except (OSError, ValueError, KeyError) as err:
-            raise IndexCorruptError(f"{path}/bm25 is corrupt ({err}); {fix}") from err
+        except Exception as err:  # noqa: BLE001
+            raise IndexCorruptError(f"{path}/bm25 is corrupt ({_first_line(err)}); {fix}") from err
+        counts = manifest.get("counts", {})
+        if len(transcripts) != counts.get("documents") or len(chunks) != counts.get("chunks"):
+            raise IndexCorruptError(
+                f"{path}: {len(transcripts)} documents and {len(chunks)} chunks on disk, the manifest lists "
+                f"{counts.get('documents')} and {counts.get('chunks')}; {fix}"
+            )
+        known = {t.document.doc_id for t in transcripts}
+        if any(c.doc_id not in known for c in chunks):
+            raise IndexCorruptError(f"{path}/documents.jsonl lacks documents that chunks.jsonl cites; {fix}")
         if vectors.ntotal != len(chunks) or bm25.scores["num_docs"] != max(len(chunks), 0):
             raise IndexCorruptError(
                 f"{path}: {vectors.ntotal} vectors and {bm25.scores['num_docs']} BM25 rows "
@@ -347,35 +404,6 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _replace_dir(new: Path, out: Path) -> None:
-    """Swap `new` in for `out`; the old directory survives until the new one is in place."""
-    if not out.exists():
-        os.replace(new, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    os.rmdir(old)
-    os.replace(out, old)
-    try:
-        os.replace(new, out)
-    except BaseException:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:160]

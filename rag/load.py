@@ -20,24 +20,40 @@ from rag.types import Document
 log = logging.getLogger(__name__)
 
 
-def find_sources(paths: Iterable[Path], *, skipped: list[Path] | None = None) -> list[Path]:
+def find_sources(
+    paths: Iterable[Path], *, skipped: list[Path] | None = None, exclude: Iterable[str] = ()
+) -> list[Path]:
     """Expand files and directories into a sorted list of transcript files.
 
     Args:
         skipped: when given, files in the folders whose type rag does not read are appended to it.
+        exclude: sources (as `display_path` gives them) to leave out, e.g. removed with `rag remove`.
     Raises:
         EmptyCorpusError: no transcript in any of the paths.
-        SourceError: a path does not exist or has an unsupported suffix.
+        SourceError: a path does not exist or has an unsupported suffix, or two files share an id.
+    """
+    return [p for p, _ in collect_sources(paths, skipped=skipped, exclude=exclude)]
+
+
+def collect_sources(
+    paths: Iterable[Path], *, skipped: list[Path] | None = None, exclude: Iterable[str] = ()
+) -> list[tuple[Path, str]]:
+    """(file, doc_id) for every transcript under `paths`, sorted by path.
+
+    A file named directly is known by its stem; a file found in a folder by its path relative to
+    that folder, without the suffix, so `2024-05/standup.vtt` and `2024-06/standup.vtt` are two
+    documents. Example: collect_sources([Path("seeds")]) -> [(Path("seeds/a.txt"), "a")]
     """
     paths = list(paths)
-    found: list[Path] = []
+    leave_out = set(exclude)
+    found: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
             for p in sorted(path.rglob("*")):
-                if not p.is_file() or _is_hidden(p, path):
+                if not p.is_file() or _is_hidden(p, path) or display_path(p) in leave_out:
                     continue
                 if p.suffix.lower() in SUFFIXES:
-                    found.append(p)
+                    found.append((p, p.relative_to(path).with_suffix("").as_posix()))
                 elif skipped is not None:
                     skipped.append(p)
         elif path.is_file():
@@ -45,7 +61,7 @@ def find_sources(paths: Iterable[Path], *, skipped: list[Path] | None = None) ->
                 raise SourceError(
                     f"{path}: unsupported file type {path.suffix or '(none)'!r}; use {', '.join(SUFFIXES)}"
                 )
-            found.append(path)
+            found.append((path, path.stem))
         else:
             raise SourceError(f"{path}: no such file or directory")
     if not found:
@@ -57,17 +73,17 @@ def find_sources(paths: Iterable[Path], *, skipped: list[Path] | None = None) ->
 
 def load_documents(paths: Iterable[Path], *, max_bytes: int = 20_000_000) -> list[Document]:
     """Load every transcript under `paths`. Example: `load_documents([Path("seeds")])`."""
-    return [load_document(p, max_bytes=max_bytes) for p in find_sources(paths)]
+    return [load_document(p, max_bytes=max_bytes, doc_id=d) for p, d in collect_sources(paths)]
 
 
-def load_document(path: Path, *, max_bytes: int = 20_000_000) -> Document:
-    """Read one transcript, checking size, binary content and encoding.
+def load_document(path: Path, *, max_bytes: int = 20_000_000, doc_id: str | None = None) -> Document:
+    """Read one transcript, checking size, binary content and encoding; `doc_id` defaults to the stem.
 
     Raises:
         SourceError: the file is empty, too large, binary, not UTF-8, or malformed JSON.
     """
     data = read_source_bytes(path, max_bytes=max_bytes)
-    return parse_document(data, doc_id=path.stem, source=display_path(path))
+    return parse_document(data, doc_id=doc_id or path.stem, source=display_path(path))
 
 
 def read_source_bytes(path: Path, *, max_bytes: int) -> bytes:
@@ -119,9 +135,12 @@ def _is_hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def _check_unique_ids(paths: list[Path]) -> None:
+def _check_unique_ids(found: list[tuple[Path, str]]) -> None:
     seen: dict[str, Path] = {}
-    for p in paths:
-        if p.stem in seen:
-            raise SourceError(f"two sources share the doc_id {p.stem!r}: {seen[p.stem]} and {p}; rename one")
-        seen[p.stem] = p
+    for p, doc_id in found:
+        if doc_id in seen:
+            raise SourceError(
+                f"two sources share the doc_id {doc_id!r}: {seen[doc_id]} and {p}; "
+                "rename one, or put them in different folders"
+            )
+        seen[doc_id] = p

@@ -96,11 +96,17 @@ def test_missing_path_and_unsupported_suffix(tmp_path: Path) -> None:
 
 
 def test_two_sources_with_one_doc_id(tmp_path: Path) -> None:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "talk.txt").write_text("Ann: hi")
+    (tmp_path / "talk.txt").write_text("Ann: hi")
     (tmp_path / "talk.json").write_text('[{"speaker": "A", "content": "x"}]')
     with pytest.raises(SourceError, match="share the doc_id 'talk'"):
         load_documents([tmp_path])
+
+
+def test_equal_file_names_in_two_folders_are_two_documents(tmp_path: Path) -> None:
+    for month in ("2024-05", "2024-06"):
+        (tmp_path / month).mkdir()
+        (tmp_path / month / "standup.txt").write_text(f"Ann: The {month} standup.\nBob: Noted.")
+    assert sorted(d.doc_id for d in load_documents([tmp_path])) == ["2024-05/standup", "2024-06/standup"]
 
 
 def test_errors_are_also_builtin_errors() -> None:
