@@ -33,9 +33,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[ui,eval,test]" "torch==2.13.0"
 	@touch $@
 
-## index: build or update index/ (incremental: a no-op when seeds/ is unchanged)
+## index: build or update index/ from its own sources (seeds/ the first time; uploads kept; a no-op when nothing changed)
 index: install
-	$(BIN)/rag build seeds --index index
+	$(BIN)/rag build --index index
 
 ## llm: llama-cpp-python with its OpenAI-compatible server (built from source once; pip caches the wheel)
 llm: $(VENV)/.llm

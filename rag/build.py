@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -118,9 +119,9 @@ def _build(
     started = time.perf_counter()
     previous = read_manifest(out) or {}
     if paths is None:
-        paths = [Path(r) for r in previous.get("roots", [])] or [Path("seeds")]
+        paths = corpus_roots(out) or [Path("seeds")]
     paths = list(paths)
-    excluded = sorted({*previous.get("excluded", []), *exclude})
+    excluded = sorted({*(display_path(out / e) for e in previous.get("excluded", [])), *exclude})
     skipped: list[Path] = []
     found = collect_sources(paths, skipped=skipped, exclude=excluded)
     docs = [load_document(p, max_bytes=settings.max_source_bytes, doc_id=d) for p, d in found]
@@ -129,7 +130,7 @@ def _build(
     identity = _identity(settings, model_path, embedder)
     old = _load_compatible(out, identity)
     old_docs = old.transcripts if old else {}
-    plan = {d.doc_id: _status(d, old_docs) for d in docs}
+    plan = {d.doc_id: _status(d, old_docs, previous.get("sources", {})) for d in docs}
     removed = tuple(sorted(set(old_docs) - set(plan)))
     given = [display_path(p) for p in paths]
     dropped = [d for d in removed if not _under(old_docs[d].document.source, given, excluded)]
@@ -148,8 +149,10 @@ def _build(
         removed=removed,
     )
     stale = old is not None and old.manifest.get("analysis") != analysis_fingerprint()
-    roots = sorted(display_path(p) for p in paths)
-    same_corpus = previous.get("roots") == roots and previous.get("excluded", []) == excluded
+    # Kept relative to the index directory, so the index finds its sources from any working directory.
+    roots = sorted(_relative(p, out) for p in paths)
+    leave_out = sorted(_relative(Path(e), out) for e in excluded)
+    same_corpus = previous.get("roots") == roots and previous.get("excluded", []) == leave_out
     # an encoder the manifest lists but someone deleted: rebuild it rather than say "up to date"
     lost_encoder = embedder is None and bool(previous.get("encoder")) and not (out / "encoder.onnx").exists()
     if (
@@ -211,7 +214,7 @@ def _build(
     matrix[to_embed] = embed_chunks([chunks[i] for i in to_embed], embedder, progress)
     embed_seconds = time.perf_counter() - embed_started
 
-    manifest = {**_manifest(identity, settings, transcripts, chunks), "roots": roots, "excluded": excluded}
+    manifest = {**_manifest(identity, settings, transcripts, chunks), "roots": roots, "excluded": leave_out}
     index = Index.create(chunks, matrix, transcripts, manifest)
     with tempfile.TemporaryDirectory() as tmp:
         if encoder is None and isinstance(embedder, TorchEmbedder):
@@ -309,11 +312,34 @@ def _load_compatible(out: Path, identity: dict[str, Any]) -> Index | None:
         return None
 
 
-def _status(doc: Document, old: dict[str, Transcript]) -> str:
+def _status(doc: Document, old: dict[str, Transcript], where: dict[str, Any]) -> str:
+    """added, kept (same bytes from the same file) or changed. The file is compared by its
+    absolute path when the manifest has it, so a build from another directory keeps its vectors."""
     if doc.doc_id not in old:
         return "added"
     prev = old[doc.doc_id].document
-    return "kept" if prev.sha256 == doc.sha256 and prev.source == doc.source else "changed"
+    same_file = prev.source == doc.source or where.get(doc.doc_id, {}).get("path") == str(Path(doc.source).resolve())
+    return "kept" if prev.sha256 == doc.sha256 and same_file else "changed"
+
+
+def corpus_roots(out: Path) -> list[Path]:
+    """The files and folders the index at `out` was built from (for `rag build` with no paths)."""
+    manifest = read_manifest(out) or {}
+    return [Path(display_path(out / r)) for r in manifest.get("roots", [])]
+
+
+def _relative(path: Path, out: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), out.resolve())).as_posix()
+
+
+def _stat(source: str) -> dict[str, Any]:
+    """Where the source was and how it looked, so later runs can notice it changed or went away."""
+    path = Path(source).resolve()
+    try:
+        st = path.stat()
+    except OSError:
+        return {}
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def _under(source: str, roots: list[str], excluded: list[str]) -> bool:
@@ -358,6 +384,7 @@ def _manifest(
                 "source": t.document.source,
                 "sha256": t.document.sha256,
                 "chunks": per_doc.get(t.document.doc_id, 0),
+                **_stat(t.document.source),
             }
             for t in transcripts
         },

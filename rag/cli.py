@@ -1,6 +1,8 @@
 """The `rag` command: a thin layer over the library verbs.
 
-    rag build [PATHS...] [--index DIR]        build or update the index (default: seeds/ -> index/)
+    rag build [PATHS...] [--index DIR]        build or update the index (no paths: the index's own sources)
+    rag add PATHS... / rag remove DOC...      change the corpus explicitly
+    rag check [--index DIR]                   verify every file's checksum and every quote offset
     rag ask QUESTION [--speaker S] [--json]   answer with verified quotes, or refuse
     rag search QUERY [--k K] [--json]         the best passages
     rag speakers                              who speaks, and the aliases that find them
@@ -62,7 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         return c
 
     b = command("build", "Build or update the index from transcripts (incremental, atomic).")
-    b.add_argument("paths", nargs="*", type=Path, default=[Path("seeds")], help="files or folders (default: seeds/)")
+    b.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        help="files or folders (default: the index's own sources, or seeds/)",
+    )
+    b.add_argument("--prune", action="store_true", help="drop documents of the index that are not under PATHS")
     b.add_argument("--index", type=Path, default=Path("index"), help="index directory (default: index/)")
     b.add_argument("--max-tokens", type=int, default=200, help="cl100k tokens per chunk (default: 200)")
     b.add_argument("--overlap", type=int, default=0, help="tokens of sentence overlap between parts (default: 0)")
@@ -72,6 +80,20 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--aliases", type=Path, help='JSON file {"alias": "Speaker", ...}')
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
     b.set_defaults(func=_build)
+
+    ad = command("add", "Add transcripts (files or folders) to the index's sources and build.")
+    ad.add_argument("paths", nargs="+", type=Path)
+    ad.add_argument("--index", type=Path, default=Path("index"))
+    ad.set_defaults(func=_add)
+
+    rm = command("remove", "Remove documents (by doc_id) from the index and build.")
+    rm.add_argument("doc_ids", nargs="+", metavar="DOC")
+    rm.add_argument("--index", type=Path, default=Path("index"))
+    rm.set_defaults(func=_remove)
+
+    ck = command("check", "Verify the index: every file's checksum, every quote offset, the sources.")
+    ck.add_argument("--index", type=Path, default=Path("index"))
+    ck.set_defaults(func=_check)
 
     a = command("ask", "Answer a question with verified quotes from the transcripts.")
     a.add_argument("question")
@@ -142,11 +164,65 @@ def _build(args: argparse.Namespace) -> int:
     if args.overlap < 0 or args.overlap >= args.max_tokens:
         raise _usage(f"--overlap {args.overlap} must be between 0 and --max-tokens")
     bar = _Progress()
-    report = build_index(args.paths, args.index, settings=_settings(args), progress=bar)
+    report = build_index(args.paths or None, args.index, settings=_settings(args), progress=bar, prune=args.prune)
     bar.done()
+    _print_report(report, args.json)
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from rag.build import build_index, corpus_roots
+
+    roots = corpus_roots(args.index)
+    bar = _Progress()
+    report = build_index([*roots, *args.paths], args.index, settings=_settings(args), progress=bar)
+    bar.done()
+    _print_report(report, False)
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from rag.build import build_index, corpus_roots
+    from rag.errors import UnknownDocumentError
+    from rag.index import read_manifest
+
+    manifest = read_manifest(args.index) or {}
+    sources = {d: meta["source"] for d, meta in manifest.get("sources", {}).items()}
+    unknown = [d for d in args.doc_ids if d not in sources]
+    if unknown:
+        raise UnknownDocumentError(
+            f"no document {', '.join(map(repr, unknown))} in {args.index}/; documents: {', '.join(sorted(sources))}"
+        )
+    gone = {sources[d] for d in args.doc_ids}
+    roots = [r for r in corpus_roots(args.index) if r.as_posix() not in gone]
+    if not roots:
+        raise UnknownDocumentError(f"removing {', '.join(args.doc_ids)} would leave {args.index}/ empty")
+    report = build_index(roots, args.index, settings=_settings(args), prune=True, exclude=sorted(gone))
+    _print_report(report, False)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from rag.index import Index, stale_sources, verify
+
+    problems = verify(args.index)
+    index = Index.load(args.index)
+    stale = stale_sources(index.manifest)
+    for line in [*problems, *stale]:
+        print(line)
+    n_files = len(index.manifest.get("files", {}))
+    print(
+        f"{args.index}/: {n_files} files, {len(index.transcripts)} documents, {len(index.chunks)} chunks checked: "
+        + ("ok" if not problems else f"{len(problems)} problem(s); run: rag build --index {args.index}")
+        + (f"; {len(stale)} source(s) changed since the build" if stale else "")
+    )
+    return 1 if problems else 0
+
+
+def _print_report(report: Any, as_json: bool) -> None:
     for warning in report.warnings:
         print(f"rag: warning: {warning}", file=sys.stderr)
-    if args.json:
+    if as_json:
         print(
             json.dumps(
                 {
@@ -182,7 +258,6 @@ def _build(args: argparse.Namespace) -> int:
             f"built {report.index}/: {report.chunks} chunks ({report.embedded} embedded), "
             f"{', '.join(parts)} in {report.seconds:.1f} s{again}"
         )
-    return 0
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -351,11 +426,15 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _pipeline(args: argparse.Namespace) -> Any:
+    from rag.index import stale_sources
     from rag.pipeline import Pipeline
 
     if getattr(args, "k", 1) < 1:
         raise _usage(f"--k must be 1 or more, not {args.k}")
-    return Pipeline.load(args.index)
+    pipe = Pipeline.load(args.index)
+    for line in stale_sources(pipe.index.manifest):
+        print(f"rag: warning: {line}", file=sys.stderr)
+    return pipe
 
 
 def _read_aliases(path: Path) -> dict[str, str]:

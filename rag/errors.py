@@ -53,3 +53,7 @@ class IndexBusyError(RagError, RuntimeError):
 
 class IndexWriteError(RagError, OSError):
     """The index directory cannot be written (permission, read-only file system, disk full)."""
+
+
+class UnknownDocumentError(RagError, ValueError):
+    """A document id names no document of the index."""

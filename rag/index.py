@@ -273,7 +273,9 @@ class Index:
             if not (path / name).exists():
                 raise IndexCorruptError(f"{path}/{name} is missing; {fix}")
         if check:
-            files.check_sizes(path, listed)
+            # encoder.onnx is optional: when deleted, queries load torch (and say so); rag build restores it
+            optional = {"encoder.onnx"} if not (path / "encoder.onnx").exists() else set()
+            files.check_sizes(path, {k: v for k, v in listed.items() if k not in optional})
         # Loaders of damaged files raise many kinds of errors; each becomes one line naming the file.
         try:
             with (path / "chunks.jsonl").open(encoding="utf-8") as f:  # one line at a time: lower peak memory
@@ -318,6 +320,43 @@ class Index:
         from rag.people import merge_people
 
         return merge_people(t.people for t in self.transcripts.values())
+
+
+def stale_sources(manifest: dict[str, Any]) -> list[str]:
+    """One line per source file that changed or disappeared since the build (answers still quote
+    the text stored in the index, so citations stay exact; the line says to rebuild)."""
+    out = []
+    for meta in manifest.get("sources", {}).values():
+        where = meta.get("path")
+        if not where:
+            continue
+        path = Path(where)
+        try:
+            st = path.stat()
+        except OSError:
+            out.append(f"{meta['source']} is gone since the index was built; run: rag build")
+            continue
+        if st.st_size == meta.get("size") and st.st_mtime_ns == meta.get("mtime_ns"):
+            continue
+        if st.st_size != meta.get("size") or files.sha256(path) != meta.get("sha256"):
+            out.append(f"{meta['source']} changed since the index was built; run: rag build")
+    return out
+
+
+def verify(path: Path) -> list[str]:
+    """Everything `rag check` checks: the index loads, every file's checksum, every chunk's offsets
+    against the stored document text, every turn inside its document. One line per problem."""
+    index = Index.load(path)
+    problems = files.check_checksums(path, index.manifest.get("files", {}))
+    for c in index.chunks:
+        doc = index.transcripts[c.doc_id].document
+        if doc.text[c.start : c.end] != c.text:
+            problems.append(f"{path}/chunks.jsonl: {c.chunk_id} [{c.start}:{c.end}] does not match its document")
+    for t in index.transcripts.values():
+        n = len(t.document.text)
+        if any(not (0 <= a <= b <= n) for turn in t.turns for a, b in turn.paragraphs):
+            problems.append(f"{path}/documents.jsonl: {t.document.doc_id} has turns outside its text")
+    return problems
 
 
 def _group_rows(keys: Iterable[tuple[str, ...]]) -> dict[str, np.ndarray]:

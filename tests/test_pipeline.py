@@ -138,6 +138,8 @@ def test_the_answer_json_shape(real_pipe: Pipeline) -> None:
         "end",
         "quote",
         "score",
+        "time_start",
+        "time_end",
     ]
 
 
