@@ -24,7 +24,8 @@ from rag import __version__, files
 from rag.chunk import chunk_turns, clean_for_embedding
 from rag.config import Settings
 from rag.embed import Embedder, TorchEmbedder, load_embedder, model_fingerprint, packaged_model_path
-from rag.errors import IndexCorruptError, IndexNotFoundError, SourceError
+from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SourceError
+from rag.index import FILES as INDEX_FILES
 from rag.index import FORMAT_VERSION, Index, read_manifest
 from rag.load import collect_sources, display_path, load_document
 from rag.people import find_people
@@ -153,8 +154,9 @@ def _build(
     roots = sorted(_relative(p, out) for p in paths)
     leave_out = sorted(_relative(Path(e), out) for e in excluded)
     same_corpus = previous.get("roots") == roots and previous.get("excluded", []) == leave_out
-    # an encoder the manifest lists but someone deleted: rebuild it rather than say "up to date"
-    lost_encoder = embedder is None and bool(previous.get("encoder")) and not (out / "encoder.onnx").exists()
+    # an encoder the manifest lists but that is gone or damaged: export it again, never "up to date"
+    encoder = _reusable_encoder(out, identity) if embedder is None else None
+    lost_encoder = embedder is None and bool(previous.get("encoder")) and encoder is None
     if (
         old is not None
         and all(v == "kept" for v in plan.values())
@@ -168,7 +170,6 @@ def _build(
             chunks=len(old.chunks), seconds=time.perf_counter() - started, warnings=warnings, **report_args
         )
 
-    encoder = _reusable_encoder(out, identity) if embedder is None else None
     if embedder is None:
         # The exported encoder gives the same vectors without importing torch (about 10 s).
         embedder = load_embedder(model_path, name=settings.model_name, onnx_path=encoder)
@@ -306,10 +307,18 @@ def _load_compatible(out: Path, identity: dict[str, Any]) -> Index | None:
         log.info("%s was built with other settings or another model: rebuilding everything", out)
         return None
     try:
-        return Index.load(out)
-    except (IndexCorruptError, IndexNotFoundError) as err:
+        index = Index.load(out)
+    except (IndexCorruptError, IndexNotFoundError, IndexMismatchError) as err:
         log.warning("%s; rebuilding it from the sources", err)
         return None
+    # Nothing is reused from a file that is not what the last build wrote (the encoder is checked
+    # on its own, only when it is about to be used).
+    listed = {k: v for k, v in index.manifest.get("files", {}).items() if k != "encoder.onnx"}
+    damaged = files.check_checksums(out, listed)
+    if damaged:
+        log.warning("%s; rebuilding it from the sources", damaged[0])
+        return None
+    return index
 
 
 def _status(doc: Document, old: dict[str, Transcript], where: dict[str, Any]) -> str:
@@ -400,17 +409,22 @@ def _manifest(
 
 
 def _reusable_encoder(out: Path, identity: dict[str, Any]) -> Path | None:
-    """The index's ONNX encoder, when it was exported from the very same model weights."""
+    """The index's ONNX encoder, when it was exported from the very same model weights and is
+    byte for byte what that build wrote (a damaged one is exported again, not trusted)."""
     manifest = read_manifest(out)
     path = out / "encoder.onnx"
-    if (
+    if not (
         manifest
         and manifest.get("encoder")
         and path.exists()
         and manifest.get("model_sha256") == identity["model_sha256"]
     ):
-        return path
-    return None
+        return None
+    listed = manifest.get("files", {}).get("encoder.onnx", {})
+    if path.stat().st_size != listed.get("size") or files.sha256(path) != listed.get("sha256"):
+        log.warning("%s is damaged; exporting the encoder again", path)
+        return None
+    return path
 
 
 def _export(embedder: TorchEmbedder, path: Path) -> None:
@@ -425,5 +439,7 @@ def _check_target(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise SourceError(f"{out} is a file, not an index directory; choose another --index")
     if out.is_dir() and not (out / "manifest.json").exists():
+        if any((out / name).exists() for name in INDEX_FILES):
+            return  # an index that lost its manifest: rebuilding it is the repair
         if any(not p.name.startswith(".") for p in out.iterdir()):
             raise SourceError(f"{out}/ holds files but no index; choose another --index or empty it")

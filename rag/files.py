@@ -161,11 +161,20 @@ def replace_dir(new: Path, out: Path) -> None:
 
 
 def wait_for_swap(out: Path, attempt: int) -> bool:
-    """Whether a reader that failed should try again: a build is mid-swap (at most ~2 s)."""
+    """Whether a reader that failed should try again: a build is mid-swap (waits ~50 ms, up to ~2 s).
+
+    When no build holds the lock, the swap was abandoned (a killed build): the reader puts the
+    previous index back itself instead of failing.
+    """
     if attempt >= 40 or not is_swapping(out):
         return False
-    time.sleep(0.05)
-    return True
+    try:
+        with writer_lock(out):
+            recover(out)
+        return True
+    except IndexBusyError:
+        time.sleep(0.05)
+        return True
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

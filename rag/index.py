@@ -296,6 +296,8 @@ class Index:
             bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False, mmap=big)
         except Exception as err:  # noqa: BLE001
             raise IndexCorruptError(f"{path}/bm25 is corrupt ({_first_line(err)}); {fix}") from err
+        if not _bm25_is_sound(bm25.scores):
+            raise IndexCorruptError(f"{path}/bm25 is corrupt (its posting lists do not add up); {fix}")
         counts = manifest.get("counts", {})
         if len(transcripts) != counts.get("documents") or len(chunks) != counts.get("chunks"):
             raise IndexCorruptError(
@@ -441,6 +443,22 @@ def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def _bm25_is_sound(scores: dict[str, Any]) -> bool:
+    """The sparse term-by-chunk matrix is well formed (what a garbled file of the right size breaks).
+
+    Offsets rise from 0 to the number of postings; chunk ids are checked when there are not too
+    many to read at load time (a large memory-mapped index leaves that to `rag check`).
+    """
+    indptr, indices, data, n = scores["indptr"], scores["indices"], scores["data"], scores["num_docs"]
+    if len(indptr) == 0 or indptr[0] != 0 or indptr[-1] != len(indices) or len(indices) != len(data):
+        return False
+    if len(indptr) > 1 and bool((np.diff(indptr) < 0).any()):
+        return False
+    if len(indices) <= 5_000_000 and len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= n):
+        return False
+    return True
 
 
 def _first_line(err: BaseException) -> str:

@@ -1,0 +1,296 @@
+"""Fault injection: every file of an index emptied, truncated, garbled and deleted; builds killed
+with SIGKILL at random moments; two builders and a reader at once.
+
+What must hold: a damaged index gives one line that names the file and `rag build --index DIR`
+(never a traceback, never a quiet wrong answer), `rag check` finds what loading cannot, and a build
+repairs it; a killed build leaves an index that answers; concurrent builders either finish or say
+"another build (pid N) is writing"; a reader never fails and never gets a wrong answer.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rag import Pipeline, RagError, build_index
+from rag.index import Index, verify
+from tests.conftest import DATA, ROOT, SEEDS, FakeEmbedder
+
+HELSINKI = "What did Dannenberg say about Helsinki?"
+MODES = ("empty", "truncate", "garble", "delete")
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+
+
+def damage(path: Path, mode: str, seed: int = 0) -> None:
+    data = path.read_bytes()
+    if mode == "empty":
+        path.write_bytes(b"")
+    elif mode == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif mode == "garble":  # same size, different bytes: only a checksum (or the parser) can tell
+        rng = random.Random(seed)
+        start = len(data) // 3
+        noise = bytes(rng.randrange(256) for _ in range(min(64, len(data) - start)))
+        path.write_bytes(data[:start] + noise + data[start + len(noise) :])
+    else:
+        path.unlink()
+
+
+def index_files(index: Path) -> list[str]:
+    return sorted(p.relative_to(index).as_posix() for p in index.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("clean") / "index"
+    build_index([SEEDS], out, embedder=FakeEmbedder())
+    return out
+
+
+FAKE_FILES = [
+    "manifest.json",
+    "chunks.jsonl",
+    "documents.jsonl",
+    "vectors.faiss",
+    "bm25/data.csc.index.npy",
+    "bm25/indices.csc.index.npy",
+    "bm25/indptr.csc.index.npy",
+    "bm25/params.index.json",
+    "bm25/vocab.index.json",
+]
+
+
+def test_the_fault_list_covers_every_file(clean: Path) -> None:
+    assert index_files(clean) == sorted(FAKE_FILES)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", FAKE_FILES)
+def test_a_damaged_file_is_named_and_a_build_repairs_it(clean: Path, tmp_path: Path, name: str, mode: str) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(clean, index)
+    damage(index / name, mode)
+    try:
+        pipe = Pipeline.load(index, embedder=FakeEmbedder())
+        answer = pipe.ask(HELSINKI)
+    except RagError as err:
+        message = str(err)
+        assert "\n" not in message and "rag build --index" in message, message
+        stem = Path(name).name if name != "manifest.json" else "manifest"
+        assert stem in message or (name.startswith("bm25/") and "bm25" in message), message
+    else:
+        # It loaded: then the damage must not have changed an answer, and `rag check` must see it.
+        assert mode == "garble", f"{name} {mode} loaded quietly"
+        assert answer.answerable and answer.citations[0].speaker == "Dannenberg"
+        assert any(name in line for line in verify(index)), f"rag check missed a garbled {name}"
+    report = build_index([SEEDS], index, embedder=FakeEmbedder())
+    assert report.chunks > 0 and not verify(index)
+    assert Pipeline.load(index, embedder=FakeEmbedder()).ask(HELSINKI).citations[0].speaker == "Dannenberg"
+
+
+def test_a_manifest_from_another_format_is_refused(clean: Path, tmp_path: Path) -> None:
+    import json
+
+    index = tmp_path / "index"
+    shutil.copytree(clean, index)
+    manifest = json.loads((index / "manifest.json").read_text())
+    (index / "manifest.json").write_text(json.dumps({**manifest, "format": 99}))
+    with pytest.raises(RagError, match="index format 99, this rag reads format 2; run: rag build --index"):
+        Pipeline.load(index, embedder=FakeEmbedder())
+
+
+def test_a_truncated_document_table_never_loads_quietly(clean: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(clean, index)
+    (index / "documents.jsonl").write_text("")
+    with pytest.raises(RagError, match="documents.jsonl is 0 bytes"):
+        Pipeline.load(index, embedder=FakeEmbedder())
+    with pytest.raises(RagError, match="0 documents and .* chunks on disk, the manifest lists 1"):
+        Index.load(index, check=False)  # even without the size check
+
+
+# --- the real model: encoder.onnx, and the command line as a person uses it ----------------------
+
+
+def rag(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=300
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [*MODES, "random"])
+def test_encoder_faults_through_the_cli(real_index: Path, tmp_path: Path, mode: str) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(real_index, index)
+    if mode == "random":  # the whole file replaced by random bytes of the same size
+        (index / "encoder.onnx").write_bytes(os.urandom((index / "encoder.onnx").stat().st_size))
+    else:
+        damage(index / "encoder.onnx", mode)
+    p = rag("ask", HELSINKI, "--index", str(index))
+    assert "Traceback" not in p.stderr
+    if mode == "delete":  # optional file: the answer comes, with one line saying torch is loaded
+        assert p.returncode == 0 and "Dannenberg said" in p.stdout
+        assert "encoder.onnx is missing: loading torch instead" in p.stderr
+    elif mode == "garble" and p.returncode == 0:
+        # 64 bytes of 90 MB of weights: it still runs; checking 90 MB on every start would cost
+        # more than the start itself, so `rag check` is where this is found
+        c = rag("check", "--index", str(index))
+        assert c.returncode == 1 and "encoder.onnx has changed since the build" in c.stdout
+    else:
+        lines = [x for x in p.stderr.splitlines() if x.startswith("rag:")]
+        assert p.returncode == 1 and len(lines) == 1, p.stderr
+        assert "encoder.onnx" in lines[0] and "rag build --index" in lines[0]
+    if mode in ("garble", "delete", "random"):  # rag build puts a working encoder back
+        b = rag("build", str(SEEDS.relative_to(ROOT)), "--index", str(index))
+        assert b.returncode == 0, b.stderr
+        ok = rag("ask", HELSINKI, "--index", str(index))
+        assert ok.returncode == 0 and "Dannenberg said" in ok.stdout and "torch" not in ok.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["chunks.jsonl", "vectors.faiss", "bm25/vocab.index.json", "manifest.json"])
+def test_cli_gives_one_line_for_a_damaged_file(real_index: Path, tmp_path: Path, name: str) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(real_index, index)
+    damage(index / name, "truncate")
+    p = rag("ask", HELSINKI, "--index", str(index))
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and f"rag build --index {index}" in p.stderr
+    c = rag("check", "--index", str(index))
+    assert c.returncode == 1 and len(c.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_rag_check_verifies_checksums_and_offsets(real_index: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(real_index, index)
+    ok = rag("check", "--index", str(index))
+    assert ok.returncode == 0 and ok.stdout.strip().endswith("checked: ok"), ok.stdout
+    damage(index / "chunks.jsonl", "garble", seed=3)
+    bad = rag("check", "--index", str(index))
+    assert bad.returncode == 1 and "chunks.jsonl" in bad.stdout + bad.stderr
+
+
+# --- killed builds and concurrent writers ---------------------------------------------------------
+
+SLOW_BUILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from rag import build_index
+    from tests.conftest import FakeEmbedder
+
+    import rag.files
+
+    class Slow(FakeEmbedder):
+        def embed(self, texts):
+            time.sleep(0.3)
+            return super().embed(texts)
+
+    if sys.argv[2] == "--pause-in-swap":  # a kill between the two renames of the swap
+        rename = rag.files.os.replace
+
+        def slow_replace(a, b):
+            rename(a, b)
+            time.sleep(1.0)
+
+        rag.files.os.replace = slow_replace
+        del sys.argv[2]
+    paths = [Path(p) for p in sys.argv[2:]]
+    build_index(paths, Path(sys.argv[1]), embedder=Slow(), prune=True)
+    """
+)
+
+
+def _builder(out: Path, *paths: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", SLOW_BUILD, str(out), *map(str, paths)],
+        env=ENV,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, "swap"])
+def test_kill_9_at_a_random_moment_leaves_an_index_that_answers(tmp_path: Path, seed: int | str) -> None:
+    out = tmp_path / "index"
+    build_index([SEEDS], out, embedder=FakeEmbedder())
+    more = tmp_path / "more"
+    shutil.copytree(DATA, more)
+    if seed == "swap":
+        proc = _builder(out, Path("--pause-in-swap"), SEEDS, more)
+        _wait_for(lambda: any(tmp_path.glob(".index.old-*")))  # the old index is moved aside: kill now
+    else:
+        proc = _builder(out, SEEDS, more)
+        time.sleep(random.Random(seed).uniform(0.5, 4.0))  # import, read, embed or save: wherever it is
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    pipe = Pipeline.load(out, embedder=FakeEmbedder())  # the old index, or the new one: never half
+    assert pipe.ask(HELSINKI).citations[0].speaker == "Dannenberg"
+    build_index([SEEDS, more], out, embedder=FakeEmbedder())  # the next build cleans what was left
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".index")) == [".index.lock"]
+    assert not verify(out)
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
+    stop = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < stop, "the build never reached the point to kill it at"
+        time.sleep(0.01)
+
+
+def test_two_builders_and_a_reader(tmp_path: Path) -> None:
+    out = tmp_path / "index"
+    build_index([SEEDS], out, embedder=FakeEmbedder())
+    more = tmp_path / "more"
+    shutil.copytree(DATA, more)
+    stop = time.monotonic() + 25
+    errors: list[str] = []
+    loads = 0
+
+    def read() -> None:
+        nonlocal loads
+        while time.monotonic() < stop:
+            try:
+                answer = Pipeline.load(out, embedder=FakeEmbedder()).ask(HELSINKI)
+                if not answer.citations or answer.citations[0].speaker != "Dannenberg":
+                    errors.append(f"wrong answer: {answer.text[:80]}")
+            except Exception as err:  # noqa: BLE001 - any failure of a reader is the finding
+                errors.append(f"{type(err).__name__}: {err}")
+            loads += 1
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    outcomes: list[str] = []
+    corpora = [(SEEDS, more), (SEEDS,)]
+    i = 0
+    while time.monotonic() < stop - 3:
+        a, b = _builder(out, *corpora[i % 2]), _builder(out, *corpora[(i + 1) % 2])
+        for proc in (a, b):
+            _, err = proc.communicate(timeout=120)
+            if proc.returncode == 0:
+                outcomes.append("built")
+            else:
+                last = err.strip().splitlines()[-1] if err.strip() else ""
+                assert "another build (pid" in last and f"is writing {out}/; try again when it ends" in last, err
+                outcomes.append("busy")
+        i += 1
+    reader.join()
+    assert not errors, errors[:5]
+    assert loads > 10 and "built" in outcomes
+    print(f"\nconcurrency: {len(outcomes)} builds ({outcomes.count('busy')} told another build is writing), "
+          f"{loads} reader loads, 0 errors")  # fmt: skip
