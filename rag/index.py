@@ -232,19 +232,17 @@ class Index:
             IndexMismatchError: the index is in a format this rag does not read.
         """
         path = Path(path)
-        attempt = 0
-        while True:
+        for attempt in range(1, 41):
+            before = _generation(path)
             try:
                 index = cls._load_once(path, check=check)
             except (IndexNotFoundError, IndexCorruptError):
-                attempt += 1
-                if files.wait_for_swap(path, attempt):
-                    continue
+                if _generation(path) != before or files.wait_for_swap(path, attempt):
+                    continue  # a build swapped the index while it was read: read the new one
                 raise
-            now = read_manifest(path)
-            if attempt >= 40 or (now is not None and now.get("generation") == index.manifest.get("generation")):
+            if index.manifest.get("generation") == _generation(path):
                 return index
-            attempt += 1  # a build replaced the index while it was read: read the new one
+        return cls._load_once(path, check=check)  # a build every few milliseconds: take what is there
 
     @classmethod
     def _load_once(cls, path: Path, *, check: bool) -> Index:
@@ -443,6 +441,11 @@ def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def _generation(path: Path) -> str | None:
+    manifest = read_manifest(path)
+    return manifest.get("generation") if manifest else None
 
 
 def _bm25_is_sound(scores: dict[str, Any]) -> bool:

@@ -258,7 +258,7 @@ def test_two_builders_and_a_reader(tmp_path: Path) -> None:
     build_index([SEEDS], out, embedder=FakeEmbedder())
     more = tmp_path / "more"
     shutil.copytree(DATA, more)
-    stop = time.monotonic() + 25
+    stop = time.monotonic() + 15
     errors: list[str] = []
     loads = 0
 
