@@ -25,7 +25,7 @@ from bench.scale import vectors
 
 
 def build(n: int, out: Path) -> dict[str, Any]:
-    from rag.index import Index
+    from rag.index import FORMAT_VERSION, Index
     from rag.types import Chunk, Document, Transcript
 
     rng = np.random.default_rng(3)
@@ -53,7 +53,8 @@ def build(n: int, out: Path) -> dict[str, Any]:
         pos += len(text) + 1
     doc = Document("synthetic", "synthetic.txt", "", "text", "")
     t0 = time.perf_counter()
-    index = Index.create(chunks, vectors(n), [Transcript(doc, (), (), ())], {"dim": 384, "model": "synthetic"})
+    manifest = {"format": FORMAT_VERSION, "dim": 384, "model": "synthetic", "counts": {"documents": 1, "chunks": n}}
+    index = Index.create(chunks, vectors(n), [Transcript(doc, (), (), ())], manifest)
     index.save(out)
     seconds = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
