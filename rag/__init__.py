@@ -11,7 +11,7 @@ answer = pipe.ask("What did Dannenberg say about Helsinki?")
 
 __version__ = "0.1.0"
 
-from rag.build import BuildReport, build_index
+from rag.build import BuildReport, build_index, corpus_roots
 from rag.chunk import chunk_turns
 from rag.config import Settings
 from rag.errors import (
@@ -60,6 +60,7 @@ __all__ = [
     "add_generator_options",
     "build_index",
     "chunk_turns",
+    "corpus_roots",
     "generator_from_options",
     "load_documents",
     "split_turns",

@@ -179,7 +179,9 @@ class Pipeline:
         at = next((t.index for t in turns if t.start <= asked.start < t.end + 1), None)
         if at is None or at + 1 >= len(turns) or turns[at + 1].speaker not in named:
             return None
-        chunk = next((c for c in self.index.chunks if c.doc_id == asked.doc_id and c.turn == at + 1), None)
+        rows = self.index.rows(doc_id=asked.doc_id)
+        in_doc = (self.index.chunks[r] for r in (rows.tolist() if rows is not None else []))
+        chunk = next((c for c in in_doc if c.turn == at + 1), None)
         if chunk is None:
             return None
         sentences = split_sentences(chunk.text)[:2]

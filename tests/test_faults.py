@@ -294,3 +294,78 @@ def test_two_builders_and_a_reader(tmp_path: Path) -> None:
     assert loads > 10 and "built" in outcomes
     print(f"\nconcurrency: {len(outcomes)} builds ({outcomes.count('busy')} told another build is writing), "
           f"{loads} reader loads, 0 errors")  # fmt: skip
+
+
+# --- before and while writing -------------------------------------------------------------------
+
+
+def test_no_room_is_said_before_any_embedding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import collections
+
+    import rag.files
+
+    out = tmp_path / "index"
+    build_index([SEEDS], out, embedder=FakeEmbedder())
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(rag.files.shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 1000, 1000))
+    fake = FakeEmbedder()
+    with pytest.raises(RagError, match=r"has 0 MB free, the index needs about [\d,]+ MB; free some space"):
+        build_index([SEEDS, DATA / "panel.txt"], out, embedder=fake)
+    assert fake.embedded == 0  # refused before the slow part
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_a_failed_write_is_one_line_and_keeps_the_previous_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import rag.index
+
+    out = tmp_path / "index"
+    build_index([SEEDS], out, embedder=FakeEmbedder())
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(rag.index, "_write_jsonl", full_disk)
+    with pytest.raises(RagError, match=r"could not write the index to .* \(No space left on device\); the previous"):
+        build_index([SEEDS, DATA / "panel.txt"], out, embedder=FakeEmbedder())
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not list(tmp_path.glob(".index.tmp-*"))
+
+
+def test_changed_and_deleted_sources_are_noticed(tmp_path: Path) -> None:
+    from rag.index import stale_sources
+
+    src = tmp_path / "src"
+    shutil.copytree(SEEDS, src)
+    (src / "talk.txt").write_text("Ann: The budget review moves to Friday.\nBob: Finance needs the figures first.\n")
+    out = tmp_path / "index"
+    build_index([src], out, embedder=FakeEmbedder())
+    pipe = Pipeline.load(out, embedder=FakeEmbedder())
+    assert stale_sources(pipe.index.manifest) == []
+    seed = src / "cipher-brief-trump-putin-call.txt"
+    seed.write_text(seed.read_text().replace("Helsinki", "Helsingfors"))
+    (src / "talk.txt").unlink()
+    lines = stale_sources(pipe.index.manifest)
+    assert any(
+        "cipher-brief-trump-putin-call.txt changed since the index was built; run: rag build" in x for x in lines
+    )
+    assert any("talk.txt is gone since the index was built" in x for x in lines)
+    answer = pipe.ask(HELSINKI)  # still the words the index holds, and still exact
+    assert "Helsinki" in answer.citations[0].quote
+    doc = pipe.documents[answer.citations[0].doc_id]
+    assert doc.text[answer.citations[0].start : answer.citations[0].end] == answer.citations[0].quote
+
+
+def test_a_build_that_would_drop_documents_needs_prune(tmp_path: Path) -> None:
+    out = tmp_path / "index"
+    build_index([SEEDS, DATA / "panel.txt"], out, embedder=FakeEmbedder())
+    with pytest.raises(RagError, match=r"would drop 1 document\(s\) .*: cipher-brief-trump-putin-call; pass --prune"):
+        build_index([DATA / "panel.txt"], out, embedder=FakeEmbedder())
+    assert build_index(None, out, embedder=FakeEmbedder()).is_noop  # no paths: its own sources
+    report = build_index([DATA / "panel.txt"], out, embedder=FakeEmbedder(), prune=True)
+    assert report.removed == ("cipher-brief-trump-putin-call",)

@@ -30,6 +30,7 @@ from rag import (
     SourceError,
     add_generator_options,
     build_index,
+    corpus_roots,
     generator_from_options,
     load_documents,
     split_turns,
@@ -203,7 +204,7 @@ class Chat:
                 shutil.copyfile(staged, target)
                 try:
                     report = build_index(
-                        [*self.sources, self.uploads],
+                        _corpus(self.index, [*self.sources, self.uploads]),
                         self.index,
                         embedder=self.embedder,
                         progress=_reporter(progress),
@@ -351,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         if not args.no_build:
-            paths = [*args.sources, *([args.uploads] if args.uploads.exists() else [])]
+            paths = _corpus(args.index, [*args.sources, *([args.uploads] if args.uploads.exists() else [])])
             report = build_index(paths, args.index, progress=_print_progress)
             print(f"\rindex: {report.chunks} passages ({report.embedded} embedded now)        ", file=sys.stderr)
         pipe = Pipeline.load(args.index, settings=Settings())
@@ -372,6 +373,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         app.close()
     return 0
+
+
+def _corpus(index: Path, paths: list[Path]) -> list[Path]:
+    """The index's own sources (e.g. added with `rag add`) and these, once each."""
+    seen = {p.resolve(): p for p in [*corpus_roots(index), *paths]}
+    return list(seen.values())
 
 
 def _print_progress(stage: str, done: int, total: int) -> None:
