@@ -8,6 +8,8 @@
     rag speakers                              who speaks, and the aliases that find them
     rag inspect [PATHS...]                    turns, excluded paragraphs and people per source
     rag eval SET [--json]                     run an evaluation set (see eval/README.md)
+    rag serve [--port 8000] [--token-env N]   the HTTP API and OpenAI-compatible endpoint
+    rag mcp [--index DIR]                     an MCP server over stdio
 
 Errors print one line on stderr and exit 1; a refusal is an answer (exit 0).
 """
@@ -130,6 +132,17 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("paths", nargs="*", type=Path, default=[Path("seeds")])
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_inspect)
+
+    sv = command("serve", "Serve the HTTP API (and an OpenAI-compatible /v1/chat/completions) on this machine.")
+    sv.add_argument("--index", type=Path, default=Path("index"))
+    sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--token-env", metavar="NAME", help="require the bearer token held in this environment variable")
+    sv.set_defaults(func=_serve)
+
+    mc = command("mcp", "Serve the transcripts to MCP clients (agents) over stdio.")
+    mc.add_argument("--index", type=Path, default=Path("index"))
+    mc.set_defaults(func=_mcp)
 
     e = command("eval", "Run an evaluation set and write a JSON and Markdown report.")
     e.add_argument("set", type=Path, nargs="?", help="a .jsonl question set")
@@ -285,22 +298,14 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
+    from rag.views import search_json
+
     pipe = _pipeline(args)
-    hits = pipe.search(args.query, k=args.k, speaker=args.speaker, doc_id=args.doc)
-    speaker = pipe.read(args.query, speaker=args.speaker, doc_id=args.doc).speakers
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "query": args.query,
-                    "speaker": ", ".join(speaker) if speaker else None,
-                    "hits": [h.to_dict() for h in hits],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        data = search_json(pipe, args.query, k=args.k, speaker=args.speaker, doc_id=args.doc)
+        print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
+    hits = pipe.search(args.query, k=args.k, speaker=args.speaker, doc_id=args.doc)
     if not hits:
         print("no passages match")
     for h in hits:
@@ -313,22 +318,9 @@ def _speakers(args: argparse.Namespace) -> int:
     pipe = _pipeline(args)
     people = pipe.people
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "name": p.name,
-                        "kind": p.kind,
-                        "aliases": list(p.aliases),
-                        "roles": list(p.roles),
-                        "documents": list(p.doc_ids),
-                    }
-                    for p in people
-                ],
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        from rag.views import speakers_json
+
+        print(json.dumps(speakers_json(pipe), ensure_ascii=False, indent=2))
         return 0
     for p in people:
         extra = ", ".join([*p.aliases, *p.roles])
@@ -423,6 +415,32 @@ def _eval(args: argparse.Namespace) -> int:
     )
     print(json.dumps(result.summary, indent=2) if args.json else result.table)
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from rag.serve import run
+
+    token = _token(args.token_env)
+    pipe = _pipeline(args)
+    print(f"rag API on http://{args.host}:{args.port}/v1 (docs at /docs)", file=sys.stderr, flush=True)
+    run(pipe, host=args.host, port=args.port, token=token)
+    return 0
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    from rag.mcp_server import run
+
+    run(_pipeline(args))
+    return 0
+
+
+def _token(name: str | None) -> str | None:
+    if name is None:
+        return None
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise _usage(f"--token-env {name}: the environment variable {name} is empty or unset; export {name}=...")
+    return value
 
 
 def _pipeline(args: argparse.Namespace) -> Any:

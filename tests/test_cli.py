@@ -155,6 +155,8 @@ class TestWithIndex:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            # a test run started in the background inherits an ignored SIGINT; a user's shell does not
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         time.sleep(3.0)
         assert proc.poll() is None, "the build ended before Ctrl-C; make the source longer"

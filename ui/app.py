@@ -313,19 +313,46 @@ def _export(exchanges: list[dict[str, Any]]) -> Any:
     return gr.update(value=str(path), visible=True)
 
 
-def launch(chat: Chat, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool = False) -> gr.Blocks:
-    """Start the server without blocking; returns the app (call `.close()` to stop it)."""
-    app = build_app(chat)
-    app.queue(default_concurrency_limit=4)
+class Server:
+    """The chat and rag's HTTP API on one uvicorn server, running in a thread; `close()` stops it."""
+
+    def __init__(self, app: Any, *, host: str, port: int) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start on {host}:{port}; is the port in use? try --port")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def launch(
+    chat: Chat, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool = False, token: str | None = None
+) -> Server:
+    """Start the chat at / and the HTTP API at /v1 on one port, without blocking; `.close()` stops it."""
+    from rag.serve import create_app
+
+    blocks = build_app(chat)
+    blocks.queue(default_concurrency_limit=4)
     theme = gr.themes.Soft(
         font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
         font_mono=["ui-monospace", "monospace"],
     )
-    app.launch(
+    api = create_app(lambda: chat.pipe, token=token)  # one process, one loaded index, one port
+    app = gr.mount_gradio_app(
+        api,
+        blocks,
+        path="/",
         server_name=host,
         server_port=port,
-        prevent_thread_lock=True,
-        quiet=quiet,
         ssr_mode=False,
         css=CSS,
         head=HEAD,
@@ -333,7 +360,7 @@ def launch(chat: Chat, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool
         max_file_size=MAX_UPLOAD_BYTES,
         show_error=True,
     )
-    return app
+    return Server(app, host=host, port=port)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -377,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _corpus(index: Path, paths: list[Path]) -> list[Path]:
     """The index's own sources (e.g. added with `rag add`) and these, once each."""
-    seen = {p.resolve(): p for p in [*corpus_roots(index), *paths]}
+    seen = {p.resolve(): p for p in [*corpus_roots(index), *paths] if p.exists()}
     return list(seen.values())
 
 

@@ -1,0 +1,212 @@
+"""rag over HTTP: a JSON API, an OpenAI-compatible chat endpoint, OpenAPI docs at /docs.
+
+    GET  /v1/health            {"status", "documents", "chunks", "model"}
+    POST /v1/ask               the JSON of `rag ask --json`
+    POST /v1/search            the JSON of `rag search --json`
+    GET  /v1/speakers          the JSON of `rag speakers --json`
+    GET  /v1/documents         one row per document
+    GET  /v1/models            one model, "rag"
+    POST /v1/chat/completions  the last user message answered, earlier ones as history; stream or not
+
+Bad input is a 4xx with {"error": "one line"}; with a token every route but /v1/health needs
+`Authorization: Bearer TOKEN`. `create_app(pipe)` builds the app around one loaded Pipeline (the
+chat in ui/ mounts itself on it); `rag serve` runs it with uvicorn on 127.0.0.1.
+This module does not answer questions itself; `Pipeline` does.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import RagError, UnknownSpeakerError
+from rag.types import Answer
+from rag.views import documents_json, search_json, speakers_json
+
+try:
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, StreamingResponse
+    from pydantic import BaseModel, Field
+except ImportError as err:  # pragma: no cover - the extra is part of the test install
+    raise ImportError(f"the HTTP service needs its extra: pip install -e '.[serve]' ({err})") from err
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
+
+MAX_BODY = 256_000  # bytes; a question is at most a few KB, history included
+MODEL = "rag"
+
+
+class AskBody(BaseModel):
+    question: str
+    history: list[str] = Field(default_factory=list)
+    speaker: str | None = None
+    doc_id: str | None = None
+    k: int = Field(default=5, ge=1, le=50)
+
+
+class SearchBody(BaseModel):
+    query: str
+    k: int = Field(default=5, ge=1, le=100)
+    speaker: str | None = None
+    doc_id: str | None = None
+
+
+class Message(BaseModel):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatBody(BaseModel):
+    model: str = MODEL
+    messages: list[Message]
+    stream: bool = False
+
+
+def create_app(pipeline: Pipeline | Callable[[], Pipeline], *, token: str | None = None) -> FastAPI:
+    """The HTTP app around a loaded pipeline. Example: uvicorn.run(create_app(Pipeline.load("index"))).
+
+    `pipeline` may be a function returning the current one (the chat swaps it after an upload).
+    """
+    app = FastAPI(title="rag", version=_version(), description=__doc__)
+
+    def current() -> Pipeline:
+        return pipeline() if callable(pipeline) else pipeline
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": " ".join(message.split())}, status_code=status)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
+            return error(413, f"the request body is over {MAX_BODY:,} bytes; send a shorter question")
+        if token and request.url.path.startswith("/v1/") and request.url.path != "/v1/health":
+            given = request.headers.get("authorization", "")
+            if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return error(401, "missing or wrong token; send the header Authorization: Bearer TOKEN")
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or "body"
+        return error(422 if first.get("type") != "json_invalid" else 400, f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(RagError)
+    async def refused(_: Request, err: RagError) -> JSONResponse:
+        return error(404 if isinstance(err, UnknownSpeakerError) else 400, str(err))
+
+    @app.get("/v1/health")
+    def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "documents": len(current().documents),
+            "chunks": len(current().chunks),
+            "model": current().index.manifest.get("model"),
+        }
+
+    @app.post("/v1/ask")
+    def ask(body: AskBody) -> dict[str, Any]:
+        answer = current().ask(body.question, history=body.history, speaker=body.speaker, doc_id=body.doc_id, k=body.k)
+        return answer.to_dict()
+
+    @app.post("/v1/search")
+    def search(body: SearchBody) -> dict[str, Any]:
+        return search_json(current(), body.query, k=body.k, speaker=body.speaker, doc_id=body.doc_id)
+
+    @app.get("/v1/speakers")
+    def speakers() -> list[dict[str, Any]]:
+        return speakers_json(current())
+
+    @app.get("/v1/documents")
+    def documents() -> list[dict[str, Any]]:
+        return documents_json(current())
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "rag"}]}
+
+    @app.post("/v1/chat/completions", response_model=None)
+    def chat(body: ChatBody) -> Any:
+        users = [_text(m.content) for m in body.messages if m.role == "user"]
+        users = [u for u in users if u.strip()]
+        if not users:
+            return error(400, "messages: no user message to answer; send at least one {'role': 'user', 'content': ...}")
+        answer = current().ask(users[-1], history=users[:-1][-5:])
+        content = chat_content(answer)
+        reply_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        if not body.stream:
+            return {
+                "id": reply_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": MODEL,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                "rag": answer.to_dict(),  # the structured citations ride along
+            }
+        return StreamingResponse(_stream(reply_id, created, content, answer), media_type="text/event-stream")
+
+    return app
+
+
+def chat_content(answer: Answer) -> str:
+    """The answer with its [n] markers, then a short list of sources (speaker, document, quote)."""
+    if not answer.citations:
+        return answer.text
+    lines = [answer.text, "", "Sources:"]
+    for c in answer.citations:
+        when = f", {c.when}" if c.when else ""
+        quote = " ".join(c.quote.split())
+        lines.append(f"[{c.n}] {c.speaker or 'narration'}, {c.doc_id}{when}: “{quote[:200]}”")
+    return "\n".join(lines)
+
+
+def _stream(reply_id: str, created: int, content: str, answer: Answer) -> Iterator[str]:
+    """Server-sent events in the OpenAI chunk format: role, the content in pieces, stop, [DONE]."""
+
+    def event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        chunk = {
+            "id": reply_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": MODEL,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+
+    yield event({"role": "assistant", "content": ""})
+    for line in content.splitlines(keepends=True):
+        yield event({"content": line})
+    yield event({}, "stop", rag=answer.to_dict())
+    yield "data: [DONE]\n\n"
+
+
+def _text(content: str | list[dict[str, Any]] | None) -> str:
+    """A message's text whether it is a string or a list of parts ([{"type": "text", "text": ...}])."""
+    if isinstance(content, str):
+        return content
+    return " ".join(str(p.get("text", "")) for p in content or [] if p.get("type") == "text")
+
+
+def _version() -> str:
+    from rag import __version__
+
+    return __version__
+
+
+def run(pipe: Pipeline, *, host: str, port: int, token: str | None = None) -> None:
+    """Serve until interrupted (uvicorn, one process)."""
+    import uvicorn
+
+    uvicorn.run(create_app(pipe, token=token), host=host, port=port, log_level="warning")

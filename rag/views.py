@@ -1,0 +1,53 @@
+"""The JSON shapes rag prints (`--json`), serves over HTTP and gives MCP clients: one definition each.
+
+The field names are a stable contract (README, "JSON for other programs"); `Answer.to_dict` and
+`Hit.to_dict` in `types.py` define the answer and hit shapes these reuse.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
+
+
+def search_json(pipe: Pipeline, query: str, *, k: int, speaker: str | None, doc_id: str | None) -> dict[str, Any]:
+    """What `rag search --json` prints."""
+    hits = pipe.search(query, k=k, speaker=speaker, doc_id=doc_id)
+    who = pipe.read(query, speaker=speaker, doc_id=doc_id).speakers
+    return {"query": query, "speaker": ", ".join(who) if who else None, "hits": [h.to_dict() for h in hits]}
+
+
+def speakers_json(pipe: Pipeline) -> list[dict[str, Any]]:
+    """What `rag speakers --json` prints."""
+    return [
+        {
+            "name": p.name,
+            "kind": p.kind,
+            "aliases": list(p.aliases),
+            "roles": list(p.roles),
+            "documents": list(p.doc_ids),
+        }
+        for p in pipe.people
+    ]
+
+
+def documents_json(pipe: Pipeline) -> list[dict[str, Any]]:
+    """One row per document: id, source, format, speakers, turns, chunks."""
+    counts: dict[str, int] = {}
+    for c in pipe.chunks:
+        counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
+    rows = []
+    for doc_id, t in pipe.index.transcripts.items():
+        rows.append(
+            {
+                "doc_id": doc_id,
+                "source": t.document.source,
+                "format": t.document.format,
+                "speakers": list(dict.fromkeys(x.speaker for x in t.turns if x.speaker)),
+                "turns": len(t.turns),
+                "chunks": counts.get(doc_id, 0),
+            }
+        )
+    return rows
