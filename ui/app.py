@@ -204,7 +204,7 @@ class Chat:
                 shutil.copyfile(staged, target)
                 try:
                     report = build_index(
-                        _corpus(self.index, [*self.sources, self.uploads]),
+                        _corpus(self.index, self.sources, self.uploads),
                         self.index,
                         embedder=self.embedder,
                         progress=_reporter(progress),
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         if not args.no_build:
-            paths = _corpus(args.index, [*args.sources, *([args.uploads] if args.uploads.exists() else [])])
+            paths = _corpus(args.index, args.sources, args.uploads)
             report = build_index(paths, args.index, progress=_print_progress)
             print(f"\rindex: {report.chunks} passages ({report.embedded} embedded now)        ", file=sys.stderr)
         pipe = Pipeline.load(args.index, settings=Settings())
@@ -402,10 +402,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _corpus(index: Path, paths: list[Path]) -> list[Path]:
-    """The index's own sources (e.g. added with `rag add`) and these, once each."""
-    seen = {p.resolve(): p for p in [*corpus_roots(index), *paths] if p.exists()}
-    return list(seen.values())
+def _corpus(index: Path, sources: list[Path], uploads: Path | None) -> list[Path]:
+    """What the index is built from: its own sources (as `rag build`/`rag add` left them), or
+    `sources` for a new index; plus the uploads folder. Each once."""
+    roots = [p for p in corpus_roots(index) if p.exists()] or sources
+    paths = [*roots, *([uploads] if uploads is not None and uploads.exists() else [])]
+    return list({p.resolve(): p for p in paths}.values())
 
 
 def _print_progress(stage: str, done: int, total: int) -> None:
