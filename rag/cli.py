@@ -138,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--token-env", metavar="NAME", help="require the bearer token held in this environment variable")
+    sv.add_argument("--workers", type=int, default=1, help="worker processes sharing the port (default: 1)")
     sv.set_defaults(func=_serve)
 
     mc = command("mcp", "Serve the transcripts to MCP clients (agents) over stdio.")
@@ -418,12 +419,17 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from rag.serve import run
+    from rag.serve import run, run_workers
 
     token = _token(args.token_env)
-    pipe = _pipeline(args)
+    if args.workers < 1:
+        raise _usage(f"--workers must be 1 or more, not {args.workers}")
+    pipe = _pipeline(args)  # loaded here too, so a broken index is one line before any worker starts
     print(f"rag API on http://{args.host}:{args.port}/v1 (docs at /docs)", file=sys.stderr, flush=True)
-    run(pipe, host=args.host, port=args.port, token=token)
+    if args.workers == 1:
+        run(pipe, host=args.host, port=args.port, token=token)
+    else:
+        run_workers(str(args.index), host=args.host, port=args.port, workers=args.workers, token=token)
     return 0
 
 

@@ -210,3 +210,28 @@ def run(pipe: Pipeline, *, host: str, port: int, token: str | None = None) -> No
     import uvicorn
 
     uvicorn.run(create_app(pipe, token=token), host=host, port=port, log_level="warning")
+
+
+def run_workers(index: str, *, host: str, port: int, workers: int, token: str | None = None) -> None:
+    """Serve with several worker processes; each loads the index (its large files memory-mapped,
+    so the operating system shares their pages) and answers on the same port."""
+    import os
+
+    import uvicorn
+
+    os.environ[_INDEX_ENV] = index  # how uvicorn's worker processes learn what to load
+    if token:
+        os.environ[_TOKEN_ENV] = token
+    uvicorn.run("rag.serve:_worker_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+
+
+_INDEX_ENV, _TOKEN_ENV = "RAG_SERVE_INDEX", "RAG_SERVE_TOKEN"
+
+
+def _worker_app() -> FastAPI:
+    """The app of one worker process (see `run_workers`): the environment is the process boundary."""
+    import os
+
+    from rag.pipeline import Pipeline
+
+    return create_app(Pipeline.load(os.environ[_INDEX_ENV]), token=os.environ.get(_TOKEN_ENV) or None)
