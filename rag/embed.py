@@ -89,9 +89,6 @@ class OnnxEmbedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
-        # Idle ORT threads spin by default; with several server workers (or a busy machine) the
-        # spinning of one process's threads slows the process that has work (measured: bench/service.py).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(_tokenizer_file(model_path)))
         self.tokenizer.enable_truncation(MAX_WORD_PIECES)
