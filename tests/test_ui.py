@@ -129,3 +129,37 @@ def test_bad_uploads_leave_the_index_as_it_was(
     assert {p.name: p.read_bytes() for p in fake_chat.index.iterdir() if p.is_file()} == before
     assert len(fake_chat.pipe.chunks) == chunks_before
     assert not (tmp_path / "uploads" / name).exists()
+
+
+def test_follow_ups_read_history_in_every_shape_gradio_sends(fake_chat: Chat) -> None:
+    """Gradio 6 sends earlier messages as lists of parts; the follow-up must still see them."""
+    parts = [
+        {"role": "user", "content": [{"type": "text", "text": HELSINKI}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "Dannenberg said: ..."}]},
+    ]
+    history, *_ = _last(fake_chat.respond("What else did he say?", parts, ANYONE, []))
+    reply = history[-1]["content"]
+    assert "Dannenberg" in reply and "McLaughlin said" not in reply
+    assert fake_chat.pipe.read("What else did he say?", history=[HELSINKI]).speakers == ("Dannenberg",)
+
+
+def test_names_from_documents_are_shown_as_text_not_markup(tmp_path: Path) -> None:
+    import json
+
+    from rag import build_index
+    from ui.format import corpus_line
+
+    evil = [
+        "<a href=//evil.example/login>Sign in again</a>",
+        "<img src=//evil.example/p.png>",
+        "[click](//evil.example)",
+    ]
+    turns = [
+        {"speaker": name, "content": f"Budget line {i} was approved by the committee today."}
+        for i, name in enumerate(evil)
+    ]
+    (tmp_path / "m.json").write_text(json.dumps(turns))
+    build_index([tmp_path / "m.json"], tmp_path / "index", embedder=FakeEmbedder())
+    line = corpus_line(Pipeline.load(tmp_path / "index", embedder=FakeEmbedder()))
+    assert "<a " not in line and "<img" not in line and "[click]" not in line
+    assert "&lt;a href=//evil.example/login&gt;" in line and "\\[click\\]" in line

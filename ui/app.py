@@ -35,7 +35,7 @@ from rag import (
     load_documents,
     split_turns,
 )
-from ui.format import corpus_line, export_markdown, render_answer, searched_line
+from ui.format import corpus_line, export_markdown, message_text, plain, render_answer, searched_line
 
 log = logging.getLogger("rag.ui")
 TYPES = ", ".join(TRANSCRIPT_SUFFIXES)
@@ -133,7 +133,8 @@ class Chat:
         if not message:
             yield history, "Type a question first.", exchanges, ""
             return
-        earlier = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
+        earlier = [message_text(m.get("content")) for m in history if m.get("role") == "user"]
+        earlier = [e for e in earlier if e.strip()]
         chosen = None if not speaker or speaker == ANYONE else speaker
         history = [*history, {"role": "user", "content": message}]
         try:
@@ -172,7 +173,7 @@ class Chat:
         try:
             message = self._add(src, progress)
         except RagError as err:
-            return f"**{src.name}: not added.** {err}", corpus_line(self.pipe), gr.update()
+            return f"**{plain(src.name)}: not added.** {plain(str(err))}", corpus_line(self.pipe), gr.update()
         return message, corpus_line(self.pipe), gr.update(choices=self.speakers())
 
     def _add(self, src: Path, progress: Any) -> str:
@@ -219,7 +220,8 @@ class Chat:
         chunks = sum(c.doc_id == doc.doc_id for c in self.pipe.chunks)
         speakers = sorted({t.speaker for t in split_turns(doc) if t.speaker})
         verb = "Updated" if doc.doc_id in report.changed else "Added"
-        return f"**{verb} {name}**: {chunks} passages by {', '.join(speakers) or 'the narration'}. Ask away."
+        by = ", ".join(plain(s) for s in speakers) or "the narration"
+        return f"**{verb} {plain(name)}**: {chunks} passages by {by}. Ask away."
 
 
 def _reporter(progress: Any) -> Any:

@@ -114,9 +114,28 @@ def searched_line(pipe: Pipeline, answer: Answer) -> str:
     return f"Searching all {pipe.count()} passages in {docs} document{'s' if docs != 1 else ''}"
 
 
+def plain(text: str) -> str:
+    """Text from a document or a user, safe inside a Markdown component: no HTML, no Markdown.
+
+    Example: plain("<b>Ann</b> [x](y)") -> "&lt;b&gt;Ann&lt;/b&gt; \\[x\\](y)"
+    """
+    return re.sub(r"([\\`*_\[\]#|~])", r"\\\1", html.escape(text, quote=False))
+
+
+def message_text(content: Any) -> str:
+    """A chat message's text whether Gradio gives a string or a list of parts ([{"type": "text", ...}])."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    if isinstance(content, list | tuple):
+        return " ".join(message_text(part) for part in content if not isinstance(part, dict) or "text" in part)
+    return ""
+
+
 def corpus_line(pipe: Pipeline) -> str:
-    """ "1 document · 2 speakers (Dannenberg, McLaughlin) · 19 passages"."""
-    speakers = [p.name for p in pipe.speakers()]
+    """ "1 document · 2 speakers (Dannenberg, McLaughlin) · 19 passages", names made plain text."""
+    speakers = [plain(p.name) for p in pipe.speakers()]
     docs = len(pipe.documents)
     shown = ", ".join(speakers[:8]) + (f", … {len(speakers) - 8} more" if len(speakers) > 8 else "")
     return (
