@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from rag.formats.labels import HONORIFICS, Label, is_person_shaped, read_label
 from rag.text import trim_span
-from rag.types import Document, Excluded, Span, Turn
+from rag.types import Cue, Document, Excluded, Span, Turn
 
 __all__ = ["paragraphs", "segment", "split_turns", "trim_span"]
 
@@ -289,7 +289,7 @@ def _display_names(text: str, labels: set[str]) -> dict[str, str]:
 def _cue_turns(doc: Document) -> list[Turn]:
     """Turns of a rendered document: the cues of one line are one turn."""
     turns: list[Turn] = []
-    line_cues: list = []  # type: ignore[type-arg]
+    line_cues: list[Cue] = []
     for cue in doc.cues:
         if line_cues and "\n" not in doc.text[line_cues[-1].end : cue.start]:
             line_cues.append(cue)
@@ -302,7 +302,7 @@ def _cue_turns(doc: Document) -> list[Turn]:
     return turns
 
 
-def _turn_of(doc: Document, index: int, cues: list) -> Turn:  # type: ignore[type-arg]
+def _turn_of(doc: Document, index: int, cues: list[Cue]) -> Turn:
     start, end = cues[0].start, cues[-1].end
     span = trim_span(doc.text, start, end)
     times = [c.time_start for c in cues if c.time_start is not None]

@@ -58,12 +58,12 @@ def read_label(text: str, start: int = 0, end: int | None = None) -> Label | Non
     if not is_name_shaped(raw):
         return None
     roles: list[str] = []
-    time = _seconds(m.group("t1") or m.group("t2"))
+    time = to_seconds(m.group("t1") or m.group("t2"))
     person = None
     for inner in re.findall(r"[(\[]([^()\[\]\n]+)[)\]]", m.group("parens") or ""):
         inner = " ".join(inner.split())
         if _TIME_RE.fullmatch(inner):
-            time = _seconds(inner) if time is None else time
+            time = to_seconds(inner) if time is None else time
         elif person is None and _is_office(raw) and _is_person_name(inner):
             person = inner
         else:
@@ -124,8 +124,8 @@ def _caseless(ch: str) -> bool:
     return ch.isalpha() and not ch.isupper() and not ch.islower()
 
 
-def _seconds(stamp: str | None) -> float | None:
-    """ "01:02:03.5" -> 3723.5; "0:03" -> 3.0 (minutes:seconds)."""
+def to_seconds(stamp: str | None) -> float | None:
+    """A timestamp in seconds. Example: "01:02:03.5" -> 3723.5; "0:03" -> 3.0 (minutes:seconds)."""
     if not stamp:
         return None
     parts = stamp.replace(",", ".").split(":")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from rag.formats.labels import TIME, _seconds, is_name_shaped
+from rag.formats.labels import TIME, is_name_shaped, to_seconds
 from rag.formats.rendered import Parsed, Segment, render
 
 NAME = "otter"
@@ -28,7 +28,7 @@ def read(text: str, source: str) -> Parsed:
         segments.append(Segment(None, intro))
     for i, m in enumerate(headers):
         body_end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
-        start = _seconds(m.group("time"))
-        end = _seconds(headers[i + 1].group("time")) if i + 1 < len(headers) else None
+        start = to_seconds(m.group("time"))
+        end = to_seconds(headers[i + 1].group("time")) if i + 1 < len(headers) else None
         segments.append(Segment(m.group("name").strip(), text[m.end() : body_end], start, end))
     return render(segments)

@@ -10,7 +10,7 @@ import html
 import re
 
 from rag.errors import SourceError
-from rag.formats.labels import read_label
+from rag.formats.labels import read_label, to_seconds
 from rag.formats.rendered import Parsed, Segment, render
 
 NAME = "webvtt"
@@ -33,7 +33,7 @@ def read(text: str, source: str) -> Parsed:
     segments: list[Segment] = []
     speaker: str | None = None
     for cap in captions.captions:
-        t0, t1 = _seconds(cap.start), _seconds(cap.end)
+        t0, t1 = to_seconds(cap.start), to_seconds(cap.end)
         for voice, words in _voices(cap.raw_text):
             if voice is None:
                 label = read_label(words)
@@ -59,8 +59,3 @@ def _voices(raw: str) -> list[tuple[str | None, str]]:
 
 def _plain(text: str) -> str:
     return html.unescape(_TAG.sub("", text)).strip()
-
-
-def _seconds(stamp: str) -> float:
-    h, m, s = (["0"] + stamp.split(":"))[-3:]
-    return int(h) * 3600 + int(m) * 60 + float(s)
