@@ -12,16 +12,7 @@ from rag.types import Hit
 
 
 def hit_metadata(hit: Hit) -> dict[str, Any]:
-    """What a framework document carries: who said it, where, and when."""
-    c = hit.chunk
-    return {
-        "chunk_id": c.chunk_id,
-        "doc_id": c.doc_id,
-        "source": c.source,
-        "speaker": c.speaker,
-        "start": c.start,
-        "end": c.end,
-        "time_start": c.time_start,
-        "time_end": c.time_end,
-        "score": hit.score,
-    }
+    """What a framework document carries: the hit's JSON (who said it, where, when) without the text."""
+    meta = hit.to_dict()
+    del meta["text"]  # the document's content already
+    return meta
