@@ -163,3 +163,15 @@ def test_names_from_documents_are_shown_as_text_not_markup(tmp_path: Path) -> No
     line = corpus_line(Pipeline.load(tmp_path / "index", embedder=FakeEmbedder()))
     assert "<a " not in line and "<img" not in line and "[click]" not in line
     assert "&lt;a href=//evil.example/login&gt;" in line and "\\[click\\]" in line
+
+
+def test_when_the_picker_and_the_question_disagree_the_question_wins_and_says_so(fake_chat: Chat) -> None:
+    history, searched, exchanges, _ = _last(
+        fake_chat.respond("What did McLaughlin say about NATO?", [], "Dannenberg", [])
+    )
+    assert searched.startswith("The question names McLaughlin, so the picker's Dannenberg was not used.")
+    answer = exchanges[-1]["answer"]
+    assert answer["citations"] and all(c["speaker"] == "McLaughlin" for c in answer["citations"])
+    # the picker still applies when the question names nobody
+    _, searched, exchanges, _ = _last(fake_chat.respond("What about NATO?", [], "Dannenberg", []))
+    assert "not used" not in searched and exchanges[-1]["answer"]["speaker"] == "Dannenberg"

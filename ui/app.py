@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import html
 import logging
 import os
 import shutil
@@ -137,7 +138,10 @@ class Chat:
         earlier = [e for e in earlier if e.strip()]
         chosen = None if not speaker or speaker == ANYONE else speaker
         history = [*history, {"role": "user", "content": message}]
+        note = ""
         try:
+            if chosen is not None:
+                chosen, note = _picker_or_question(pipe, message, earlier, chosen)
             query = pipe.read(message, history=earlier, speaker=chosen)
             who = ", ".join(query.speakers) if query.speakers else None
             searching = f"Searching {who}'s answers…" if who else "Searching all transcripts…"
@@ -149,10 +153,10 @@ class Chat:
             )
             answer = pipe.ask(message, history=earlier, speaker=chosen)
         except RagError as err:
-            text = f'<div class="refusal"><b>Cannot ask that.</b> {err}</div>'
+            text = f'<div class="refusal"><b>Cannot ask that.</b> {html.escape(str(err), quote=False)}</div>'
             yield [*history, {"role": "assistant", "content": text}], str(err), exchanges, ""
             return
-        searched = searched_line(pipe, answer)
+        searched = f"{note} {searched_line(pipe, answer)}".strip()
         content = render_answer(pipe, answer, len(exchanges), searched=searched)
         exchanges = [*exchanges, {"question": message, "speaker": chosen, "answer": answer.to_dict()}]
         yield [*history, {"role": "assistant", "content": content}], searched, exchanges, ""
@@ -402,6 +406,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         app.close()
     return 0
+
+
+def _picker_or_question(pipe: Pipeline, message: str, earlier: list[str], chosen: str) -> tuple[str | None, str]:
+    """When the picker and the question name different people, the question wins, and says so.
+
+    Example: picker "Dannenberg", "What did McLaughlin say about NATO?" ->
+        (None, "The question names McLaughlin, so the picker's Dannenberg was not used.")
+    """
+    named = pipe.read(message, history=earlier).speakers
+    picked = pipe.resolve_speaker(chosen)
+    if named and set(named) != set(picked):
+        return None, f"The question names {', '.join(named)}, so the picker's {chosen} was not used."
+    return chosen, ""
 
 
 def _corpus(index: Path, sources: list[Path], uploads: Path | None) -> list[Path]:
