@@ -131,6 +131,7 @@ def find_people(
     """The speakers of a document with their aliases and roles, then the people it quotes."""
     narration = " ".join(doc.text[s:e] for t in turns if t.speaker is None for s, e in t.paragraphs)
     here = (doc.doc_id,)
+    label_roles = _label_roles(doc.text)  # every label line read once, not once per speaker
     people = []
     speakers = sorted({t.speaker for t in turns if t.speaker is not None})
     for name in speakers:
@@ -140,7 +141,7 @@ def find_people(
             names.add(full)
             roles.update(_roles(narration, full))
         names.update(a for a, target in aliases.items() if target.lower() == name.lower())
-        roles.update(_label_roles(doc.text, name))
+        roles.update(label_roles.get(_spelling(name), ()))
         names.discard(name)
         named = not any(re.search(rf"\b{re.escape(w.lower())}\b", doc.text) for w in name.split() if len(w) > 2)
         people.append(Person(name, "speaker", tuple(sorted(names)), tuple(sorted(roles)), here, named))
@@ -420,21 +421,22 @@ def _label_aliases(label: str, text: str = "") -> list[str]:
     return [a for a in out if a.lower() not in NOT_NAMES and a.lower() not in TITLES]
 
 
-def _label_roles(text: str, name: str) -> set[str]:
-    """Roles written in labels, never times: "MARIA LOPEZ (moderator):" -> {"moderator"};
-    "The Secretary of State for Environment (Dame Helen Ashcroft):" -> {"The Secretary of State ..."}."""
+def _label_roles(text: str) -> dict[str, set[str]]:
+    """Roles written in labels, by speaker (see `_spelling`), never times: "MARIA LOPEZ (moderator):"
+    -> {"maria lopez": {"moderator"}}; an office-holder's office is a role of the person named."""
     from rag.formats.labels import read_label
 
-    roles: set[str] = set()
+    roles: dict[str, set[str]] = {}
     for m in re.finditer(r"^[^\n]*?[:：]", text, re.M):
         label = read_label(m.group(0) + " ")
-        if label is not None and label.roles and label.name.lower().replace(".", "") in _spellings(name):
-            roles.update(r for r in label.roles if r.strip())
+        if label is not None and label.roles:
+            roles.setdefault(_spelling(label.name), set()).update(r for r in label.roles if r.strip())
     return roles
 
 
-def _spellings(name: str) -> set[str]:
-    return {name.lower().replace(".", ""), " ".join(name.split()).lower().replace(".", "")}
+def _spelling(name: str) -> str:
+    """A name compared case- and dot-insensitively: "MS. PATEL" and "Ms. Patel" -> "ms patel"."""
+    return " ".join(name.split()).lower().replace(".", "")
 
 
 def _roles(text: str, full_name: str) -> list[str]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError, UnknownSpeakerError
 from rag.types import Answer
-from rag.views import documents_json, search_json, speakers_json
+from rag.views import documents_json, message_text, search_json, speakers_json
 
 try:
     from fastapi import FastAPI, Request
@@ -134,7 +134,7 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], *, token: str | None
 
     @app.post("/v1/chat/completions", response_model=None)
     def chat(body: ChatBody) -> Any:
-        users = [_text(m.content) for m in body.messages if m.role == "user"]
+        users = [message_text(m.content) for m in body.messages if m.role == "user"]
         users = [u for u in users if u.strip()]
         if not users:
             return error(400, "messages: no user message to answer; send at least one {'role': 'user', 'content': ...}")
@@ -190,13 +190,6 @@ def _stream(reply_id: str, created: int, content: str, answer: Answer) -> Iterat
         yield event({"content": line})
     yield event({}, "stop", rag=answer.to_dict())
     yield "data: [DONE]\n\n"
-
-
-def _text(content: str | list[dict[str, Any]] | None) -> str:
-    """A message's text whether it is a string or a list of parts ([{"type": "text", "text": ...}])."""
-    if isinstance(content, str):
-        return content
-    return " ".join(str(p.get("text", "")) for p in content or [] if p.get("type") == "text")
 
 
 def _version() -> str:

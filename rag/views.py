@@ -51,3 +51,17 @@ def documents_json(pipe: Pipeline) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def message_text(content: Any) -> str:
+    """A chat message's text, whether a string or a list of parts ([{"type": "text", "text": ...}]).
+
+    Example: message_text([{"type": "text", "text": "Hi"}]) -> "Hi"
+    """
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    if isinstance(content, list | tuple):
+        return " ".join(message_text(part) for part in content if not isinstance(part, dict) or "text" in part)
+    return ""

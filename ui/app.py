@@ -36,7 +36,8 @@ from rag import (
     load_documents,
     split_turns,
 )
-from ui.format import corpus_line, export_markdown, message_text, plain, render_answer, searched_line
+from rag.views import message_text
+from ui.format import corpus_line, export_markdown, plain, render_answer, searched_line
 
 log = logging.getLogger("rag.ui")
 TYPES = ", ".join(TRANSCRIPT_SUFFIXES)

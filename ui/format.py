@@ -122,17 +122,6 @@ def plain(text: str) -> str:
     return re.sub(r"([\\`*_\[\]#|~])", r"\\\1", html.escape(text, quote=False))
 
 
-def message_text(content: Any) -> str:
-    """A chat message's text whether Gradio gives a string or a list of parts ([{"type": "text", ...}])."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text", ""))
-    if isinstance(content, list | tuple):
-        return " ".join(message_text(part) for part in content if not isinstance(part, dict) or "text" in part)
-    return ""
-
-
 def corpus_line(pipe: Pipeline) -> str:
     """ "1 document · 2 speakers (Dannenberg, McLaughlin) · 19 passages", names made plain text."""
     speakers = [plain(p.name) for p in pipe.speakers()]
