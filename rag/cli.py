@@ -311,7 +311,8 @@ def _search(args: argparse.Namespace) -> int:
         print("no passages match")
     for h in hits:
         text = " ".join(h.chunk.text.split())
-        print(f"{h.rank}. {h.chunk.label} ({h.chunk.chunk_id}, score {h.score:.4f})\n   {text[:300]}")
+        more = f"; with turns {h.turns[1]}-{h.turns[-1]} after it" if len(h.turns) > 1 else ""
+        print(f"{h.rank}. {h.chunk.label} ({h.chunk.chunk_id}, score {h.score:.4f}{more})\n   {text[:300]}")
     return 0
 
 

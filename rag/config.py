@@ -47,6 +47,10 @@ class Settings:
     candidates: int = 50
     rrf_k: int = 60
     full_words: int = 10
+    # `search` returns passages: a chunk and up to this many turns after it (the replies, the rest
+    # of the exchange); measured on QMSum, eval/README.md. 0: single chunks.
+    passage_turns: int = 4
+    passage_chars: int = 4000  # a passage stops before a turn that would take it past this
     k: int = 5
 
     # Answering: a question is answerable when its best passage reaches either threshold.

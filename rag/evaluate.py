@@ -1,10 +1,12 @@
 """Evaluate the pipeline on a question set: retrieval, attribution, quotes, refusals, facts, speed.
 
-A set is JSONL, one question per line (format in eval/README.md). Gold passages are character
-spans, so any chunking can be scored: a hit or citation counts when it overlaps a gold span.
-Standard ranking measures (Recall@k, Hit@k, MRR, nDCG@10) come from ir-measures; the measures no
-retrieval library has (speaker attribution, citation validity, refusals, facts) are the pure
-functions below. Writing the report is `report.py`'s job.
+A set is JSONL, one question per line (format in eval/README.md). Gold is turns or character
+spans, so any chunking can be scored. Retrieval is scored at an equal reading budget: each passage
+`search` returns is expanded into its turns, in order, and turn-level nDCG@10 and Recall@10 (first
+ten turns, by ir-measures) and Recall within the first 1,000 tokens are the headline; Hit@k and
+MRR of passages that touch gold are secondary (long passages touch long gold by construction).
+The measures no retrieval library has (speaker attribution, citation validity, refusals, facts)
+are the pure functions below. Writing the report is `report.py`'s job.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,17 @@ from rag.config import Settings
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 from rag.search import is_by
-from rag.types import Chunk, Citation, Document, Hit, Turn
+from rag.types import Chunk, Citation, Document, Hit, Transcript, Turn
 
 KS = (1, 3, 5, 10)
+READING_TOKENS = 1000  # the reading budget of turn_recall@1000t: cl100k tokens of the turns returned
+RETRIEVAL = (
+    "turn_ndcg@10",
+    "turn_recall@10",
+    f"turn_recall@{READING_TOKENS}t",
+    *(f"hit@{k}" for k in KS),
+    "mrr@10",
+)
 KINDS = ("speaker", "alias", "quoted", "factual", "paraphrase", "follow-up", "negative")
 
 
@@ -146,25 +156,58 @@ def overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
-def relevant_units(question: Question, chunks: Iterable[Chunk]) -> set[str]:
-    """The unit ids (chunk ids, or doc:turn for turn-scored sets) that answer `question`."""
+def relevant_turns(question: Question, transcripts: Mapping[str, Transcript]) -> set[str]:
+    """The turns ("doc:turn") that answer `question`: its gold turns, or those its gold spans touch."""
     if question.gold_turns:
         return {f"{question.doc_id}:{t}" for t in question.gold_turns}
     return {
-        c.chunk_id
-        for c in chunks
+        f"{doc_id}:{turn.index}"
+        for doc_id, t in transcripts.items()
         for g in question.gold
-        if c.source == g.source and overlaps((c.start, c.end), (g.start, g.end))
+        if t.document.source == g.source
+        for turn in t.turns
+        if any(overlaps(p, (g.start, g.end)) for p in turn.paragraphs)
     }
 
 
-def ranked_units(question: Question, hits: Sequence[Hit]) -> list[str]:
-    """Hit units in rank order, each once (several chunks of one turn count as one turn)."""
+def is_relevant(question: Question, hit: Hit) -> bool:
+    """The passage covers a gold turn, or overlaps a gold span."""
+    if question.gold_turns:
+        return hit.chunk.doc_id == question.doc_id and any(t in question.gold_turns for t in hit.turns)
+    span = (hit.chunk.start, hit.chunk.end if hit.end is None else hit.end)
+    return any(g.source == hit.chunk.source and overlaps(span, (g.start, g.end)) for g in question.gold)
+
+
+def ranked_turns(hits: Sequence[Hit]) -> list[str]:
+    """Each passage expanded into its turns, in rank order, each turn once: what a reader reads."""
     seen: dict[str, None] = {}
     for h in hits:
-        unit = f"{h.chunk.doc_id}:{h.chunk.turn}" if question.gold_turns else h.chunk.chunk_id
-        seen.setdefault(unit, None)
+        for t in h.turns:
+            seen.setdefault(f"{h.chunk.doc_id}:{t}", None)
     return list(seen)
+
+
+def within_tokens(units: Sequence[str], tokens: Mapping[str, int], budget: int) -> list[str]:
+    """The first units whose tokens add up to at most `budget` (the first always counts)."""
+    out: list[str] = []
+    used = 0
+    for u in units:
+        used += tokens.get(u, 0)
+        if out and used > budget:
+            break
+        out.append(u)
+    return out
+
+
+def passage_scores(relevant: Sequence[bool], ks: Sequence[int] = KS) -> dict[str, float]:
+    """Hit@k and MRR@10 of passages in rank order (True: the passage covers gold).
+
+    Example: [False, True] -> {"hit@1": 0.0, "hit@3": 1.0, ..., "mrr@10": 0.5}
+    """
+    first = next((i for i, r in enumerate(relevant[:10], 1) if r), None)
+    out = {f"hit@{k}": float(any(relevant[:k])) for k in ks}
+    out["mrr@10"] = 1.0 / first if first else 0.0
+    return out
 
 
 def ranking_scores(
@@ -295,12 +338,22 @@ def run_eval(
         records.append(_evaluate_one(pipe, q, chunks, k))
         if progress:
             progress("eval", i, len(questions))
-    relevant = {q.id: relevant_units(q, pipe.chunks) for q in questions if q.answerable}
-    ranked = {r["id"]: r["_ranked"] for r in records}
-    ranking = ranking_scores(relevant, ranked)
+    relevant = {q.id: relevant_turns(q, pipe.index.transcripts) for q in questions if q.answerable}
+    turns = {r["id"]: r["_turns"] for r in records}
+    tokens = _turn_tokens(pipe, turns)
+    at10 = ranking_scores(relevant, {i: t[:10] for i, t in turns.items()}, ks=(10,))
+    read = {i: within_tokens(t, tokens, READING_TOKENS) for i, t in turns.items()}
     for r in records:
-        r["retrieval"] = ranking.get(r["id"], {})
-        del r["_ranked"]
+        units = relevant.get(r["id"])
+        r["retrieval"] = {}
+        if units:
+            r["retrieval"] = {
+                **passage_scores(r["_relevant"]),
+                "turn_ndcg@10": at10[r["id"]]["ndcg@10"],
+                "turn_recall@10": at10[r["id"]]["recall@10"],
+                f"turn_recall@{READING_TOKENS}t": len(units & set(read[r["id"]])) / len(units),
+            }
+        del r["_turns"], r["_relevant"]
         if r["retrieval"] and r["retrieval"].get(f"hit@{min(k, 10)}", 1.0) == 0.0:
             r["failed"].append("retrieval")
     name = Path(set_path).stem + ("-dense" if dense_only else "")
@@ -320,6 +373,19 @@ def run_eval(
 
         result.table = summary_table(result)
     return result
+
+
+def _turn_tokens(pipe: Pipeline, ranked: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """cl100k tokens of every turn a ranking returned ("doc:turn" -> tokens)."""
+    from rag.chunk import count_tokens
+
+    out: dict[str, int] = {}
+    for unit in {u for units in ranked.values() for u in units}:
+        doc_id, _, turn = unit.rpartition(":")
+        t = pipe.index.transcripts[doc_id]
+        text = t.document.text
+        out[unit] = count_tokens(" ".join(text[a:b] for a, b in t.turns[int(turn)].paragraphs))
+    return out
 
 
 def _evaluate_one(pipe: Pipeline, q: Question, chunks: dict[str, Chunk], k: int) -> dict[str, Any]:
@@ -375,7 +441,8 @@ def _evaluate_one(pipe: Pipeline, q: Question, chunks: dict[str, Chunk], k: int)
         "failed": failed,
         "ask_ms": (t1 - t0) * 1000,
         "search_ms": (t2 - t1) * 1000,
-        "_ranked": ranked_units(q, hits),
+        "_turns": ranked_turns(hits),
+        "_relevant": [is_relevant(q, h) for h in hits],
     }
 
 
@@ -397,7 +464,7 @@ def _aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     scored = [r["retrieval"] for r in records if r.get("retrieval")]
     out: dict[str, Any] = {"questions": len(records)}
-    for key in [f"recall@{k}" for k in KS] + [f"hit@{k}" for k in KS] + ["mrr@10", "ndcg@10"]:
+    for key in RETRIEVAL:
         out[key] = mean(s.get(key) for s in scored)
     n_cites = sum(len(r["citations"]) for r in records)
     out["speaker_attribution"] = mean(r["attributed"] for r in records)

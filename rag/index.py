@@ -158,18 +158,31 @@ class Index:
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
-    def lexical(self, terms: Sequence[str], *, n: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-n rows by BM25 score for `terms` (already tokenized), within `rows` if given."""
-        known = [t for t in terms if t in self.bm25.vocab_dict]
-        if not known or not self.chunks:
+    def lexical(
+        self, terms: Sequence[str], *, n: int, rows: np.ndarray | None = None, scores: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n rows by BM25 score for `terms` (already tokenized), within `rows` if given.
+
+        `scores`: every row's BM25 score for `terms` when already computed (`lexical_scores`).
+        """
+        if scores is None:
+            scores = self.lexical_scores(terms)
+        if scores is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        scores = self.bm25.get_scores(known)
         if rows is not None:
             scores = scores[rows]
         top = _top(scores, n)
         top = top[scores[top] > 0]
         ids = rows[top] if rows is not None else top
         return ids, scores[top]
+
+    def lexical_scores(self, terms: Sequence[str]) -> np.ndarray | None:
+        """Every row's BM25 score for `terms`, or None when no term is in the vocabulary."""
+        known = [t for t in terms if t in self.bm25.vocab_dict]
+        if not known or not self.chunks:
+            return None
+        scores: np.ndarray = self.bm25.get_scores(known)
+        return scores
 
     def similarity(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Cosine of `query` with each of `rows`."""

@@ -260,16 +260,21 @@ class Pipeline:
     ) -> list[Hit]:
         """The best passages for `query`, best first, optionally by one speaker or in one document.
 
-        The speaker named in the query itself is used when `speaker` is not given.
+        Each hit is a passage: a chunk and the replies after it (`Hit.turns`). A speaker named in
+        the query ranks first without shutting out the rest (the question they answered, who
+        disagreed); `speaker` given here is a filter: only their passages.
         """
         query = self._check(query)
         q = self.read(query, speaker=speaker, history=history, doc_id=doc_id)
         if q.mention is not None and q.mention.how == "ambiguous":
             q = replace(q, speakers=None, people=None)  # search everyone; ask() says which ones fit
-        rows = self.index.rows(speakers=q.speakers, doc_id=doc_id, people=q.people)
-        if rows is not None and len(rows) == 0:
-            return []
-        return self._retrieve(q, rows, k)
+        named = self.index.rows(speakers=q.speakers, doc_id=doc_id, people=q.people) if q.speakers else None
+        if speaker is not None:
+            if named is not None and len(named) == 0:
+                return []
+            return self._retrieve(q, named, k, passages=True)
+        prior = named if named is not None and len(named) else None
+        return self._retrieve(q, self.index.rows(doc_id=doc_id), k, prior=prior, passages=True)
 
     def read(
         self, question: str, *, history: Sequence[str] = (), speaker: str | None = None, doc_id: str | None = None
@@ -336,6 +341,11 @@ class Pipeline:
     def _chunks_by_id(self) -> dict[str, Chunk]:
         return {c.chunk_id: c for c in self.index.chunks}
 
+    def passage(self, hit: Hit) -> str:
+        """The text a hit stands for: its chunk, or for a passage the chunk through `hit.end`."""
+        doc = self.documents[hit.chunk.doc_id]
+        return doc.text[hit.chunk.start : hit.chunk.end if hit.end is None else hit.end]
+
     def turn(self, doc_id: str, index: int) -> Turn:
         """The speaker turn `index` of a document (its paragraphs give the full context of a quote)."""
         return self.index.transcripts[doc_id].turns[index]
@@ -374,11 +384,13 @@ class Pipeline:
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _retrieve(self, query: Query, rows: np.ndarray | None, k: int) -> list[Hit]:
+    def _retrieve(
+        self, query: Query, rows: np.ndarray | None, k: int, *, prior: np.ndarray | None = None, passages: bool = False
+    ) -> list[Hit]:
         vector = self._embed(dense_text(query))
         mode = self.settings.retrieval
         if mode == "dense":
-            return dense_search(self.index, vector, k=k, rows=rows)
+            return dense_search(self.index, vector, k=k, rows=rows if prior is None else prior)
         if mode not in ("hybrid", "bm25"):
             raise ValueError(f"Settings.retrieval is {mode!r}; use 'hybrid', 'dense' or 'bm25'")
         return hybrid_search(
@@ -387,10 +399,13 @@ class Pipeline:
             tokenize(query_text(query)),
             k=k,
             rows=rows,
+            prior=prior,
             candidates=self.settings.candidates,
             rrf_k=self.settings.rrf_k,
             lexical_only=mode == "bm25",
             full_words=self.settings.full_words,
+            passage_turns=self.settings.passage_turns if passages else 0,
+            passage_chars=self.settings.passage_chars,
         )
 
     def _embed(self, text: str) -> np.ndarray:

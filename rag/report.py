@@ -17,10 +17,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HEADLINE = [
-    ("hit@5", "Hit@5"),
-    ("recall@5", "Recall@5"),
-    ("mrr@10", "MRR@10"),
-    ("ndcg@10", "nDCG@10"),
+    ("turn_ndcg@10", "Turn nDCG@10 (first 10 turns read)"),
+    ("turn_recall@10", "Turn Recall@10"),
+    ("turn_recall@1000t", "Turn Recall, first 1,000 tokens"),
+    ("hit@5", "Hit@5 (passages touching gold)"),
+    ("mrr@10", "MRR@10 (passages)"),
     ("speaker_attribution", "Speaker attribution"),
     ("misattributed_citations", "Misattributed citations (must be 0)"),
     ("citation_validity", "Citation validity"),
@@ -36,7 +37,16 @@ HEADLINE = [
     ("search_ms_p50", "search p50 (ms)"),
     ("search_ms_p95", "search p95 (ms)"),
 ]
-BY_KIND = ["questions", "hit@5", "mrr@10", "ndcg@10", "speaker_attribution", "accuracy", "facts"]
+BY_KIND = [
+    "questions",
+    "turn_ndcg@10",
+    "turn_recall@10",
+    "hit@5",
+    "speaker_attribution",
+    "accuracy",
+    "facts",
+    "ask_ms_p50",
+]
 
 
 def write_report(result: Result, out: Path) -> None:
@@ -139,10 +149,10 @@ def _plots(result: Result, base: Path) -> list[Path]:
     s = result.summary
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=110)
     for kind, agg in [("overall", s["overall"]), *s["by_kind"].items()]:
-        ys = [agg.get(f"recall@{k}") for k in KS]
+        ys = [agg.get(f"hit@{k}") for k in KS]
         if all(y is not None for y in ys):
             ax.plot(KS, ys, marker="o", label=kind, linewidth=2.5 if kind == "overall" else 1)
-    ax.set(xlabel="k", ylabel="Recall@k", ylim=(0, 1.02), xticks=list(KS), title="Recall@k")
+    ax.set(xlabel="k", ylabel="Hit@k", ylim=(0, 1.02), xticks=list(KS), title="Hit@k (passages touching gold)")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     paths.append(base.with_name(base.name + "-recall.png"))

@@ -19,7 +19,7 @@ from rag.chunk import word_count
 from rag.index import Index
 from rag.people import Mention, Roster, asked_about_person
 from rag.text import tokenize
-from rag.types import Chunk, Hit, Person
+from rag.types import Chunk, Hit, Person, Turn
 
 _SPEECH = (
     r"say|said|says|think|thought|thinks|believe|believes|write|wrote|writes|mean|argue|argued|"
@@ -106,36 +106,61 @@ def hybrid_search(
     *,
     k: int,
     rows: np.ndarray | None = None,
+    prior: np.ndarray | None = None,
     candidates: int = 50,
     rrf_k: int = 60,
     lexical_only: bool = False,
     full_words: int = 0,
+    passage_turns: int = 0,
+    passage_chars: int = 4000,
 ) -> list[Hit]:
     """Reciprocal-rank fusion of dense and BM25 rankings, best first.
 
     Args:
         vector: the query embedding, (dim,) float32, L2-normalised.
         terms: BM25 terms of the query (see `index.tokenize`).
-        rows: allowed row ids (a speaker or document filter), None for all.
+        rows: allowed row ids (a document filter, or a speaker filter used as a wall), None for all.
+        prior: rows that rank first without shutting out the rest (the named speaker's): searched
+            on their own as well and fused in, so the question they answered and the replies they
+            got stay reachable.
         full_words: passages shorter than this many words are ranked down by `length_prior`.
+        passage_turns, passage_chars: each hit is a passage, its chunk and the chunks after it
+            within this many turns and characters (`Hit.turns`, `Hit.end`); 0 turns: the chunk alone.
     """
     n = max(candidates, k)
-    dense_rows = np.zeros(0, dtype=np.int64) if lexical_only else index.dense(vector, n=n, rows=rows)[0]
-    lex_rows, lex_scores = index.lexical(terms, n=n, rows=rows)
+    scores = index.lexical_scores(terms)
     fused: dict[int, float] = {}
-    for ranking in (dense_rows, lex_rows):
-        for rank, row in enumerate(ranking.tolist()):
-            fused[row] = fused.get(row, 0.0) + 1.0 / (rrf_k + rank + 1)
+    for allowed in (rows,) if prior is None else (rows, prior):
+        rankings = [index.lexical(terms, n=n, rows=allowed, scores=scores)[0]]
+        if not lexical_only:
+            rankings.append(index.dense(vector, n=n, rows=allowed)[0])
+        for ranking in rankings:
+            for rank, row in enumerate(ranking.tolist()):
+                fused[row] = fused.get(row, 0.0) + 1.0 / (rrf_k + rank + 1)
     if full_words > 0:
         for row in fused:
             fused[row] *= length_prior(index.chunks[row].text, full_words)
     best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
     cosine = index.similarity(vector, np.array(best, dtype=np.int64))
-    bm25 = dict(zip(lex_rows.tolist(), lex_scores.tolist(), strict=True))
-    return [
-        Hit(index.chunks[row], rank, fused[row], float(cos), float(bm25.get(row, 0.0)))
-        for rank, (row, cos) in enumerate(zip(best, cosine.tolist(), strict=True), 1)
-    ]
+    hits = []
+    for rank, (row, cos) in enumerate(zip(best, cosine.tolist(), strict=True), 1):
+        chunk = index.chunks[row]
+        last, end = None, None
+        if passage_turns:
+            last = passage_last(index.transcripts[chunk.doc_id].turns, chunk, passage_turns, passage_chars)
+            end = index.transcripts[chunk.doc_id].turns[last].end if last > chunk.turn else chunk.end
+        lexical = float(scores[row]) if scores is not None else 0.0
+        hits.append(Hit(chunk, rank, fused[row], float(cos), lexical, last, end))
+    return hits
+
+
+def passage_last(turns: Sequence[Turn], chunk: Chunk, n: int, chars: int) -> int:
+    """The last turn of the passage that starts with `chunk`: up to `n` whole turns after its own,
+    while the passage stays within `chars` characters (a long turn is a passage on its own)."""
+    last = chunk.turn
+    while last + 1 < len(turns) and last + 1 <= chunk.turn + n and turns[last + 1].end - chunk.start <= chars:
+        last += 1
+    return last
 
 
 def length_prior(text: str, full_words: int) -> float:

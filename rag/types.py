@@ -148,13 +148,26 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A retrieved chunk, best first. `score` is the fused (RRF) score; the parts are kept."""
+    """A retrieved chunk, best first. `score` is the fused (RRF) score; the parts are kept.
+
+    A search for passages returns the chunk with what follows it (the replies, the rest of the
+    exchange): turns `chunk.turn` to `last_turn` of its document, text up to offset `end`
+    (`Pipeline.passage` gives the text). Both None: the chunk alone.
+    """
 
     chunk: Chunk
     rank: int
     score: float
     dense: float  # cosine similarity of the query and the chunk
     lexical: float  # BM25 score (0 when no query term occurs)
+    last_turn: int | None = None
+    end: int | None = None
+
+    @property
+    def turns(self) -> range:
+        """The turns this hit covers, in order (one turn, or the passage's)."""
+        last = self.chunk.turn if self.last_turn is None else self.last_turn
+        return range(self.chunk.turn, last + 1)
 
     def to_dict(self) -> dict[str, Any]:
         c = self.chunk
@@ -170,6 +183,9 @@ class Hit:
             "score": round(self.score, 6),
             "time_start": c.time_start,
             "time_end": c.time_end,
+            "turn": c.turn,
+            "last_turn": c.turn if self.last_turn is None else self.last_turn,
+            "passage_end": c.end if self.end is None else self.end,
         }
 
 

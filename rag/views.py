@@ -13,10 +13,12 @@ if TYPE_CHECKING:
 
 
 def search_json(pipe: Pipeline, query: str, *, k: int, speaker: str | None, doc_id: str | None) -> dict[str, Any]:
-    """What `rag search --json` prints."""
+    """What `rag search --json` prints: each hit's chunk, and its passage (the chunk and the turns
+    after it, `turn` to `last_turn`, text up to `passage_end`)."""
     hits = pipe.search(query, k=k, speaker=speaker, doc_id=doc_id)
     who = pipe.read(query, speaker=speaker, doc_id=doc_id).speakers
-    return {"query": query, "speaker": ", ".join(who) if who else None, "hits": [h.to_dict() for h in hits]}
+    rows = [{**h.to_dict(), "passage": pipe.passage(h)} for h in hits]
+    return {"query": query, "speaker": ", ".join(who) if who else None, "hits": rows}
 
 
 def speakers_json(pipe: Pipeline) -> list[dict[str, Any]]:

@@ -107,7 +107,12 @@ class TestWithIndex:
             "score",
             "time_start",
             "time_end",
+            "turn",
+            "last_turn",
+            "passage_end",
+            "passage",
         }
+        assert all(h["speaker"] == "Dannenberg" and h["passage"].startswith(h["text"]) for h in d["hits"])
 
     def test_speakers(self, real_index: Path) -> None:
         d = json.loads(rag("speakers", "--json", "--index", str(real_index)).stdout)

@@ -20,13 +20,16 @@ from rag.evaluate import (
     is_valid_citation,
     load_set,
     overlaps,
+    passage_scores,
     percentile,
+    ranked_turns,
     ranking_scores,
     refusal_scores,
-    relevant_units,
+    relevant_turns,
     run_eval,
+    within_tokens,
 )
-from rag.types import Citation, Turn
+from rag.types import Citation, Hit, Turn
 from tests.conftest import FORMATS, ROOT
 
 
@@ -85,13 +88,33 @@ def test_citation_validity_checks_the_source(fake_pipe: Pipeline) -> None:
     assert is_valid_citation(good, fake_pipe.documents) and not is_valid_citation(bad, fake_pipe.documents)
 
 
-def test_relevant_units_by_span_and_by_turn(fake_pipe: Pipeline) -> None:
-    seed = [c for c in fake_pipe.chunks if c.doc_id == "cipher-brief-trump-putin-call"]
-    start = fake_pipe.documents["cipher-brief-trump-putin-call"].text.index("Helsinki in 2018")
-    q = Question("q", "x", True, gold=(Gold(seed[0].source, start, start + 16),))
-    units = relevant_units(q, fake_pipe.chunks)
-    assert len(units) == 1 and units <= {c.chunk_id for c in seed}
-    assert relevant_units(Question("q", "x", True, doc_id="m", gold_turns=(2, 3)), []) == {"m:2", "m:3"}
+def test_relevant_turns_by_span_and_by_turn(fake_pipe: Pipeline) -> None:
+    doc = fake_pipe.documents["cipher-brief-trump-putin-call"]
+    start = doc.text.index("Helsinki in 2018")
+    q = Question("q", "x", True, gold=(Gold(doc.source, start, start + 16),))
+    turns = fake_pipe.index.transcripts[doc.doc_id].turns
+    inside = next(t for t in turns if any(a <= start < b for a, b in t.paragraphs))
+    assert relevant_turns(q, fake_pipe.index.transcripts) == {f"{doc.doc_id}:{inside.index}"}
+    assert relevant_turns(Question("q", "x", True, doc_id="m", gold_turns=(2, 3)), {}) == {"m:2", "m:3"}
+
+
+def test_passages_are_read_turn_by_turn_in_rank_order(fake_pipe: Pipeline) -> None:
+    chunks = {c.turn: c for c in fake_pipe.chunks if c.doc_id == "cipher-brief-trump-putin-call"}
+    first, second = max(chunks), min(chunks)
+    hits = [Hit(chunks[first], 1, 1.0, 0.5, 0.0, first + 2), Hit(chunks[second], 2, 0.9, 0.4, 0.0)]
+    doc = "cipher-brief-trump-putin-call"
+    expected = [f"{doc}:{t}" for t in (first, first + 1, first + 2, second)]
+    assert ranked_turns(hits) == expected
+    assert within_tokens(expected, {u: 400 for u in expected}, 1000) == expected[:2]
+    assert within_tokens(expected, {u: 2000 for u in expected}, 1000) == expected[:1]  # the first always counts
+    assert passage_scores([False, False, True]) == {
+        "hit@1": 0.0,
+        "hit@3": 1.0,
+        "hit@5": 1.0,
+        "hit@10": 1.0,
+        "mrr@10": 1 / 3,
+    }
+    assert passage_scores([])["mrr@10"] == 0.0
 
 
 @pytest.mark.parametrize(
@@ -150,7 +173,8 @@ def test_run_eval_writes_a_report(real_pipe: Pipeline, tmp_path: Path) -> None:
     assert o["citation_validity"] == 1.0
     assert o["hit@5"] >= 0.9 and o["accuracy"] >= 0.9 and o["speaker_attribution"] >= 0.95
     md = result.paths[1].read_text()
-    assert "| Hit@5 |" in md and "## By kind of question" in md
+    assert o["turn_ndcg@10"] >= 0.9 and o["turn_recall@10"] >= 0.9
+    assert "| Turn nDCG@10 (first 10 turns read) |" in md and "## By kind of question" in md
 
 
 def test_misattribution_is_read_from_the_offsets_not_the_chunk() -> None:
