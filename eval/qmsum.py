@@ -1,7 +1,9 @@
 """Generate the QMSum validation question set from the meetings vendored in eval/data/qmsum/val.
 
 Each specific query becomes a question about its own meeting (`doc_id`), with gold spans from
-`relevant_text_span` (0-based turn ids, end inclusive) as both character spans and turn ids.
+`relevant_text_span` (0-based turn ids, end inclusive) as both character spans and turn ids. Two
+queries of each meeting are also asked of a meeting of another kind (`negatives`): they must be
+refused, which calibrates the answer-or-refuse gate on more than the seed's negatives.
 
     python eval/qmsum.py                      # writes eval/sets/qmsum-val.jsonl
     rag build $(python eval/qmsum.py --print-data) --index eval/indexes/qmsum
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from pathlib import Path
 
 from rag import load_documents, split_turns
@@ -62,6 +65,46 @@ def questions(data: Path) -> list[dict[str, object]]:
     return out
 
 
+# Questions that fit any meeting ("Summarize the whole meeting") cannot be asked of the wrong one.
+_GENERIC = re.compile(r"\b(?:meetings?|whole|general|overall|presentations?)\b", re.I)
+
+
+def domain(doc_id: str) -> str:
+    """QMSum's three kinds of meeting: academic (ICSI: Bed, Bmr, Bro), product design (AMI: ES,
+    IS, TS) and committee (parliamentary: covid, education)."""
+    if doc_id[:1] == "B":
+        return "academic"
+    return "product" if doc_id[:2] in ("ES", "IS", "TS") else "committee"
+
+
+def negatives(data: Path, per_meeting: int = 2) -> list[dict[str, object]]:
+    """Questions that must be refused: the first specific queries of each meeting, asked of a
+    meeting of another kind (a product-design question of a committee hearing, and so on)."""
+    files = sorted(data.glob("*.json"))
+    kinds = ["academic", "product", "committee"]
+    by_kind = {k: [f.stem for f in files if domain(f.stem) == k] for k in kinds}
+    out = []
+    for n, f in enumerate(files):
+        other = kinds[(kinds.index(domain(f.stem)) + 1) % len(kinds)]
+        target = by_kind[other][n % len(by_kind[other])]
+        raw = json.loads(f.read_text(encoding="utf-8"))
+        asked = [q["query"] for q in raw.get("specific_query_list", []) if not _GENERIC.search(q["query"])]
+        for i, query in enumerate(asked[:per_meeting]):
+            out.append(
+                {
+                    "id": f"{f.stem}-not-{target}-{i}",
+                    "kind": "negative",
+                    "question": query,
+                    "answerable": False,
+                    "doc_id": target,
+                    "gold": [],
+                    "facts": [],
+                    "history": [],
+                }
+            )
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the QMSum val folder")
@@ -73,10 +116,11 @@ def main() -> int:
         return 0
     if not args.data.is_dir():
         p.error(f"{args.data} is not a folder; pass --data PATH/TO/qmsum/val or set RAG_QMSUM")
-    rows = questions(args.data)
+    rows = questions(args.data) + negatives(args.data)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    print(f"wrote {len(rows)} questions to {args.out}")
+    refuse = sum(not r["answerable"] for r in rows)
+    print(f"wrote {len(rows)} questions ({refuse} to be refused: asked of a meeting of another kind) to {args.out}")
     return 0
 
 

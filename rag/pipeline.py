@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -71,13 +72,19 @@ class Pipeline:
             IndexMismatchError: the index was built with another model than `settings` name.
         """
         path = Path(path)
+        onnx = path / "encoder.onnx" if settings.backend in ("auto", "onnx") else None
+
+        def model() -> Embedder:
+            return load_embedder(settings.model_path or packaged_model_path(), name=settings.model_name, onnx_path=onnx)
+
+        # The exported encoder loads while the index does (a third of a cold start); torch, slow
+        # and only a fallback, waits until the index is known to be there.
+        early = _Background(model) if embedder is None and onnx is not None and onnx.exists() else None
         index = Index.load(path)
         manifest = index.manifest
         if embedder is None:
             _check_model(manifest, settings, path)
-            model_path = settings.model_path or packaged_model_path()
-            onnx = path / "encoder.onnx" if settings.backend in ("auto", "onnx") else None
-            embedder = load_embedder(model_path, name=settings.model_name, onnx_path=onnx)
+            embedder = early.result() if early is not None else model()
         if embedder.dim != manifest.get("dim"):
             raise IndexMismatchError(
                 f"{path}/ holds {manifest.get('dim')}-d vectors, the model makes {embedder.dim}-d; "
@@ -389,8 +396,12 @@ class Pipeline:
     ) -> list[Hit]:
         vector = self._embed(dense_text(query))
         mode = self.settings.retrieval
+        turns = self.settings.passage_turns if passages else 0
         if mode == "dense":
-            return dense_search(self.index, vector, k=k, rows=rows if prior is None else prior)
+            rows = rows if prior is None else prior
+            return dense_search(
+                self.index, vector, k=k, rows=rows, passage_turns=turns, passage_chars=self.settings.passage_chars
+            )
         if mode not in ("hybrid", "bm25"):
             raise ValueError(f"Settings.retrieval is {mode!r}; use 'hybrid', 'dense' or 'bm25'")
         return hybrid_search(
@@ -404,7 +415,7 @@ class Pipeline:
             rrf_k=self.settings.rrf_k,
             lexical_only=mode == "bm25",
             full_words=self.settings.full_words,
-            passage_turns=self.settings.passage_turns if passages else 0,
+            passage_turns=turns,
             passage_chars=self.settings.passage_chars,
         )
 
@@ -429,6 +440,29 @@ class Pipeline:
         extra = f" People quoted in the text: {', '.join(quoted)}." if quoted else ""
         where = doc_id if doc_id else "the transcripts"
         return f"{name} does not speak in {where} and is not quoted in it. Speakers: {speakers}.{extra}"
+
+
+class _Background:
+    """A call run on a daemon thread; `result()` waits for it and returns or raises what it did."""
+
+    def __init__(self, call: Callable[[], Embedder]) -> None:
+        self._value: Embedder | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], Embedder]) -> None:
+        try:
+            self._value = call()
+        except BaseException as err:  # noqa: BLE001 - handed to the caller by result()
+            self._error = err
+
+    def result(self) -> Embedder:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
 
 
 def _check_model(manifest: dict[str, object], settings: Settings, path: Path) -> None:

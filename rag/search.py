@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -142,16 +142,23 @@ def hybrid_search(
             fused[row] *= length_prior(index.chunks[row].text, full_words)
     best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
     cosine = index.similarity(vector, np.array(best, dtype=np.int64))
-    hits = []
-    for rank, (row, cos) in enumerate(zip(best, cosine.tolist(), strict=True), 1):
-        chunk = index.chunks[row]
-        last, end = None, None
-        if passage_turns:
-            last = passage_last(index.transcripts[chunk.doc_id].turns, chunk, passage_turns, passage_chars)
-            end = index.transcripts[chunk.doc_id].turns[last].end if last > chunk.turn else chunk.end
-        lexical = float(scores[row]) if scores is not None else 0.0
-        hits.append(Hit(chunk, rank, fused[row], float(cos), lexical, last, end))
-    return hits
+    lexical = [float(scores[row]) if scores is not None else 0.0 for row in best]
+    hits = [
+        Hit(index.chunks[row], rank, fused[row], float(cos), lex)
+        for rank, (row, cos, lex) in enumerate(zip(best, cosine.tolist(), lexical, strict=True), 1)
+    ]
+    return as_passages(index, hits, passage_turns, passage_chars) if passage_turns else hits
+
+
+def as_passages(index: Index, hits: Sequence[Hit], turns: int, chars: int) -> list[Hit]:
+    """Each hit grown into a passage: its chunk and up to `turns` whole turns after it, within
+    `chars` characters (`Hit.turns`, `Hit.end`)."""
+    out = []
+    for h in hits:
+        doc_turns = index.transcripts[h.chunk.doc_id].turns
+        last = passage_last(doc_turns, h.chunk, turns, chars)
+        out.append(replace(h, last_turn=last, end=doc_turns[last].end if last > h.chunk.turn else h.chunk.end))
+    return out
 
 
 def passage_last(turns: Sequence[Turn], chunk: Chunk, n: int, chars: int) -> int:
@@ -172,13 +179,22 @@ def length_prior(text: str, full_words: int) -> float:
     return float(min(1.0, word_count(text) / full_words) ** 0.5)
 
 
-def dense_search(index: Index, vector: np.ndarray, *, k: int, rows: np.ndarray | None = None) -> list[Hit]:
+def dense_search(
+    index: Index,
+    vector: np.ndarray,
+    *,
+    k: int,
+    rows: np.ndarray | None = None,
+    passage_turns: int = 0,
+    passage_chars: int = 4000,
+) -> list[Hit]:
     """Dense-only ranking (the baseline the evaluation compares hybrid against)."""
     ids, scores = index.dense(vector, n=k, rows=rows)
-    return [
+    hits = [
         Hit(index.chunks[r], rank, float(s), float(s), 0.0)
         for rank, (r, s) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True), 1)
     ]
+    return as_passages(index, hits, passage_turns, passage_chars) if passage_turns else hits
 
 
 def query_text(query: Query) -> str:

@@ -25,6 +25,7 @@ import pytest
 
 from rag import Pipeline
 from rag.serve import create_app
+from rag.views import search_json
 from tests.conftest import ROOT
 
 HELSINKI = "What did Dannenberg say about Helsinki?"
@@ -93,7 +94,7 @@ def test_ask_and_search_return_the_library_json(api: str, fake_pipe: Pipeline) -
     r = httpx.post(f"{api}/v1/search", json={"query": "Helsinki", "k": 3, "speaker": "Dannenberg"})
     body = r.json()
     assert body["speaker"] == "Dannenberg" and [h["rank"] for h in body["hits"]] == [1, 2, 3]
-    assert body["hits"] == [h.to_dict() for h in fake_pipe.search("Helsinki", k=3, speaker="Dannenberg")]
+    assert body["hits"] == search_json(fake_pipe, "Helsinki", k=3, speaker="Dannenberg", doc_id=None)["hits"]
 
 
 @pytest.mark.parametrize(
@@ -205,7 +206,7 @@ def test_mcp_tools_over_stdio(fake_index: Path, fake_pipe: Pipeline) -> None:
         ],
     )
     assert sorted(tools) == ["ask_transcripts", "list_documents", "list_speakers", "search_transcripts"]
-    assert search["hits"] == [h.to_dict() for h in fake_pipe.search("Helsinki", k=3, speaker="Dannenberg")]
+    assert search["hits"] == search_json(fake_pipe, "Helsinki", k=3, speaker="Dannenberg", doc_id=None)["hits"]
     assert ask == fake_pipe.ask(HELSINKI).to_dict()
     assert any(s["name"] == "McLaughlin" for s in speakers)
     assert any(d["doc_id"] == "panel" for d in documents)
