@@ -215,7 +215,11 @@ def _build(
     matrix[to_embed] = embed_chunks([chunks[i] for i in to_embed], embedder, progress)
     embed_seconds = time.perf_counter() - embed_started
 
-    manifest = {**_manifest(identity, settings, transcripts, chunks), "roots": roots, "excluded": leave_out}
+    manifest = {
+        **_manifest(identity, settings, transcripts, chunks, previous.get("sources", {})),
+        "roots": roots,
+        "excluded": leave_out,
+    }
     index = Index.create(chunks, matrix, transcripts, manifest)
     with tempfile.TemporaryDirectory() as tmp:
         if encoder is None and isinstance(embedder, TorchEmbedder):
@@ -379,11 +383,17 @@ def _warnings(transcripts: Iterable[Transcript]) -> tuple[str, ...]:
 
 
 def _manifest(
-    identity: dict[str, Any], settings: Settings, transcripts: list[Transcript], chunks: list[Chunk]
+    identity: dict[str, Any],
+    settings: Settings,
+    transcripts: list[Transcript],
+    chunks: list[Chunk],
+    before: dict[str, Any],
 ) -> dict[str, Any]:
+    """`before`: the previous manifest's sources (when each document was first added is kept)."""
     per_doc: dict[str, int] = {}
     for c in chunks:
         per_doc[c.doc_id] = per_doc.get(c.doc_id, 0) + 1
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return {
         "format": FORMAT_VERSION,
         "rag_version": __version__,
@@ -393,6 +403,7 @@ def _manifest(
                 "source": t.document.source,
                 "sha256": t.document.sha256,
                 "chunks": per_doc.get(t.document.doc_id, 0),
+                "added_at": before.get(t.document.doc_id, {}).get("added_at") or now,
                 **_stat(t.document.source),
             }
             for t in transcripts
@@ -404,7 +415,7 @@ def _manifest(
             "excluded": sum(len(t.excluded) for t in transcripts),
         },
         "analysis": analysis_fingerprint(),
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "built_at": now,
     }
 
 

@@ -49,7 +49,11 @@ EXAMPLE_ANSWER = "Alice said the bridge will open in May, a month late, because 
 
 
 class Generator(Protocol):
-    """Anything that turns chat messages into a completion."""
+    """Anything that turns chat messages into a completion.
+
+    A generator may also have `stream(messages) -> Iterator[str]`, the completion piece by piece;
+    `Pipeline.ask_stream` then shows each sentence as soon as it is verified.
+    """
 
     name: str
 
@@ -212,6 +216,16 @@ class LlamaCpp:
         if not text.strip():
             raise LLMError("empty completion from the local model")
         return str(text).strip()
+
+    def stream(self, messages: list[Message]) -> Iterator[str]:
+        """Yield the completion piece by piece."""
+        parts = self.llm.create_chat_completion(
+            messages=messages, temperature=0, max_tokens=self.max_tokens, stream=True
+        )
+        for part in parts:
+            delta = part["choices"][0].get("delta", {}).get("content")
+            if delta:
+                yield str(delta)
 
 
 def add_generator_options(p: argparse.ArgumentParser) -> None:

@@ -120,8 +120,14 @@ def display_path(path: Path) -> str:
 def _decode(data: bytes, source: str) -> str:
     if not data.strip():
         raise SourceError(f"{source}: the file is empty; add a transcript or remove the file")
-    if b"\x00" in data[:8192]:
+    nul = data.find(b"\x00")
+    if 0 <= nul < 8192:
         raise SourceError(f"{source}: looks binary (NUL bytes), not a text transcript; export it as UTF-8 text")
+    if nul >= 0:  # text that turns binary further on: damaged, or two files run together
+        raise SourceError(
+            f"{source}: NUL bytes from offset {nul:,} on (the file is damaged there); "
+            "cut the file before that point or export it again as UTF-8 text"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -32,6 +32,7 @@ from rag.types import Answer, Chunk, Citation, Document, Hit, Person, Turn
 
 if TYPE_CHECKING:
     from rag.generate import Generator
+    from rag.verify import Verified
 
 log = logging.getLogger(__name__)
 # Below this share of the topic's idf mass in the named speaker's best sentence, and with another
@@ -221,39 +222,91 @@ class Pipeline:
         who = ", ".join(query.speakers or ())
         return Answer(query.question, " ".join(texts), answerable, who, tuple(citations), tuple(hits)), hits
 
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        history: Sequence[str] = (),
+        speaker: str | None = None,
+        doc_id: str | None = None,
+        k: int | None = None,
+    ) -> Iterator[Answer]:
+        """`ask`, for a chat that shows a model's answer as it is written: each yielded Answer
+        holds the sentences verified so far (mode "generating"); the last one is what `ask`
+        returns. Without a language model, or for a refusal, there is one Answer.
+        """
+        question = self._check(question)
+        query = self.read(question, history=history, speaker=speaker, doc_id=doc_id)
+        answer, hits = self._extractive(query, history, speaker=speaker, doc_id=doc_id, k=k)
+        if self.generator is None or not answer.answerable:
+            yield answer
+            return
+        yield from self._generated(query, hits, answer, history)
+
     def _generate(self, query: Query, hits: list[Hit], extractive: Answer, history: Sequence[str]) -> Answer:
         """A model's answer, verified sentence by sentence; the extractive one when nothing holds."""
+        return list(self._generated(query, hits, extractive, history))[-1]
+
+    def _generated(self, query: Query, hits: list[Hit], extractive: Answer, history: Sequence[str]) -> Iterator[Answer]:
+        """The model's answer as it streams: each time a sentence is complete, the sentences so far
+        verified (mode "generating"); then the whole answer verified, or the extractive one."""
         from rag.errors import LLMError
         from rag.generate import build_prompt
-        from rag.verify import verify
 
         assert self.generator is not None
         prompt = build_prompt(query.question, hits, history=history, budget=self.settings.llm_budget)
+        stream = getattr(self.generator, "stream", None)
+        text, done = "", 0
         try:
-            raw = self.generator.generate(prompt.messages)
+            pieces = stream(prompt.messages) if callable(stream) else iter([self.generator.generate(prompt.messages)])
+            for piece in pieces:
+                text += piece
+                sentences = split_sentences(text)
+                if len(sentences) - 1 > done:  # the last one may still be growing
+                    done = len(sentences) - 1
+                    checked = self._verify(text[: sentences[done - 1][1]], prompt.sources)
+                    if checked.kept:
+                        yield replace(
+                            extractive,
+                            text=checked.text,
+                            citations=checked.citations,
+                            mode="generating",
+                            dropped=checked.dropped,
+                            reason="",
+                        )
         except LLMError as err:
             log.warning("%s; giving the extractive answer", err)
-            return replace(extractive, mode="fallback", reason=f"language model unavailable: {err}")
-        checked = verify(
-            raw,
-            prompt.sources,
-            self.documents,
-            self.roster,
-            self.embedder,
-            min_lexical=self.settings.min_support_lexical,
-            min_cosine=self.settings.min_support_cosine,
-            flag=self.settings.show_unsupported,
-        )
+            yield replace(extractive, mode="fallback", reason=f"language model unavailable: {err}")
+            return
+        if not text.strip():
+            yield replace(extractive, mode="fallback", reason="language model unavailable: empty completion")
+            return
+        checked = self._verify(text.strip(), prompt.sources)
         if not checked.kept:
             why = "nothing the model wrote could be verified against the sources"
-            return replace(extractive, mode="fallback", reason=why, dropped=checked.dropped)
-        return replace(
+            yield replace(extractive, mode="fallback", reason=why, dropped=checked.dropped)
+            return
+        yield replace(
             extractive,
             text=checked.text,
             citations=checked.citations,
             mode="generated",
             dropped=checked.dropped,
             reason="",
+        )
+
+    def _verify(self, text: str, sources: Sequence[Hit]) -> Verified:
+        from rag.verify import verify
+
+        return verify(
+            text,
+            sources,
+            self.documents,
+            self.roster,
+            self.embedder,
+            min_lexical=self.settings.min_support_lexical,
+            min_cosine=self.settings.min_support_cosine,
+            flag=self.settings.show_unsupported,
         )
 
     def search(

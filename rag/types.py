@@ -262,7 +262,9 @@ class Answer:
     hits: tuple[Hit, ...] = field(default=(), repr=False)
     reason: str = ""  # why it was refused, or a note such as "reported in the narration"
     evidence: Evidence = field(default_factory=Evidence, repr=False)
-    mode: str = "extractive"  # "extractive", "generated", or "fallback" (the model failed or was unsupported)
+    # "extractive", "generated", "fallback" (the model failed or was unsupported), or "generating":
+    # the sentences verified so far of an answer still being written (Pipeline.ask_stream)
+    mode: str = "extractive"
     dropped: tuple[Dropped, ...] = ()  # generated sentences not shown, with the reason
 
     def to_dict(self) -> dict[str, Any]:

@@ -36,10 +36,12 @@ def speakers_json(pipe: Pipeline) -> list[dict[str, Any]]:
 
 
 def documents_json(pipe: Pipeline) -> list[dict[str, Any]]:
-    """One row per document: id, source, format, speakers, turns, chunks."""
+    """One row per document: id, source, format, speakers, turns, chunks, when it was added (UTC;
+    None for an index built before rag kept it)."""
     counts: dict[str, int] = {}
     for c in pipe.chunks:
         counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
+    sources = pipe.index.manifest.get("sources", {})
     rows = []
     for doc_id, t in pipe.index.transcripts.items():
         rows.append(
@@ -50,6 +52,7 @@ def documents_json(pipe: Pipeline) -> list[dict[str, Any]]:
                 "speakers": list(dict.fromkeys(x.speaker for x in t.turns if x.speaker)),
                 "turns": len(t.turns),
                 "chunks": counts.get(doc_id, 0),
+                "added_at": sources.get(doc_id, {}).get("added_at"),
             }
         )
     return rows

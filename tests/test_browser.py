@@ -89,6 +89,15 @@ def _ask(page: Any, question: str) -> tuple[str, float]:
     return answers.last.inner_text(), seconds
 
 
+def _choose(page: Any, dropdown: str, option: str) -> None:
+    """Pick `option` in a Gradio dropdown the way a person does: open it, click the option."""
+    page.click(f"{dropdown} input")
+    page.get_by_role("option", name=option, exact=True).first.click()
+    page.wait_for_function(
+        "([sel, want]) => document.querySelector(sel + ' input').value === want", arg=[dropdown, option]
+    )
+
+
 def _shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
@@ -106,7 +115,7 @@ def test_chat_in_a_real_browser(server: str, browser: Any, tmp_path: Path) -> No
     _shot(page, "01-ready")
 
     text, first = _ask(page, "What did Dannenberg say about Helsinki?")
-    assert "Searching Dannenberg's answers" in text
+    assert "Searched Dannenberg's answers (6 passages) in " in text
     assert "Dannenberg said:" in text and "Helsinki in 2018" in text
     _shot(page, "02-answer")
 
@@ -120,6 +129,9 @@ def test_chat_in_a_real_browser(server: str, browser: Any, tmp_path: Path) -> No
     text, _ = _ask(page, "Why was that a mistake?")
     assert "This was a mistake and should not be repeated." in text
     _shot(page, "04-follow-up")
+    for follow_up in ("What else did he say?", "Tell me more."):  # by pronoun, and by nothing at all
+        text, _ = _ask(page, follow_up)
+        assert "Dannenberg said" in text and "McLaughlin said" not in text and "Not in the transcripts" not in text
 
     times = [first]
     for q in [
@@ -144,6 +156,14 @@ def test_chat_in_a_real_browser(server: str, browser: Any, tmp_path: Path) -> No
     assert "James Okafor said" in text and "March" in text
     _shot(page, "06-uploaded")
 
+    fresh = browser.new_page(viewport={"width": 1280, "height": 800})  # a reload shows the corpus now in use
+    fresh.goto(server)
+    fresh.wait_for_function("() => (document.querySelector('#corpus')?.innerText || '').includes('2 documents')")
+    fresh.click("#documents button")
+    fresh.wait_for_selector("#documents-table :text('panel')")
+    assert "James Okafor" in fresh.inner_text("#documents-table")
+    fresh.close()
+
     bad = tmp_path / "scan.txt"
     bad.write_bytes(b"%PDF-1.4\x00\x00\x00binary")
     page.locator("#upload button[aria-label='Clear']").first.click()
@@ -159,6 +179,22 @@ def test_chat_in_a_real_browser(server: str, browser: Any, tmp_path: Path) -> No
     page.click("#export")
     page.wait_for_selector("#download a", timeout=10_000)
     _shot(page, "08-export")
+
+    page.click("#documents button")  # delete the upload again
+    _choose(page, "#doomed", "panel")
+    page.click("#delete")
+    page.wait_for_function(
+        "() => (document.querySelector('#delete-status')?.innerText || '').includes('Deleted panel')",
+        timeout=120_000,
+    )
+    assert "1 document · 2 speakers" in page.inner_text("#corpus")
+    _shot(page, "08b-deleted")
+
+    _choose(page, "#speaker", "Dannenberg")
+    text, _ = _ask(page, "What did McLaughlin say about NATO?")
+    assert "The question names McLaughlin, so the picker's Dannenberg was not used." in text
+    assert "McLaughlin said" in text
+    _shot(page, "08c-picker")
 
     phone = browser.new_page(viewport={"width": 390, "height": 844})
     phone.goto(server)
@@ -181,3 +217,101 @@ def test_gradio_client_api(server: str) -> None:
     assert "Helsinki in 2018" in d["citations"][0]["quote"]
     follow = client.predict("Why was that a mistake?", "", ["What did Dannenberg say about Helsinki?"], api_name="/ask")
     assert "should not be repeated" in follow["answer"]
+
+
+EVIL = [
+    "<a href=//evil.example/login>Sign in again</a>",
+    "<form action=//evil.example><input name=pw></form>",
+    "<h1>HACKED</h1>",
+    "<img src=//evil.example/p.png>",
+]
+
+
+@pytest.fixture(scope="module")
+def evil_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A chat over a meeting whose speaker names and words are HTML (fake embedder, real page)."""
+    import json
+
+    from rag import build_index
+    from tests.conftest import FakeEmbedder
+    from ui.app import Chat, launch
+
+    root = tmp_path_factory.mktemp("evil")
+    turns = [
+        {"speaker": name, "content": f"The budget {word} was approved <img src=//evil.example/q{i}.png> today."}
+        for i, (name, word) in enumerate(zip(EVIL, ["line", "plan", "vote", "cut"], strict=True))
+    ]
+    (root / "meeting.json").write_text(json.dumps(turns))
+    fake = FakeEmbedder()
+    build_index([root / "meeting.json"], root / "index", embedder=fake)
+    chat = Chat(
+        Pipeline.load(root / "index", embedder=fake),
+        index=root / "index",
+        sources=[root / "meeting.json"],
+        uploads=root / "uploads",
+        embedder=fake,
+    )
+    port = _free_port()
+    app = launch(chat, host="127.0.0.1", port=port, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+def test_nothing_from_a_document_becomes_markup_or_a_request(evil_server: str, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if "evil.example" in r.url else None)
+    response = page.goto(evil_server)
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    page.wait_for_selector("#question textarea", state="visible")
+    text, _ = _ask(page, "What was said about the budget vote?")
+    page.locator("#chat a.cite").first.click()
+    page.click("#documents button")
+    page.click("#speaker input")  # the picker lists the names
+    page.get_by_role("option").first.wait_for()
+    _shot(page, "10-html-in-names")
+    for selector in ("a[href*='evil']", "form[action*='evil']", "input[name=pw]", "img[src*='evil']"):
+        assert page.locator(selector).count() == 0, selector
+    assert page.locator("h1:has-text('HACKED')").count() == 0
+    assert "<h1>HACKED</h1>" in page.inner_text("body")  # shown as the text it is
+    assert outside == []
+    context.close()
+
+
+def test_copy_gives_plain_text_with_sources(server: str, browser: Any) -> None:
+    context = browser.new_context()
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.rstrip("/"))
+    page = context.new_page()
+    page.goto(server)
+    page.bring_to_front()
+    page.wait_for_selector("#question textarea", state="visible")
+    _ask(page, "What did Dannenberg say about Helsinki?")
+    page.locator("#chat button.copy-plain").last.click()
+    page.wait_for_function("() => document.querySelector('#chat button.copy-plain').innerText === 'Copied'")
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert copied.startswith("Dannenberg said: “") and "<" not in copied
+    assert "\n\n[1] Dannenberg, " in copied and "Helsinki in 2018" in copied
+    context.close()
+
+
+def test_auth_locks_the_chat_and_closes_the_api(real_index: Path, tmp_path: Path) -> None:
+    import httpx
+
+    from ui.app import Chat, launch
+
+    chat = Chat(Pipeline.load(real_index), index=real_index, sources=[], uploads=tmp_path / "u", read_only=True)
+    port = _free_port()
+    app = launch(chat, host="127.0.0.1", port=port, quiet=True, auth=("ann", "s3cret"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert httpx.get(f"{base}/config").status_code == 401
+        assert httpx.get(f"{base}/v1/health").status_code == 404  # no token given: the API is off
+        assert httpx.post(f"{base}/login", data={"username": "ann", "password": "nope"}).status_code == 400
+        with httpx.Client(base_url=base) as client:
+            assert client.post("/login", data={"username": "ann", "password": "s3cret"}).status_code == 200
+            assert client.get("/config").status_code == 200
+    finally:
+        app.close()

@@ -123,3 +123,7 @@ def test_in_process_llama_cpp(real_pipe: Pipeline) -> None:
     a = pipe.ask(QUESTIONS[0][0])
     assert a.answerable and a.mode in ("generated", "fallback")
     _assert_verified(a)
+    steps = list(pipe.ask_stream(QUESTIONS[0][0]))  # streamed: the same answer, verified on the way
+    assert steps[-1].mode == a.mode and steps[-1].text == a.text
+    for step in steps:
+        _assert_verified(step)

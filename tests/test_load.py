@@ -48,6 +48,7 @@ def test_directory_expands_to_sorted_transcripts() -> None:
         (b"", "is empty"),
         (b"   \n\n  ", "is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "looks binary"),
+        (b"Ann: hello there.\n" * 600 + b"\x00\x00\xff junk", "NUL bytes from offset 10,800 on"),
         ("Caf\u00e9 au lait: tr\u00e8s bon".encode("latin-1"), "not valid UTF-8 (byte 0xe9 at offset 3)"),
     ],
 )

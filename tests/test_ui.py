@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -38,14 +39,15 @@ class TestWithRealEngine:
         assert 'href="#cite-0-1"' in html and 'id="cite-0-1"' in html
         assert "<mark>Putin will be well prepared for this meeting" in html
         assert '<b class="who">Dannenberg</b>' in html
-        assert "Searching Dannenberg's answers (6 passages)" in html
+        assert "Searched Dannenberg's answers (6 passages)" in html
+        assert "score" not in html.split('class="where"')[1]  # no bare retrieval score on the card
         assert "paragraph 5 of 14 of this turn" in html
 
     def test_refusal_looks_different_and_says_what_was_searched(self, real_pipe: Pipeline) -> None:
         answer = real_pipe.ask("What did Dannenberg say about Taiwan?")
         html = render_answer(real_pipe, answer, 1, searched=searched_line(real_pipe, answer))
         assert '<div class="refusal">' in html and "<mark>" not in html
-        assert "Searching Dannenberg's answers" in html
+        assert "Searched Dannenberg's answers" in html
 
     def test_respond_shows_the_search_then_the_answer_and_keeps_the_thread(
         self, real_pipe: Pipeline, tmp_path: Path
@@ -54,7 +56,11 @@ class TestWithRealEngine:
         steps = list(chat.respond(HELSINKI, [], ANYONE, []))
         assert "Searching Dannenberg" in steps[0][0][-1]["content"]
         history, status, exchanges, box = steps[-1]
-        assert box == "" and len(exchanges) == 1 and "(6 passages)" in status
+        assert box == "" and len(exchanges) == 1 and "(6 passages) in " in status and status.endswith(" ms")
+        attribute = history[-1]["content"].split('<div class="plain-copy">')[1].split("</div>")[0]
+        assert "\n" not in attribute  # a blank line would end the HTML block when Gradio reads Markdown
+        plain = html_lib.unescape(attribute)
+        assert plain.startswith("Dannenberg said: “") and "\n\n[1] Dannenberg, seeds/" in plain and "<" not in plain
         history, _, exchanges, _ = _last(chat.respond("Why was that a mistake?", history, ANYONE, exchanges))
         assert "This was a mistake and should not be repeated." in history[-1]["content"]
         assert 'id="cite-1-1"' in history[-1]["content"]
@@ -67,7 +73,7 @@ class TestWithRealEngine:
         chat = Chat(real_pipe, index=tmp_path / "i", sources=[], uploads=tmp_path / "u")
         assert chat.speakers() == [ANYONE, "Dannenberg", "McLaughlin"]
         history, *_ = _last(chat.respond("What about Putin?", [], "McLaughlin", []))
-        assert "Searching McLaughlin's answers" in history[-1]["content"]
+        assert "Searched McLaughlin's answers" in history[-1]["content"]
         d = chat.ask_api(HELSINKI)
         assert d["answerable"] and d["citations"][0]["speaker"] == "Dannenberg"
         assert chat.ask_api("x", speaker="Zelensky")["error"].startswith("no speaker matches 'Zelensky'")
@@ -95,10 +101,12 @@ def fake_chat(tmp_path: Path) -> Chat:
 def test_upload_adds_a_document_without_restart(fake_chat: Chat, tmp_path: Path) -> None:
     src = tmp_path / "panel.txt"
     shutil.copy(DATA / "panel.txt", src)
-    message, corpus, update = fake_chat.upload(str(src), progress=None)
+    message, corpus, speakers, documents, table, doomed, delete = fake_chat.upload(str(src), progress=None)
     assert message.startswith("**Added panel.txt**: ") and "James Okafor, Maria Lopez, Priya Nair" in message
     assert corpus.startswith("2 documents · 5 speakers")
-    assert "James Okafor" in update["choices"]
+    assert "James Okafor" in speakers["choices"] and "panel" in documents["choices"]
+    assert [r[0] for r in table["value"]] == ["cipher-brief-trump-putin-call", "panel"]
+    assert doomed["choices"] == ["panel"] and doomed["visible"] and delete["visible"]  # only what was added here
     assert any(h.chunk.doc_id == "panel" for h in fake_chat.pipe.search("tram extension March"))
     assert (tmp_path / "uploads" / "panel.txt").exists()
 
@@ -123,7 +131,7 @@ def test_bad_uploads_leave_the_index_as_it_was(
     src = tmp_path / "in" / name
     src.parent.mkdir()
     src.write_bytes(content)
-    text, corpus, _ = fake_chat.upload(str(src), progress=None)
+    text, corpus, *_ = fake_chat.upload(str(src), progress=None)
     assert text.startswith(f"**{name}: not added.**") and message in text, text
     assert str(src.parent) not in text  # never the staging path
     assert {p.name: p.read_bytes() for p in fake_chat.index.iterdir() if p.is_file()} == before
@@ -175,3 +183,64 @@ def test_when_the_picker_and_the_question_disagree_the_question_wins_and_says_so
     # the picker still applies when the question names nobody
     _, searched, exchanges, _ = _last(fake_chat.respond("What about NATO?", [], "Dannenberg", []))
     assert "not used" not in searched and exchanges[-1]["answer"]["speaker"] == "Dannenberg"
+
+
+def test_a_document_added_here_can_be_deleted_and_only_those(fake_chat: Chat, tmp_path: Path) -> None:
+    src = tmp_path / "panel.txt"
+    shutil.copy(DATA / "panel.txt", src)
+    fake_chat.upload(str(src), progress=None)
+    history, *_ = _last(fake_chat.respond("What about the tram extension?", [], ANYONE, [], False, "panel"))
+    assert "Searched panel (" in history[-1]["content"]  # the document filter
+    message, corpus, speakers, documents, table, doomed, delete = fake_chat.delete("panel", progress=None)
+    assert message == "**Deleted panel.**" and corpus.startswith("1 document · 2 speakers")
+    assert documents["choices"] == ["All documents", "cipher-brief-trump-putin-call"]
+    assert not doomed["visible"] and not delete["visible"]
+    assert not (tmp_path / "uploads" / "panel.txt").exists()
+    assert all(c.doc_id != "panel" for c in fake_chat.pipe.chunks)
+    refused, *_ = fake_chat.delete("cipher-brief-trump-putin-call", progress=None)
+    assert "not deleted.** only documents added here can be deleted" in refused
+    assert (fake_chat.sources[0] / SEED.name).exists() and len(fake_chat.pipe.documents) == 1
+
+
+def test_a_hidden_file_name_is_kept_without_its_dots(fake_chat: Chat, tmp_path: Path) -> None:
+    src = tmp_path / ".panel.txt"
+    shutil.copy(DATA / "panel.txt", src)
+    message, corpus, *_ = fake_chat.upload(str(src), progress=None)
+    assert message.startswith("**Added panel.txt** (saved as panel.txt") and "passages by" in message
+    assert corpus.startswith("2 documents") and (tmp_path / "uploads" / "panel.txt").exists()
+
+
+def test_a_read_only_chat_takes_no_uploads_or_deletes(fake_chat: Chat, tmp_path: Path) -> None:
+    fake_chat.read_only = True
+    src = tmp_path / "panel.txt"
+    shutil.copy(DATA / "panel.txt", src)
+    assert fake_chat.upload(str(src), progress=None)[0] == "This chat is read-only; uploads are off."
+    assert fake_chat.delete("cipher-brief-trump-putin-call", progress=None)[0].startswith("This chat is read-only")
+    assert len(fake_chat.pipe.documents) == 1 and not (tmp_path / "uploads").exists()
+
+
+def test_auth_option() -> None:
+    from ui.app import _auth
+
+    assert _auth("ann:s3:cret") == ("ann", "s3:cret") and _auth(None) is None
+    for bad in ("ann", "ann:", ":pw"):
+        with pytest.raises(ValueError, match="USER:PASS"):
+            _auth(bad)
+
+
+def test_a_fluent_answer_appears_sentence_by_sentence(fake_chat: Chat) -> None:
+    from tests.test_verify import Streaming
+
+    reply = (
+        "Dannenberg said Putin will remember Trump's failure to bring aides or notetakers "
+        "to the private meeting in Helsinki in 2018 [1]. "
+        "Dannenberg said Putin will be well prepared for this meeting [1]."
+    )
+    chat = Chat(
+        fake_chat.pipe, index=fake_chat.index, sources=[], uploads=fake_chat.uploads, generator=Streaming(reply)
+    )
+    steps = list(chat.respond(HELSINKI, [], ANYONE, [], True))
+    writing = [s for s in steps if s[1] == "Writing…"]
+    first = writing[0][0][-1]["content"].split('<div class="sources">')[0]
+    assert "Helsinki in 2018" in first and "well prepared" not in first  # the second sentence came later
+    assert steps[-1][2][-1]["answer"]["mode"] == "generated" and "well prepared" in steps[-1][0][-1]["content"]

@@ -162,6 +162,30 @@ def test_nothing_supported_falls_back(fake_pipe: Pipeline) -> None:
     assert [d.reason for d in a.dropped] == ["says the sources do not answer"]
 
 
+class Streaming(Scripted):
+    """A scripted model that streams its reply a few characters at a time, as a server does."""
+
+    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        text = self.generate(messages)
+        for i in range(0, len(text), 7):
+            yield text[i : i + 7]
+
+
+def test_a_streamed_answer_arrives_sentence_by_sentence(fake_pipe: Pipeline) -> None:
+    reply = (
+        "Dannenberg said Putin will remember Trump's failure to bring aides or notetakers "
+        "to the private meeting in Helsinki in 2018 [1]. The moon is made of cheese [1]. "
+        "Dannenberg said Putin will be well prepared for this meeting [1]."
+    )
+    pipe = Pipeline(fake_pipe.index, fake_pipe.embedder, fake_pipe.settings, generator=Streaming(reply))
+    steps = list(pipe.ask_stream(HELSINKI))
+    assert [a.mode for a in steps[:-1]] == ["generating"] * (len(steps) - 1) and steps[-1].mode == "generated"
+    assert "Helsinki in 2018" in steps[0].text and "well prepared" not in steps[0].text  # shown before the rest
+    assert all("cheese" not in a.text for a in steps)  # an unsupported sentence is never shown
+    assert steps[-1] == pipe.ask(HELSINKI)  # the last step is the answer ask() gives
+    assert [a.mode for a in _pipe(fake_pipe, reply).ask_stream(HELSINKI)][-1] == "generated"  # no stream(): one call
+
+
 def test_refusals_never_call_the_model(fake_pipe: Pipeline) -> None:
     pipe = _pipe(fake_pipe, "Zelensky said many things [1].")
     a = pipe.ask("What did Zelensky say in the interview?")

@@ -36,13 +36,23 @@ from rag import (
     load_documents,
     split_turns,
 )
-from rag.views import message_text
-from ui.format import corpus_line, export_markdown, plain, render_answer, searched_line
+from rag.views import documents_json, message_text
+from ui.format import (
+    corpus_line,
+    count,
+    documents_rows,
+    export_markdown,
+    plain,
+    plain_answer,
+    render_answer,
+    searched_line,
+)
 
 log = logging.getLogger("rag.ui")
 TYPES = ", ".join(TRANSCRIPT_SUFFIXES)
 
 ANYONE = "Anyone"
+EVERY_DOCUMENT = "All documents"
 EXAMPLES = [
     "What did Dannenberg say about Helsinki?",
     "What did the former CIA acting director say about Putin?",
@@ -69,7 +79,18 @@ details.source-card .where {font-size: 0.8em; color: var(--body-text-color-subdu
   overflow-wrap: anywhere;}
 details.source-card.flash {outline: 2px solid #2563eb;}
 .generation {font-size: 0.85em; color: var(--body-text-color-subdued); margin-top: 6px;}
+.plain-copy {display: none;}
+button.copy-plain {font-size: 0.8em; margin-top: 6px; padding: 2px 10px; border-radius: 4px;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); cursor: pointer;}
 """
+
+# Pages may load nothing from other sites: no image, script, style, font or form target from a
+# transcript can reach out, whatever gets past escaping.
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; media-src 'self' blob: data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+)
 
 # Clicking [n] opens its source card and brings it into view.
 HEAD = """
@@ -85,12 +106,40 @@ document.addEventListener("click", (event) => {
   card.classList.add("flash");
   setTimeout(() => card.classList.remove("flash"), 1200);
 });
+// "Copy answer" puts the answer and its sources on the clipboard as plain text.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button.copy-plain");
+  if (!button) return;
+  const holder = button.parentElement && button.parentElement.querySelector(".plain-copy");
+  const text = holder ? holder.textContent : "";
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (err) {  // not a secure context: the old way
+    const area = document.createElement("textarea");
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  button.textContent = "Copied";
+  setTimeout(() => (button.textContent = "Copy answer"), 1500);
+});
+// A new answer scrolls into view, even after a source card was opened higher up.
+new MutationObserver(() => {
+  const rows = document.querySelectorAll("#chat .bot-row");
+  const last = rows[rows.length - 1];
+  if (last && last.dataset.seen !== "1") {
+    last.dataset.seen = "1";
+    last.scrollIntoView({block: "nearest"});
+  }
+}).observe(document.documentElement, {childList: true, subtree: true});
 </script>
 """
 
 
 class Chat:
-    """The loaded pipeline and where uploads go. Queries read `self.pipe`; uploads swap it."""
+    """The loaded pipeline and where uploads go. Queries read `self.pipe`; uploads and deletes swap it."""
 
     def __init__(
         self,
@@ -101,6 +150,7 @@ class Chat:
         uploads: Path,
         embedder: Any = None,
         generator: Any = None,
+        read_only: bool = False,
     ) -> None:
         self.generator = generator  # a language model for fluent answers, or None
         self._use(pipe)
@@ -108,6 +158,7 @@ class Chat:
         self.sources = sources
         self.uploads = uploads
         self.embedder = embedder  # None: the packaged model; tests pass a fake
+        self.read_only = read_only  # no uploads, no deletes (a chat others can reach)
         self._build_lock = threading.Lock()
 
     def _use(self, pipe: Pipeline) -> None:
@@ -121,6 +172,26 @@ class Chat:
     def speakers(self) -> list[str]:
         return [ANYONE, *(p.name for p in self.pipe.speakers())]
 
+    def documents(self) -> list[str]:
+        return [EVERY_DOCUMENT, *self.pipe.documents]
+
+    def deletable(self) -> list[str]:
+        """Documents added through the chat (in the uploads folder): the ones it may delete."""
+        uploads = self.uploads.resolve()
+        return [d.doc_id for d in self.pipe.documents.values() if Path(d.source).resolve().is_relative_to(uploads)]
+
+    def refresh(self) -> tuple[str, Any, Any, Any, Any, Any]:
+        """What every page load and every change shows, read from the index now in use."""
+        can_delete = not self.read_only and bool(self.deletable())
+        return (
+            corpus_line(self.pipe),
+            gr.update(choices=self.speakers()),
+            gr.update(choices=self.documents()),
+            gr.update(value=documents_rows(documents_json(self.pipe))),
+            gr.update(choices=self.deletable(), value=None, visible=can_delete),
+            gr.update(visible=can_delete),
+        )
+
     def respond(
         self,
         message: str,
@@ -128,8 +199,10 @@ class Chat:
         speaker: str | None,
         exchanges: list[dict[str, Any]],
         fluent: bool = False,
+        document: str | None = None,
     ) -> Iterator[tuple[list[dict[str, Any]], str, list[dict[str, Any]], str]]:
-        """Answer `message`, first showing what is searched, then the answer with its sources."""
+        """Answer `message`, first showing what is searched, then the answer with its sources
+        (a model's answer sentence by sentence, as each one is verified)."""
         pipe = self.fluent if fluent and self.fluent is not None else self.pipe
         message = (message or "").strip()
         if not message:
@@ -138,27 +211,41 @@ class Chat:
         earlier = [message_text(m.get("content")) for m in history if m.get("role") == "user"]
         earlier = [e for e in earlier if e.strip()]
         chosen = None if not speaker or speaker == ANYONE else speaker
+        doc_id = None if not document or document == EVERY_DOCUMENT else document
         history = [*history, {"role": "user", "content": message}]
         note = ""
+        started = time.perf_counter()
         try:
+            if doc_id is not None and doc_id not in pipe.documents:
+                raise SourceError(f"{doc_id} is no longer in the index; choose another document")
             if chosen is not None:
-                chosen, note = _picker_or_question(pipe, message, earlier, chosen)
-            query = pipe.read(message, history=earlier, speaker=chosen)
+                chosen, note = _picker_or_question(pipe, message, earlier, chosen, doc_id)
+            query = pipe.read(message, history=earlier, speaker=chosen, doc_id=doc_id)
             who = ", ".join(query.speakers) if query.speakers else None
             searching = f"Searching {who}'s answers…" if who else "Searching all transcripts…"
             yield (
-                [*history, {"role": "assistant", "content": f'<div class="status">{searching}</div>'}],
+                [*history, {"role": "assistant", "content": f'<div class="status">{plain(searching)}</div>'}],
                 searching,
                 exchanges,
                 "",
             )
-            answer = pipe.ask(message, history=earlier, speaker=chosen)
+            answer = None
+            for answer in pipe.ask_stream(message, history=earlier, speaker=chosen, doc_id=doc_id):
+                if answer.mode == "generating":
+                    content = render_answer(pipe, answer, len(exchanges), searched="Writing… (each sentence checked)")
+                    yield [*history, {"role": "assistant", "content": content}], "Writing…", exchanges, ""
         except RagError as err:
             text = f'<div class="refusal"><b>Cannot ask that.</b> {html.escape(str(err), quote=False)}</div>'
             yield [*history, {"role": "assistant", "content": text}], str(err), exchanges, ""
             return
-        searched = f"{note} {searched_line(pipe, answer)}".strip()
+        assert answer is not None
+        took = f"in {(time.perf_counter() - started) * 1000:,.0f} ms"
+        searched = f"{note} {searched_line(pipe, answer, doc_id=doc_id)} {took}".strip()
         content = render_answer(pipe, answer, len(exchanges), searched=searched)
+        # newlines as character references: a blank line would end the HTML block in Markdown
+        copy_text = html.escape(plain_answer(answer), quote=True).replace("\n", "&#10;")
+        # Gradio's sanitiser keeps classes but drops data- attributes: the text rides in a hidden div
+        content += f'<div class="plain-copy">{copy_text}</div><button class="copy-plain">Copy answer</button>'
         exchanges = [*exchanges, {"question": message, "speaker": chosen, "answer": answer.to_dict()}]
         yield [*history, {"role": "assistant", "content": content}], searched, exchanges, ""
 
@@ -170,19 +257,65 @@ class Chat:
             return {"question": question, "error": str(err)}
         return answer.to_dict()
 
-    def upload(self, path: str | None, progress: Any = gr.Progress()) -> tuple[str, str, Any]:  # noqa: B008
+    def upload(self, path: str | None, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         """Add a transcript to the index on disk; on any problem the index stays as it was."""
+        if self.read_only:
+            return ("This chat is read-only; uploads are off.", *self.refresh())
         if not path:
-            return f"Choose a transcript ({TYPES}) first.", corpus_line(self.pipe), gr.update()
+            return (f"Choose a transcript ({TYPES}) first.", *self.refresh())
         src = Path(path)
         try:
             message = self._add(src, progress)
         except RagError as err:
-            return f"**{plain(src.name)}: not added.** {plain(str(err))}", corpus_line(self.pipe), gr.update()
-        return message, corpus_line(self.pipe), gr.update(choices=self.speakers())
+            return (f"**{plain(src.name)}: not added.** {plain(str(err))}", *self.refresh())
+        return (message, *self.refresh())
+
+    def delete(self, doc_id: str | None, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        """Remove a document added through the chat: its file goes, the index is rebuilt without it,
+        and on any problem both stay as they were."""
+        if self.read_only:
+            return ("This chat is read-only; deleting is off.", *self.refresh())
+        if not doc_id:
+            return ("Choose a document to delete first.", *self.refresh())
+        try:
+            message = self._delete(doc_id, progress)
+        except RagError as err:
+            return (f"**{plain(doc_id)}: not deleted.** {plain(str(err))}", *self.refresh())
+        return (message, *self.refresh())
+
+    def _delete(self, doc_id: str, progress: Any) -> str:
+        with self._build_lock:
+            doc = self.pipe.documents.get(doc_id)
+            if doc is None:
+                raise SourceError("it is not in the index (deleted already?)")
+            if doc_id not in self.deletable():
+                raise SourceError(f"only documents added here can be deleted; it comes from {doc.source}")
+            target = Path(doc.source)
+            kept = target.read_bytes()
+            target.unlink()
+            try:
+                self._rebuild(progress)
+            except BaseException:
+                target.write_bytes(kept)
+                raise
+        return f"**Deleted {plain(doc_id)}.**"
+
+    def _rebuild(self, progress: Any) -> Any:
+        report = build_index(
+            _corpus(self.index, self.sources, self.uploads),
+            self.index,
+            embedder=self.embedder,
+            progress=_reporter(progress),
+        )
+        self._use(Pipeline.load(self.index, settings=self.pipe.settings, embedder=self.embedder))
+        return report
 
     def _add(self, src: Path, progress: Any) -> str:
-        name = src.name
+        # A name starting with a dot is a hidden file, which a build skips: keep it without the dots.
+        name = src.name.lstrip(".")
+        if not Path(name).stem or Path(name).suffix == "":
+            raise SourceError(f"{src.name!r} has no name before its type; rename it, e.g. interview.txt")
+        renamed = f" (saved as {plain(name)}: names starting with a dot are hidden files)" if name != src.name else ""
         if src.suffix.lower() not in TRANSCRIPT_SUFFIXES:
             raise SourceError(f"unsupported file type {src.suffix or '(none)'!r}; upload {TYPES}")
         if src.stat().st_size > MAX_UPLOAD_BYTES:
@@ -209,13 +342,7 @@ class Chat:
                 previous = target.read_bytes() if target.exists() else None
                 shutil.copyfile(staged, target)
                 try:
-                    report = build_index(
-                        _corpus(self.index, self.sources, self.uploads),
-                        self.index,
-                        embedder=self.embedder,
-                        progress=_reporter(progress),
-                    )
-                    self._use(Pipeline.load(self.index, settings=self.pipe.settings, embedder=self.embedder))
+                    report = self._rebuild(progress)
                 except BaseException:
                     if previous is None:
                         target.unlink(missing_ok=True)
@@ -226,7 +353,7 @@ class Chat:
         speakers = sorted({t.speaker for t in split_turns(doc) if t.speaker})
         verb = "Updated" if doc.doc_id in report.changed else "Added"
         by = ", ".join(plain(s) for s in speakers) or "the narration"
-        return f"**{verb} {plain(name)}**: {chunks} passages by {by}. Ask away."
+        return f"**{verb} {plain(name)}**{renamed}: {count(chunks, 'passage')} by {by}. Ask away."
 
 
 def _reporter(progress: Any) -> Any:
@@ -240,7 +367,8 @@ def _reporter(progress: Any) -> Any:
 
 
 def build_app(chat: Chat) -> gr.Blocks:
-    """The page: chat and speaker picker on the left, examples, upload and export on the right."""
+    """The page: chat on the left; speaker and document pickers, examples, documents, upload and
+    export on the right. The corpus line, pickers and documents are read again on every load."""
     with gr.Blocks(title="rag · ask the transcripts") as app:
         gr.Markdown("## Ask the transcripts\nEvery answer quotes the speaker's own words; click [1] to see the source.")
         corpus = gr.Markdown(corpus_line(chat.pipe), elem_id="corpus")
@@ -250,7 +378,7 @@ def build_app(chat: Chat) -> gr.Blocks:
                 chatbot = gr.Chatbot(
                     elem_id="chat",
                     height=520,
-                    buttons=["copy"],
+                    buttons=[],  # "Copy answer" in each answer copies plain text with its sources
                     feedback_options=None,
                     show_label=False,
                     placeholder="Ask what someone said, e.g. “What did Dannenberg say about Helsinki?”",
@@ -275,15 +403,50 @@ def build_app(chat: Chat) -> gr.Blocks:
                     visible=chat.generator is not None,
                     elem_id="fluent",
                 )
-                speaker = gr.Dropdown(
-                    chat.speakers(),
-                    value=ANYONE,
-                    label="Speaker",
-                    elem_id="speaker",
-                    info="Only this person's words are searched.",
-                )
+                with gr.Row():
+                    speaker = gr.Dropdown(
+                        chat.speakers(),
+                        value=ANYONE,
+                        label="Speaker",
+                        elem_id="speaker",
+                        info="Only this person's words are searched.",
+                    )
+                    document = gr.Dropdown(
+                        chat.documents(),
+                        value=EVERY_DOCUMENT,
+                        label="Document",
+                        elem_id="document",
+                        info="Only this document is searched.",
+                    )
                 gr.Examples(EXAMPLES, inputs=box, label="Try")
-                with gr.Accordion("Add a transcript", open=False, elem_id="add"):
+                with gr.Accordion("Documents", open=False, elem_id="documents"):
+                    table = gr.Dataframe(
+                        documents_rows(documents_json(chat.pipe)),
+                        headers=["Document", "Speakers", "Turns", "Added"],
+                        datatype=["str", "str", "str", "str"],
+                        interactive=False,
+                        wrap=True,
+                        column_widths=["30%", "40%", "12%", "18%"],
+                        elem_id="documents-table",
+                    )
+                    deletable = chat.deletable()
+                    with gr.Row():
+                        doomed = gr.Dropdown(
+                            deletable,
+                            value=None,
+                            label="Delete a document you added",
+                            visible=not chat.read_only and bool(deletable),
+                            elem_id="doomed",
+                        )
+                        remove = gr.Button(
+                            "Delete",
+                            variant="stop",
+                            size="sm",
+                            visible=not chat.read_only and bool(deletable),
+                            elem_id="delete",
+                        )
+                    delete_status = gr.Markdown("", elem_id="delete-status")
+                with gr.Accordion("Add a transcript", open=False, elem_id="add", visible=not chat.read_only):
                     upload = gr.File(
                         label="'Name:' text (.txt, .md), captions (.vtt, .srt), Whisper or QMSum .json",
                         file_types=list(TRANSCRIPT_SUFFIXES),
@@ -296,18 +459,18 @@ def build_app(chat: Chat) -> gr.Blocks:
                     clear = gr.Button("New conversation", elem_id="clear", size="sm")
                 download = gr.File(label="Conversation (Markdown)", visible=False, elem_id="download")
 
-        ask_inputs = [box, chatbot, speaker, exchanges, fluent]
+        ask_inputs = [box, chatbot, speaker, exchanges, fluent, document]
         ask_outputs = [chatbot, status, exchanges, box]
+        shown = [corpus, speaker, document, table, doomed, remove]
         box.submit(chat.respond, ask_inputs, ask_outputs, api_name=False)
         send.click(chat.respond, ask_inputs, ask_outputs, api_name=False)
-        upload.upload(chat.upload, [upload], [upload_status, corpus, speaker], api_name=False, show_progress="full")
+        upload.upload(chat.upload, [upload], [upload_status, *shown], api_name=False, show_progress="full")
+        remove.click(chat.delete, [doomed], [delete_status, *shown], api_name=False, show_progress="full")
         export.click(lambda ex: _export(ex), [exchanges], [download], api_name=False)
-        clear.click(
-            lambda: ([], "", [], gr.update(visible=False)),
-            None,
-            [chatbot, status, exchanges, download],
-            api_name=False,
-        )
+        reset = ([], "", [], gr.update(visible=False))
+        clear.click(lambda: reset, None, [chatbot, status, exchanges, download], api_name=False)
+        chatbot.clear(lambda: reset[1:], None, [status, exchanges, download], api_name=False)
+        app.load(chat.refresh, None, shown, api_name=False)
         gr.api(chat.ask_api, api_name="ask")
     return app
 
@@ -342,9 +505,21 @@ class Server:
 
 
 def launch(
-    chat: Chat, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool = False, token: str | None = None
+    chat: Chat,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    quiet: bool = False,
+    token: str | None = None,
+    auth: tuple[str, str] | None = None,
 ) -> Server:
-    """Start the chat at / and the HTTP API at /v1 on one port, without blocking; `.close()` stops it."""
+    """Start the chat at / and the HTTP API at /v1 on one port, without blocking; `.close()` stops it.
+
+    `auth`: a user name and password the chat asks for. With `auth` and no `token`, /v1 is off
+    (it would be an open door beside a locked one).
+    """
+    from fastapi import FastAPI, Request
+
     from rag.serve import create_app
 
     blocks = build_app(chat)
@@ -353,7 +528,16 @@ def launch(
         font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
         font_mono=["ui-monospace", "monospace"],
     )
-    api = create_app(lambda: chat.pipe, token=token)  # one process, one loaded index, one port
+    # one process, one loaded index, one port
+    api = FastAPI() if auth is not None and token is None else create_app(lambda: chat.pipe, token=token)
+
+    @api.middleware("http")
+    async def policy(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
     app = gr.mount_gradio_app(
         api,
         blocks,
@@ -366,6 +550,8 @@ def launch(
         theme=theme,
         max_file_size=MAX_UPLOAD_BYTES,
         show_error=True,
+        auth=auth,
+        auth_message="This chat asks for a user name and password.",
     )
     return Server(app, host=host, port=port)
 
@@ -378,11 +564,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--no-build", action="store_true", help="serve the index as it is")
+    p.add_argument("--no-uploads", action="store_true", help="read-only: no uploads, no deletes")
+    p.add_argument("--auth", metavar="USER:PASS", help="ask for this user name and password (see --auth-env)")
+    p.add_argument("--auth-env", metavar="NAME", help="the same, read from this environment variable")
+    p.add_argument(
+        "--token-env", metavar="NAME", help="the /v1 API wants this bearer token (off with --auth without it)"
+    )
     add_generator_options(p)
     args = p.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG; filter at the handler
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s")
+    try:
+        auth = _auth(args.auth or (os.environ.get(args.auth_env, "") if args.auth_env else None))
+        token = os.environ.get(args.token_env) if args.token_env else None
+        if args.token_env and not token:
+            raise ValueError(f"--token-env {args.token_env}: that environment variable is empty or unset")
+    except ValueError as err:
+        p.error(str(err))
+    if args.host not in ("127.0.0.1", "localhost", "::1") and auth is None:
+        print(f"rag: warning: serving on {args.host} without --auth: anyone who can reach it can ask", file=sys.stderr)
     started = time.perf_counter()
     try:
         if not args.no_build:
@@ -398,9 +599,20 @@ def main(argv: list[str] | None = None) -> int:
     except RagError as err:
         print(f"rag: error: {err}", file=sys.stderr)
         return 1
-    chat = Chat(pipe, index=args.index, sources=args.sources, uploads=args.uploads, generator=generator)
-    app = launch(chat, host=args.host, port=args.port, quiet=True)
-    print(f"rag chat ready in {time.perf_counter() - started:.1f} s: http://{args.host}:{args.port}", flush=True)
+    chat = Chat(
+        pipe,
+        index=args.index,
+        sources=args.sources,
+        uploads=args.uploads,
+        generator=generator,
+        read_only=args.no_uploads,
+    )
+    app = launch(chat, host=args.host, port=args.port, quiet=True, token=token, auth=auth)
+    api = "off (pass --token-env with --auth)" if auth is not None and token is None else "/v1"
+    print(
+        f"rag chat ready in {time.perf_counter() - started:.1f} s: http://{args.host}:{args.port} (API {api})",
+        flush=True,
+    )
     try:
         while True:
             time.sleep(3600)
@@ -409,14 +621,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _picker_or_question(pipe: Pipeline, message: str, earlier: list[str], chosen: str) -> tuple[str | None, str]:
+def _auth(value: str | None) -> tuple[str, str] | None:
+    """ "ann:secret" -> ("ann", "secret"); None -> None.
+
+    Raises:
+        ValueError: no colon, or an empty user name or password.
+    """
+    if value is None:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth wants USER:PASS, both non-empty (or --auth-env NAME holding that)")
+    return user, password
+
+
+def _picker_or_question(
+    pipe: Pipeline, message: str, earlier: list[str], chosen: str, doc_id: str | None = None
+) -> tuple[str | None, str]:
     """When the picker and the question name different people, the question wins, and says so.
 
     Example: picker "Dannenberg", "What did McLaughlin say about NATO?" ->
         (None, "The question names McLaughlin, so the picker's Dannenberg was not used.")
     """
-    named = pipe.read(message, history=earlier).speakers
-    picked = pipe.resolve_speaker(chosen)
+    named = pipe.read(message, history=earlier, doc_id=doc_id).speakers
+    picked = pipe.resolve_speaker(chosen, doc_id=doc_id)
     if named and set(named) != set(picked):
         return None, f"The question names {', '.join(named)}, so the picker's {chosen} was not used."
     return chosen, ""

@@ -59,8 +59,7 @@ def source_card(pipe: Pipeline, c: Citation, turn: int) -> str:
     who = html.escape(c.speaker or "Narration (not said in the interview)")
     where = (
         f"{html.escape(c.source)} · characters {c.start:,}–{c.end:,} · "
-        f"paragraph {before + 1} of {len(t.paragraphs)} of this turn · score {c.score:.3f}"
-        + (f" · at {c.when}" if c.when else "")
+        f"paragraph {before + 1} of {len(t.paragraphs)} of this turn" + (f" · at {c.when}" if c.when else "")
     )
     return (
         f'<details class="source-card" id="{anchor(turn, c.n)}">'
@@ -103,15 +102,50 @@ def generation_note(answer: Answer) -> str:
     return f'<div class="generation">{html.escape(head, quote=False)}{removed}</div>'
 
 
-def searched_line(pipe: Pipeline, answer: Answer) -> str:
-    """What was looked at, e.g. "Searching Dannenberg's answers (6 passages)"."""
+def searched_line(pipe: Pipeline, answer: Answer, *, doc_id: str | None = None) -> str:
+    """What was looked at, e.g. "Searched Dannenberg's answers (6 passages)"."""
+    where = f" in {doc_id}" if doc_id else ""
     if answer.speaker:
         names = [s.strip() for s in answer.speaker.split(",")]
-        n = pipe.count(speakers=names)
+        n = pipe.count(speakers=names, doc_id=doc_id)
         who = answer.speaker + ("'" if answer.speaker.endswith("s") else "'s")
-        return f"Searching {who} answers ({n} passages)"
-    docs = len(pipe.documents)
-    return f"Searching all {pipe.count()} passages in {docs} document{'s' if docs != 1 else ''}"
+        return f"Searched {who} answers{where} ({count(n, 'passage')})"
+    if doc_id:
+        return f"Searched {doc_id} ({count(pipe.count(doc_id=doc_id), 'passage')})"
+    return f"Searched all {count(pipe.count(), 'passage')} in {count(len(pipe.documents), 'document')}"
+
+
+def count(n: int, noun: str) -> str:
+    """count(1, "passage") -> "1 passage"; count(6, "passage") -> "6 passages"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def plain_answer(answer: Answer) -> str:
+    """The answer as plain text with its sources, for the clipboard.
+
+    Example: 'Dannenberg said: “…” [1]\n\n[1] Dannenberg, seeds/x.txt (characters 10,531–10,708): “…”'
+    """
+    lines = [" ".join(answer.text.split())]
+    if answer.citations:
+        lines.append("")
+    for c in answer.citations:
+        when = f", at {c.when}" if c.when else ""
+        who = c.speaker or "Narration"
+        lines.append(
+            f"[{c.n}] {who}, {c.source} (characters {c.start:,}–{c.end:,}{when}): “{' '.join(c.quote.split())}”"
+        )
+    return "\n".join(lines)
+
+
+def documents_rows(documents: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """The documents panel: name, speakers, turns, when added (rows of `rag.views.documents_json`)."""
+    rows = []
+    for d in documents:
+        speakers = d["speakers"]
+        shown = ", ".join(speakers[:6]) + (f", … {len(speakers) - 6} more" if len(speakers) > 6 else "")
+        added = (d.get("added_at") or "").replace("T", " ").replace("Z", " UTC") or "-"
+        rows.append([d["doc_id"], shown or "(narration only)", f"{d['turns']:,}", added])
+    return rows
 
 
 def plain(text: str) -> str:
@@ -127,10 +161,8 @@ def corpus_line(pipe: Pipeline) -> str:
     speakers = [plain(p.name) for p in pipe.speakers()]
     docs = len(pipe.documents)
     shown = ", ".join(speakers[:8]) + (f", … {len(speakers) - 8} more" if len(speakers) > 8 else "")
-    return (
-        f"{docs} document{'s' if docs != 1 else ''} · {len(speakers)} speaker{'s' if len(speakers) != 1 else ''}"
-        f" ({shown}) · {len(pipe.chunks)} passages"
-    )
+    people = count(len(speakers), "speaker")
+    return f"{count(docs, 'document')} · {people} ({shown}) · {count(len(pipe.chunks), 'passage')}"
 
 
 def export_markdown(exchanges: Sequence[dict[str, Any]]) -> str:
