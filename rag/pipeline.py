@@ -81,10 +81,16 @@ class Pipeline:
         # The exported encoder loads while the index does (a third of a cold start); torch, slow
         # and only a fallback, waits until the index is known to be there.
         early = _Background(model) if embedder is None and onnx is not None and onnx.exists() else None
-        index = Index.load(path)
-        manifest = index.manifest
+        try:
+            index = Index.load(path)
+            manifest = index.manifest
+            if embedder is None:
+                _check_model(manifest, settings, path)
+        except BaseException:
+            if early is not None:  # a process must not exit while onnxruntime is still loading: it aborts
+                early.wait()
+            raise
         if embedder is None:
-            _check_model(manifest, settings, path)
             embedder = early.result() if early is not None else model()
         if embedder.dim != manifest.get("dim"):
             raise IndexMismatchError(
@@ -509,6 +515,9 @@ class _Background:
             self._value = call()
         except BaseException as err:  # noqa: BLE001 - handed to the caller by result()
             self._error = err
+
+    def wait(self) -> None:
+        self._thread.join()
 
     def result(self) -> Embedder:
         self._thread.join()
