@@ -120,12 +120,8 @@ class Pipeline:
             QuestionError: empty or overlong question.
             UnknownSpeakerError: `speaker` names nobody in the index.
         """
-        question = self._check(question)
-        query = self.read(question, history=history, speaker=speaker, doc_id=doc_id)
-        answer, hits = self._extractive(query, history, speaker=speaker, doc_id=doc_id, k=k)
-        if self.generator is None or not answer.answerable:
-            return answer
-        return self._generate(query, hits, answer, history)
+        *_, answer = self._answers(question, history, speaker, doc_id, k, partial=False)
+        return answer
 
     def _extractive(
         self, query: Query, history: Sequence[str], *, speaker: str | None, doc_id: str | None, k: int | None
@@ -241,27 +237,39 @@ class Pipeline:
         holds the sentences verified so far (mode "generating"); the last one is what `ask`
         returns. Without a language model, or for a refusal, there is one Answer.
         """
+        yield from self._answers(question, history, speaker, doc_id, k, partial=True)
+
+    def _answers(
+        self,
+        question: str,
+        history: Sequence[str],
+        speaker: str | None,
+        doc_id: str | None,
+        k: int | None,
+        *,
+        partial: bool,
+    ) -> Iterator[Answer]:
+        """The extractive answer, or a model's: as it is written when `partial`, else once."""
         question = self._check(question)
         query = self.read(question, history=history, speaker=speaker, doc_id=doc_id)
         answer, hits = self._extractive(query, history, speaker=speaker, doc_id=doc_id, k=k)
         if self.generator is None or not answer.answerable:
             yield answer
             return
-        yield from self._generated(query, hits, answer, history)
+        yield from self._generated(query, hits, answer, history, partial=partial)
 
-    def _generate(self, query: Query, hits: list[Hit], extractive: Answer, history: Sequence[str]) -> Answer:
-        """A model's answer, verified sentence by sentence; the extractive one when nothing holds."""
-        return list(self._generated(query, hits, extractive, history))[-1]
-
-    def _generated(self, query: Query, hits: list[Hit], extractive: Answer, history: Sequence[str]) -> Iterator[Answer]:
-        """The model's answer as it streams: each time a sentence is complete, the sentences so far
-        verified (mode "generating"); then the whole answer verified, or the extractive one."""
+    def _generated(
+        self, query: Query, hits: list[Hit], extractive: Answer, history: Sequence[str], *, partial: bool
+    ) -> Iterator[Answer]:
+        """The model's answer: when `partial` and the model streams, each time a sentence is complete
+        the sentences so far verified (mode "generating"); then the whole answer verified, or the
+        extractive one."""
         from rag.errors import LLMError
         from rag.generate import build_prompt
 
         assert self.generator is not None
         prompt = build_prompt(query.question, hits, history=history, budget=self.settings.llm_budget)
-        stream = getattr(self.generator, "stream", None)
+        stream = getattr(self.generator, "stream", None) if partial else None
         text, done = "", 0
         try:
             pieces = stream(prompt.messages) if callable(stream) else iter([self.generator.generate(prompt.messages)])
