@@ -58,7 +58,7 @@ class Index:
         transcripts: list[Transcript],
         manifest: dict[str, Any],
         vectors: Any,  # a faiss.Index
-        bm25: Any,  # a bm25s.BM25
+        bm25: Any,  # a bm25s.BM25 (when built) or a rag.postings.Postings (when loaded)
     ) -> None:
         self.chunks = chunks
         self.transcripts = {t.document.doc_id: t for t in transcripts}
@@ -259,8 +259,9 @@ class Index:
 
     @classmethod
     def _load_once(cls, path: Path, *, check: bool) -> Index:
-        import bm25s
         import faiss
+
+        from rag.postings import Postings
 
         fix = f"run: rag build --index {path}"
         if not (path / "manifest.json").exists():
@@ -304,7 +305,7 @@ class Index:
             raise IndexCorruptError(f"{path}/vectors.faiss is corrupt or truncated; {fix}") from err
         try:
             big = sum(p.stat().st_size for p in (path / "bm25").iterdir()) > MMAP_BYTES // 4
-            bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False, mmap=big)
+            bm25 = Postings.load(path / "bm25", mmap=big)
         except Exception as err:  # noqa: BLE001
             raise IndexCorruptError(f"{path}/bm25 is corrupt ({_first_line(err)}); {fix}") from err
         if not _bm25_is_sound(bm25.scores):

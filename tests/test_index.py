@@ -67,6 +67,7 @@ def test_save_load_round_trip(fake_index: Path, tmp_path: Path) -> None:
     assert a.transcripts == b.transcripts
     assert np.array_equal(a.matrix, b.matrix)
     assert a.bm25.vocab_dict == b.bm25.vocab_dict
+    assert np.array_equal(a.bm25.get_scores(["helsinki"]), b.bm25.get_scores(["helsinki"]))
 
 
 @pytest.fixture
@@ -136,3 +137,30 @@ def test_data_fixture_has_all_formats(fake_index: Path) -> None:
     assert {"meeting", "panel", "qa-interview", "wrapped", "cipher-brief-trump-putin-call"} == set(index.transcripts)
     assert all(index.document(c.doc_id).text[c.start : c.end] == c.text for c in index.chunks)
     assert DATA.exists()
+
+
+def test_saved_postings_score_exactly_as_bm25s(fake_index: Path) -> None:
+    """Queries read BM25 from the saved posting lists (no bm25s, no scipy); the scores are bm25s's."""
+    import random
+    import subprocess
+    import sys
+
+    import bm25s
+    import numpy as np
+
+    from rag.postings import Postings
+
+    reference = bm25s.BM25.load(str(fake_index / "bm25"), show_progress=False)
+    postings = Postings.load(fake_index / "bm25", mmap=True)
+    vocab = [t for t in reference.vocab_dict if t]
+    rnd = random.Random(7)
+    for _ in range(200):
+        terms = [rnd.choice(vocab) for _ in range(rnd.randint(1, 6))]
+        assert np.array_equal(reference.get_scores(terms), postings.get_scores(terms)), terms
+    assert postings.get_scores([""]).sum() == 0  # bm25s keeps "" in the vocabulary with no postings
+    code = (
+        "import sys; from rag.index import Index; i = Index.load(sys.argv[1]); i.lexical(['helsinki'], n=3); "
+        "print('bm25s' in sys.modules, 'scipy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(fake_index)], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
