@@ -30,7 +30,7 @@ _SPEECH = (
 )
 _LEAD = re.compile(
     rf"^\s*(?:so|and|but|ok|okay|well)?[,\s]*(?:what|how|why|when|where|which|who|whom|did|does|do)?"
-    rf"(?:\s+else)?\s*(?:did|does|do|has|have|had|would|will|is|was|were|are)?\s*(?:the\s+|an?\s+)?"
+    rf"(?:\s+else)?\s*(?:(?:did|does|do|has|have|had|would|will|is|was|were|are)(?:n['’]t|\s+not)?)?\s*(?:the\s+|an?\s+)?"
     rf"(?:(?:{_SPEECH})\b)?\s*(?:(?:about|on|regarding|concerning|of|in relation to)\b)?\s*",
     re.I,
 )

@@ -61,3 +61,9 @@ def test_a_named_speaker_ranks_first_without_hiding_the_others(meeting: Path) ->
     assert len(read) > 2  # the replies around Professor C's turns are read too
     assert len({h.chunk.speaker for h in pipe.search(question, k=40)}) > 1  # others rank after, not out
     assert all(h.chunk.speaker == "Professor C" for h in pipe.search(question, k=10, speaker="Professor C"))
+
+
+def test_a_negated_question_keeps_its_topic(fake_pipe: Pipeline) -> None:
+    assert fake_pipe.read("Why didn't Dannenberg trust Putin?").topic == "trust Putin"
+    assert fake_pipe.read("Why did McLaughlin not trust Putin?").topic == "trust Putin"
+    assert fake_pipe.read("What did Dannenberg say about Helsinki?").topic == "Helsinki"
