@@ -134,8 +134,10 @@ def find_people(
     label_roles = _label_roles(doc.text)  # every label line read once, not once per speaker
     people = []
     speakers = sorted({t.speaker for t in turns if t.speaker is not None})
+    after = _post_nominals(speakers)
     for name in speakers:
-        names = set(_label_aliases(name, doc.text))
+        base = name.rsplit(None, 1)[0] if name.split()[-1] in after else name  # "Sian Gwenllian AM" -> "Sian Gwenllian"
+        names = set(_label_aliases(base, doc.text)) | ({base} if base != name else set())
         roles: set[str] = set()
         for full in find_full_names(narration, name.split()[-1]) if narration else []:
             names.add(full)
@@ -145,12 +147,23 @@ def find_people(
         names.discard(name)
         named = not any(re.search(rf"\b{re.escape(w.lower())}\b", doc.text) for w in name.split() if len(w) > 2)
         people.append(Person(name, "speaker", tuple(sorted(names)), tuple(sorted(roles)), here, named))
-    spoken = {s.lower() for s in speakers}
+    # A name the text uses for a speaker ("questions from Siân Gwenllian") is that speaker, not someone quoted.
+    spoken = {n.lower() for p in people for n in (p.name, *p.aliases)}
     for name in sorted(set(quoted)):
         if name.lower() in spoken:
             continue
         people.append(Person(name, "quoted", tuple(find_full_names(doc.text, name)), (), here))
     return people
+
+
+def _post_nominals(labels: Iterable[str]) -> set[str]:
+    """Capitalised words that end the labels of two or more speakers of one document ("AM", "MP",
+    "QC"): letters after a name, not part of it. Evidence from the document, not a list.
+
+    Example: ["Lynne Neagle AM", "Sian Gwenllian AM", "Kirsty Williams"] -> {"AM"}
+    """
+    last = [w[-1] for w in (label.split() for label in labels) if len(w) >= 3 and re.fullmatch(r"[A-Z]{2,4}", w[-1])]
+    return {word for word in set(last) if last.count(word) >= 2}
 
 
 def merge_people(groups: Iterable[Iterable[Person]]) -> list[Person]:

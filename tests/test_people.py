@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rag.build import analyse
@@ -151,3 +153,36 @@ def test_role_labels_do_not_link_across_documents() -> None:
         ("Project Manager", ("m1",)),
         ("Project Manager", ("m2",)),
     ]
+
+
+def test_letters_after_names_are_titles_not_names(tmp_path: Path) -> None:
+    """A committee transcript: "AM" ends several labels, so it is letters after a name (document
+    evidence, no list); the text's "Siân Gwenllian" is that speaker, not a second, quoted person."""
+    src = tmp_path / "committee.txt"
+    src.write_text(
+        "Lynne Neagle AM: We move on to questions about mental health from Siân Gwenllian.\n"
+        "Sian Gwenllian AM: Can you assure us that mental health support will be a priority this year?\n"
+        "Kirsty Williams: It will. We are funding counsellors in every secondary school from April.\n"
+        "Lynne Neagle AM: Thank you. Now to the budget.\n"
+        "Sian Gwenllian AM: The budget for school counsellors looks too small for that promise.\n",
+        encoding="utf-8",
+    )
+    people = analyse(load_document(src), Settings()).people
+    speakers = {p.name: p for p in people if p.kind == "speaker"}
+    assert set(speakers) == {"Lynne Neagle AM", "Sian Gwenllian AM", "Kirsty Williams"}
+    assert (
+        "Sian Gwenllian" in speakers["Sian Gwenllian AM"].aliases and "AM" not in speakers["Sian Gwenllian AM"].aliases
+    )
+    assert not [p for p in people if p.kind == "quoted" and "Gwenllian" in p.name]
+    m = match_people("What did Sian Gwenllian say about counsellors?", people)
+    assert m is not None and m.names == ("Sian Gwenllian AM",)
+    m = match_people("What did Lynne Neagle ask?", people)
+    assert m is not None and m.names == ("Lynne Neagle AM",)
+    # one label with capitals at the end is not evidence: "Speaker A", "Bob MD" stay as they are
+    alone = analyse(load_document(_write(tmp_path / "two.txt", "Bob MD: Hello there.\nAnn Lee: Hi Bob.\n")), Settings())
+    assert {p.name for p in alone.people if p.kind == "speaker"} == {"Bob MD", "Ann Lee"}
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
