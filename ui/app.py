@@ -182,13 +182,14 @@ class Chat:
 
     def refresh(self) -> tuple[str, Any, Any, Any, Any, Any]:
         """What every page load and every change shows, read from the index now in use."""
-        can_delete = not self.read_only and bool(self.deletable())
+        deletable = self.deletable()
+        can_delete = not self.read_only and bool(deletable)
         return (
             corpus_line(self.pipe),
             gr.update(choices=self.speakers()),
             gr.update(choices=self.documents()),
             gr.update(value=documents_rows(documents_json(self.pipe))),
-            gr.update(choices=self.deletable(), value=None, visible=can_delete),
+            gr.update(choices=deletable, value=None, visible=can_delete),
             gr.update(visible=can_delete),
         )
 
