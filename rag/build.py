@@ -12,7 +12,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +26,7 @@ from rag.config import Settings
 from rag.embed import Embedder, TorchEmbedder, load_embedder, model_fingerprint, packaged_model_path
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SourceError
 from rag.index import FILES as INDEX_FILES
-from rag.index import FORMAT_VERSION, Index, read_manifest
+from rag.index import FORMAT_VERSION, READS, Index, read_manifest
 from rag.load import collect_sources, display_path, load_document
 from rag.people import find_people
 from rag.turns import segment
@@ -81,6 +81,7 @@ def build_index(
     progress: Progress | None = None,
     prune: bool = False,
     exclude: Iterable[str] = (),
+    store: dict[str, Any] | None = None,
 ) -> BuildReport:
     """Build the index at `out` from the transcripts under `paths`, reusing what is unchanged.
 
@@ -94,6 +95,9 @@ def build_index(
         progress: called as progress(stage, done, total) while embedding.
         prune: allow dropping documents of the index that are not under `paths`.
         exclude: sources to leave out even though they are under `paths` (`rag remove`).
+        store: where vectors and terms live, as the manifest's "store" entry: {"kind": "faiss"}
+            or {"kind": "milvus", "uri": ..., "token_env": ..., "collection": ...} (`rag.milvus`);
+            None keeps the index's own (FAISS for a new index).
     Raises:
         SourceError, EmptyCorpusError: a source is unusable, or documents would be dropped without
             `prune`; the old index is untouched.
@@ -104,7 +108,7 @@ def build_index(
     _check_target(out)
     with files.writer_lock(out):
         files.recover(out)
-        return _build(paths, out, settings, embedder, progress, prune=prune, exclude=exclude)
+        return _build(paths, out, settings, embedder, progress, prune=prune, exclude=exclude, store=store)
 
 
 def _build(
@@ -116,6 +120,7 @@ def _build(
     *,
     prune: bool,
     exclude: Iterable[str],
+    store: dict[str, Any] | None,
 ) -> BuildReport:
     started = time.perf_counter()
     previous = read_manifest(out) or {}
@@ -129,7 +134,10 @@ def _build(
     unread = _unread(skipped)
     model_path = settings.model_path or packaged_model_path()
     identity = _identity(settings, model_path, embedder)
+    spec = store_spec(store or previous.get("store"), out)
     old = _load_compatible(out, identity)
+    # a server store that already holds the old index's rows keeps them; any other reads them back
+    in_store = old is not None and old.manifest.get("store", {"kind": "faiss"}) == spec and spec["kind"] != "faiss"
     old_docs = old.transcripts if old else {}
     plan = {d.doc_id: _status(d, old_docs, previous.get("sources", {})) for d in docs}
     removed = tuple(sorted(set(old_docs) - set(plan)))
@@ -164,6 +172,7 @@ def _build(
         and not stale
         and same_corpus
         and not lost_encoder
+        and old.manifest.get("store", {"kind": "faiss"}) == spec
     ):
         warnings = unread + _warnings(old_docs[d.doc_id] for d in docs)
         return BuildReport(
@@ -182,12 +191,14 @@ def _build(
     # Vectors of unchanged chunks (same place, same words, same speaker) are reused even when the
     # analysis code changed since the build: only chunks whose text or attribution moved are embedded.
     reusable = {(c.doc_id, c.start, c.end, c.embed_text): i for i, c in enumerate(old.chunks)} if stale and old else {}
+    reused: list[tuple[int, int]] = []  # (new row, old row)
     for doc in docs:
         if plan[doc.doc_id] == "kept" and old is not None and not stale:
             transcripts.append(old_docs[doc.doc_id])
-            rows = [i for i, c in enumerate(old.chunks) if c.doc_id == doc.doc_id]
-            chunks.extend(old.chunks[i] for i in rows)
-            vectors.append(old.matrix[rows].copy())
+            rows = old.chunks.rows_of_doc(doc.doc_id)
+            reused.extend(zip(range(len(chunks), len(chunks) + len(rows)), rows.tolist(), strict=True))
+            chunks.extend(old.chunks[i] for i in rows.tolist())
+            vectors.append(np.zeros((len(rows), identity["dim"]), dtype=np.float32))
             continue
         t = analyse(doc, settings)
         transcripts.append(t)
@@ -203,12 +214,15 @@ def _build(
         for j, c in enumerate(new):
             row = reusable.get((c.doc_id, c.start, c.end, c.embed_text)) if plan[doc.doc_id] == "kept" else None
             if row is not None and old is not None:
-                block[j] = old.matrix[row]
+                reused.append((len(chunks) + j, row))
             else:
                 to_embed.append(len(chunks) + j)
         chunks.extend(new)
         vectors.append(block)
     matrix = np.concatenate(vectors) if vectors else np.zeros((0, identity["dim"]), np.float32)
+    if reused and old is not None and not in_store:
+        new_rows, old_rows = (np.array(x, dtype=np.int64) for x in zip(*reused, strict=True))
+        matrix[new_rows] = old.vectors(old_rows)
     text_bytes = sum(len(t.document.text.encode()) for t in transcripts)
     files.check_writable(out, matrix.nbytes * 2 + 4 * text_bytes + (100_000_000 if encoder is None else 0))
     embed_started = time.perf_counter()
@@ -220,7 +234,9 @@ def _build(
         "roots": roots,
         "excluded": leave_out,
     }
-    index = Index.create(chunks, matrix, transcripts, manifest)
+    index = Index.create(
+        chunks, matrix, transcripts, manifest, store=spec, previous=old if in_store else None, folder=out
+    )
     with tempfile.TemporaryDirectory() as tmp:
         if encoder is None and isinstance(embedder, TorchEmbedder):
             encoder = Path(tmp) / "encoder.onnx"
@@ -270,6 +286,18 @@ def embed_chunks(chunks: list[Chunk], embedder: Embedder, progress: Progress | N
     return out
 
 
+def store_spec(given: dict[str, Any] | None, out: Path) -> dict[str, Any]:
+    """The manifest's "store" entry for an index at `out`: FAISS unless a Milvus store is asked for
+    (its URI defaulting to a Milvus Lite database inside the index directory)."""
+    if not given or given.get("kind", "faiss") == "faiss":
+        return {"kind": "faiss"}
+    if given["kind"] != "milvus":
+        raise SourceError(f"unknown store {given['kind']!r}; use faiss or milvus")
+    from rag.milvus import spec
+
+    return spec(given, out)
+
+
 def _identity(settings: Settings, model_path: Path, embedder: Embedder | None) -> dict[str, Any]:
     """What must match for old vectors to be reused: model, dimension, chunking."""
     if embedder is not None:
@@ -303,7 +331,7 @@ def _load_compatible(out: Path, identity: dict[str, Any]) -> Index | None:
     if manifest is None:
         return None
     same = (
-        manifest.get("format") == FORMAT_VERSION
+        manifest.get("format") in READS
         and manifest.get("rag_version") == __version__
         and all(manifest.get(k) == v for k, v in identity.items())
     )
@@ -325,7 +353,7 @@ def _load_compatible(out: Path, identity: dict[str, Any]) -> Index | None:
     return index
 
 
-def _status(doc: Document, old: dict[str, Transcript], where: dict[str, Any]) -> str:
+def _status(doc: Document, old: Mapping[str, Transcript], where: dict[str, Any]) -> str:
     """added, kept (same bytes from the same file) or changed. The file is compared by its
     absolute path when the manifest has it, so a build from another directory keeps its vectors."""
     if doc.doc_id not in old:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rag import __version__
-from rag.errors import RagError
+from rag.errors import RagError, SourceError
 from rag.generate import add_generator_options, generator_from_options
 
 log = logging.getLogger("rag")
@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("faiss", "bm25s", "sentence_transformers", "transformers", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING if args.verbose else logging.ERROR)
+    # Milvus Lite's in-process gRPC server logs a traceback for each call it does not implement
+    # (pymilvus asks it for timestamps while waiting for an index); pymilvus carries on without.
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     try:
         return int(args.func(args) or 0)
     except RagError as err:
@@ -81,6 +84,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--aliases", type=Path, help='JSON file {"alias": "Speaker", ...}')
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
+    b.add_argument(
+        "--store",
+        choices=("faiss", "milvus"),
+        help="where vectors and BM25 terms live: faiss files (the default) or Milvus (docs/scaling.md); "
+        "kept in the manifest, so later commands need no flag",
+    )
+    b.add_argument(
+        "--milvus-uri",
+        metavar="URI",
+        help="http://HOST:19530 for a Milvus server (default: index/milvus.db, Milvus Lite)",
+    )
+    b.add_argument("--milvus-token-env", metavar="NAME", help="environment variable holding the Milvus token")
+    b.add_argument("--milvus-collection", metavar="NAME", help="collection name (default: derived from the index path)")
     b.set_defaults(func=_build)
 
     ad = command("add", "Add transcripts (files or folders) to the index's sources and build.")
@@ -170,6 +186,18 @@ def _settings(args: argparse.Namespace) -> Any:
     return Settings(**kwargs)
 
 
+def _store(args: argparse.Namespace) -> dict[str, str] | None:
+    """The store asked for on the command line, or None to keep the index's own."""
+    milvus = {"uri": args.milvus_uri, "token_env": args.milvus_token_env, "collection": args.milvus_collection}
+    if args.store is None and not any(milvus.values()):
+        return None
+    if args.store == "faiss" and any(milvus.values()):
+        raise SourceError("--milvus-uri, --milvus-token-env and --milvus-collection go with --store milvus")
+    if args.store == "faiss":
+        return {"kind": "faiss"}
+    return {"kind": "milvus", **{k: v for k, v in milvus.items() if v}}
+
+
 def _build(args: argparse.Namespace) -> int:
     from rag.build import build_index
 
@@ -178,7 +206,9 @@ def _build(args: argparse.Namespace) -> int:
     if args.overlap < 0 or args.overlap >= args.max_tokens:
         raise _usage(f"--overlap {args.overlap} must be between 0 and --max-tokens")
     bar = _Progress()
-    report = build_index(args.paths or None, args.index, settings=_settings(args), progress=bar, prune=args.prune)
+    report = build_index(
+        args.paths or None, args.index, settings=_settings(args), progress=bar, prune=args.prune, store=_store(args)
+    )
     bar.done()
     _print_report(report, args.json)
     return 0
@@ -463,7 +493,6 @@ def _pipeline(args: argparse.Namespace) -> Any:
 
 
 def _read_aliases(path: Path) -> dict[str, str]:
-    from rag.errors import SourceError
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -128,7 +128,7 @@ def _question(row: dict[str, Any]) -> Question:
     )
 
 
-def check_gold(questions: Sequence[Question], documents: dict[str, Document]) -> None:
+def check_gold(questions: Sequence[Question], documents: Mapping[str, Document]) -> None:
     """Every gold span names a known source and lies inside its text.
 
     Raises:
@@ -255,7 +255,7 @@ def is_misattributed(c: Citation, turns: Sequence[Turn]) -> bool:
     return not touched or any(t.speaker != c.speaker for t in touched)
 
 
-def is_valid_citation(c: Citation, documents: dict[str, Document]) -> bool:
+def is_valid_citation(c: Citation, documents: Mapping[str, Document]) -> bool:
     """The quote is exactly the source text at [start:end]."""
     doc = next((d for d in documents.values() if d.source == c.source), None)
     return doc is not None and doc.text[c.start : c.end] == c.quote and bool(c.quote)

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -144,18 +144,30 @@ def check_writable(out: Path, need: int) -> None:
         )
 
 
-def replace_dir(new: Path, out: Path) -> None:
-    """Swap `new` in for `out`; the old directory survives until the new one is in place."""
+def replace_dir(new: Path, out: Path, *, carry: Sequence[str] = ()) -> None:
+    """Swap `new` in for `out`; the old directory survives until the new one is in place.
+
+    `carry`: names inside `out` that move into the new directory as they are (a database that
+    lives in the index directory and is updated in place, such as Milvus Lite's).
+    """
     if not out.exists():
         os.replace(new, out)
         return
+    moved = [name for name in carry if (out / name).exists() and not (new / name).exists()]
+    for name in moved:
+        os.replace(out / name, new / name)
     old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
     os.rmdir(old)
-    os.replace(out, old)
     try:
-        os.replace(new, out)
+        os.replace(out, old)
+        try:
+            os.replace(new, out)
+        except BaseException:
+            os.replace(old, out)
+            raise
     except BaseException:
-        os.replace(old, out)
+        for name in moved:
+            os.replace(new / name, out / name)
         raise
     shutil.rmtree(old, ignore_errors=True)
 

@@ -1,47 +1,47 @@
-"""The on-disk index: FAISS vectors, a persisted BM25 index, the chunk table and the manifest.
+"""The on-disk index: the chunk table, the stored transcripts, a store of vectors and BM25 terms,
+and the manifest.
 
 Files in an index directory:
-    manifest.json     format, model and its weights' sha256, dimension, chunking settings,
-                      one content hash per source, counts, build time
-    chunks.jsonl      one Chunk per line, in FAISS row order
-    documents.jsonl   each source's text, turns, excluded paragraphs and people
-    vectors.faiss     inner-product index over L2-normalised vectors (flat, or HNSW when large)
-    bm25/             bm25s index over the same rows
-    encoder.onnx      the embedding model exported for ONNX Runtime (optional)
+    manifest.json          format, model and its weights' sha256, dimension, chunking settings,
+                           the store, one content hash per source, counts, build time
+    chunks/                the chunk table in columns, memory-mapped (`rag.table`)
+    documents.jsonl        each source's text, turns, excluded paragraphs and people
+    documents.index.json   where each document's line is, and who is in it (`rag.documents`)
+    vectors.faiss, bm25/   the FAISS store's vectors and BM25 posting lists (`rag.store`), or
+    milvus.db/             a Milvus Lite store's data (`rag.milvus`; a Milvus server keeps its own)
+    encoder.onnx           the embedding model exported for ONNX Runtime (optional)
 
 Saving is atomic: everything is written to a sibling temporary directory that then replaces the
-old one, so an interrupted build leaves the previous index loadable. This module stores and scores;
-fusing the two rankings and reading questions happen in `search.py`.
+old one, so an interrupted build leaves the previous index loadable. This module stores and loads;
+scoring is the store's, and fusing rankings and reading questions happen in `search.py`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag import files
+from rag.documents import Transcripts, from_dict
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from rag.store import FaissStore, Rows, Store
+from rag.table import ChunkTable
 from rag.text import tokenize
-from rag.types import Chunk, Cue, Document, Excluded, Person, Transcript, Turn
+from rag.types import Chunk, Document, Person, Transcript
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: cues and times, per-document people, Unicode terms
-HNSW_THRESHOLD = 50_000  # rows; below it exact search takes < 7 ms (bench/README.md) and is exact
-HNSW_EF_SEARCH = 512  # recall@10 0.98 at 1M rows, 1 ms (bench/README.md)
-EXACT_ROWS = 20_000  # a filter this small is scored exactly with numpy (under ~10 ms)
-MMAP_BYTES = 256_000_000  # larger vector and BM25 files are memory-mapped, not read into memory
-FILES = ("manifest.json", "chunks.jsonl", "documents.jsonl", "vectors.faiss", "bm25")
+FORMAT_VERSION = 3  # 2: cues and times, per-document people, Unicode terms; 3: columnar chunks, stores
+READS = (2, 3)  # format 2 (chunks.jsonl) is still read, so that `rag build` reuses its vectors
+FILES = ("manifest.json", "chunks", "documents.jsonl", "documents.index.json")
 
 
 class Index:
@@ -52,52 +52,46 @@ class Index:
         rows, scores = index.dense(query_vector, n=10)
     """
 
-    def __init__(
-        self,
-        chunks: list[Chunk],
-        transcripts: list[Transcript],
-        manifest: dict[str, Any],
-        vectors: Any,  # a faiss.Index
-        bm25: Any,  # a bm25s.BM25 (when built) or a rag.postings.Postings (when loaded)
-    ) -> None:
+    def __init__(self, chunks: ChunkTable, transcripts: Transcripts, manifest: dict[str, Any], store: Store) -> None:
         self.chunks = chunks
-        self.transcripts = {t.document.doc_id: t for t in transcripts}
+        self.transcripts = transcripts
         self.manifest = manifest
-        self.faiss = vectors
-        self.bm25 = bm25
-        self.matrix = _flat_view(vectors)  # (n, dim) float32, a view into FAISS's own storage
-        self._by_doc = _group_rows((c.doc_id,) for c in chunks)
-        # a person's rows: what they say and what quotes them
-        self._by_person = _group_rows(((c.speaker,) if c.speaker else ()) + c.quoted for c in chunks)
+        self.store = store
 
     @classmethod
     def create(
         cls,
-        chunks: list[Chunk],
+        chunks: Sequence[Chunk],
         vectors: np.ndarray,
-        transcripts: list[Transcript],
+        transcripts: Iterable[Transcript],
         manifest: dict[str, Any],
+        *,
+        store: dict[str, Any] | None = None,
+        previous: Index | None = None,
+        folder: Path | None = None,
     ) -> Index:
-        """Index `chunks` whose embeddings are the rows of `vectors` ((n, dim) float32)."""
-        import bm25s
-        import faiss
+        """Index `chunks` whose embeddings are the rows of `vectors` ((n, dim) float32).
 
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        Args:
+            store: the manifest's "store" entry ({"kind": "faiss"} when None).
+            previous: the index this one replaces; a server store keeps the rows it already holds
+                (`vectors` rows for those may be zeros) and drops the rest.
+            folder: where the index will be saved (a Milvus Lite store lives inside it).
+        """
+        table = ChunkTable.from_chunks(chunks)
+        spec = store or {"kind": "faiss"}
         dim = vectors.shape[1] if vectors.ndim == 2 else int(manifest["dim"])
-        store: Any
-        if len(chunks) >= HNSW_THRESHOLD:
-            store = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-            store.hnsw.efConstruction = 80
-            store.hnsw.efSearch = HNSW_EF_SEARCH
+        built: Store
+        if spec["kind"] == "faiss":
+            built = FaissStore.create(vectors, [tokenize(c.embed_text) for c in chunks], dim=dim)
+            kind = "hnsw" if hasattr(built.faiss, "hnsw") else "flat"
         else:
-            store = faiss.IndexFlatIP(dim)
-        if len(chunks):
-            store.add(vectors.reshape(len(chunks), dim))
-        bm25 = bm25s.BM25()
-        corpus = [tokenize(c.embed_text) or ["_"] for c in chunks]
-        bm25.index(corpus, show_progress=False)
-        manifest = {**manifest, "index_type": "hnsw" if len(chunks) >= HNSW_THRESHOLD else "flat"}
-        return cls(chunks, transcripts, manifest, store, bm25)
+            from rag.milvus import MilvusStore
+
+            built = MilvusStore.create(table, chunks, vectors, spec, previous=previous, folder=folder, dim=dim)
+            kind = "milvus"
+        manifest = {**manifest, "index_type": kind, "store": spec}
+        return cls(table, Transcripts.of(transcripts), manifest, built)
 
     # --- search primitives -------------------------------------------------------------------
 
@@ -107,89 +101,78 @@ class Index:
         speakers: Iterable[str] | None = None,
         doc_id: str | None = None,
         people: Iterable[Person] | None = None,
-    ) -> np.ndarray | None:
-        """Row ids allowed by the filters, or None for all rows.
+    ) -> Rows | None:
+        """The rows allowed by the filters, or None for all rows.
 
         A speaker filter keeps that speaker's chunks and the chunks that quote them; `people`
         does the same within each person's own documents (namesakes elsewhere are left out).
         """
         if speakers is None and doc_id is None and people is None:
             return None
-        empty = np.zeros(0, dtype=np.int64)
-        rows: np.ndarray | None = None
-        if doc_id is not None:
-            rows = self._by_doc.get(doc_id, empty)
+        table = self.chunks
+        ids = table.rows_of_doc(doc_id) if doc_id is not None else None
+        where = [f"doc_id == {_quote(doc_id)}"] if doc_id is not None else []
         groups: list[np.ndarray] | None = None
         if people is not None:
-            groups = []
+            groups, said = [], []
             for p in people:
-                mine = self._by_person.get(p.name, empty)
+                mine = table.rows_of_person(p.name)
+                said.append(f"array_contains(people, {_quote(p.name)})")
                 if p.doc_ids:
-                    docs = np.concatenate([self._by_doc.get(d, empty) for d in p.doc_ids])
+                    docs = np.concatenate([table.rows_of_doc(d) for d in p.doc_ids])
                     mine = np.intersect1d(mine, docs)
+                    said[-1] = f"({said[-1]} and doc_id in [{', '.join(_quote(d) for d in p.doc_ids)}])"
                 groups.append(mine)
+            where.append("(" + (" or ".join(said) or "false") + ")")
         elif speakers is not None:
-            groups = [self._by_person.get(s, empty) for s in speakers]
+            names = list(speakers)
+            groups = [table.rows_of_person(s) for s in names]
+            where.append(f"array_contains_any(people, [{', '.join(_quote(s) for s in names)}])")
         if groups is not None:
-            mine = np.unique(np.concatenate(groups)) if groups else empty
-            rows = mine if rows is None else np.intersect1d(rows, mine, assume_unique=True)
-        return rows
+            mine = np.unique(np.concatenate(groups)) if groups else np.zeros(0, dtype=np.int64)
+            ids = mine if ids is None else np.intersect1d(ids, mine, assume_unique=True)
+        assert ids is not None
+        return Rows(ids.astype(np.int64, copy=False), " and ".join(where))
 
-    def dense(self, query: np.ndarray, *, n: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-n rows by inner product with `query` ((dim,) float32), within `rows` if given.
-
-        A small filter (up to EXACT_ROWS rows) is scored exactly with numpy; a larger one goes to
-        FAISS with an ID selector (exact on a flat index, approximate on HNSW: bench/README.md).
-        """
-        if rows is not None and len(rows) <= EXACT_ROWS:
-            scores = self.matrix[rows] @ query
-            top = _top(scores, n)
-            return rows[top], scores[top]
-        params = None
-        if rows is not None:
-            import faiss
-
-            selector = faiss.IDSelectorBatch(rows.astype(np.int64))
-            if hasattr(self.faiss, "hnsw"):
-                params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)  # type: ignore[attr-defined]
-            else:
-                params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
-        scores, ids = self.faiss.search(query.reshape(1, -1).astype(np.float32), n, params=params)
-        keep = ids[0] >= 0
-        return ids[0][keep], scores[0][keep]
+    def dense(
+        self, query: np.ndarray, *, n: int, rows: Rows | np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n rows by inner product with `query` ((dim,) float32), within `rows` if given."""
+        rows = _as_rows(rows)
+        if (rows is not None and not len(rows)) or not len(self.chunks):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return self.store.dense(query, n=n, rows=rows)
 
     def lexical(
-        self, terms: Sequence[str], *, n: int, rows: np.ndarray | None = None, scores: np.ndarray | None = None
+        self, terms: Sequence[str], *, n: int, rows: Rows | np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-n rows by BM25 score for `terms` (already tokenized), within `rows` if given.
-
-        `scores`: every row's BM25 score for `terms` when already computed (`lexical_scores`).
-        """
-        if scores is None:
-            scores = self.lexical_scores(terms)
-        if scores is None:
+        """Top-n rows by BM25 score for `terms` (already tokenized), within `rows` if given."""
+        rows = _as_rows(rows)
+        if not terms or not len(self.chunks) or (rows is not None and not len(rows)):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        if rows is not None:
-            scores = scores[rows]
-        top = _top(scores, n)
-        top = top[scores[top] > 0]
-        ids = rows[top] if rows is not None else top
-        return ids, scores[top]
+        return self.store.lexical(terms, n=n, rows=rows)
 
-    def lexical_scores(self, terms: Sequence[str]) -> np.ndarray | None:
-        """Every row's BM25 score for `terms`, or None when no term is in the vocabulary."""
-        known = [t for t in terms if t in self.bm25.vocab_dict]
-        if not known or not self.chunks:
-            return None
-        scores: np.ndarray = self.bm25.get_scores(known)
-        return scores
+    def lexical_of(self, terms: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """The BM25 score of each of `rows` for `terms`."""
+        if not terms or not len(rows):
+            return np.zeros(len(rows), dtype=np.float32)
+        return self.store.lexical_of(terms, rows)
 
     def similarity(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Cosine of `query` with each of `rows`."""
-        return self.matrix[rows] @ query if len(rows) else np.zeros(0, dtype=np.float32)
+        return self.store.vectors(rows) @ query if len(rows) else np.zeros(0, dtype=np.float32)
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The stored vectors of `rows`, (len(rows), dim) float32."""
+        return self.store.vectors(rows)
 
     def document(self, doc_id: str) -> Document:
         return self.transcripts[doc_id].document
+
+    def people(self) -> list[Person]:
+        from rag.people import merge_people
+
+        return merge_people(self.transcripts.people().values())
 
     # --- persistence ---------------------------------------------------------------------------
 
@@ -201,28 +184,26 @@ class Index:
         Raises:
             IndexWriteError: the disk is full, read-only or not ours; the previous index is unchanged.
         """
-        import faiss
-
         out = Path(out)
         tmp: Path | None = None
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-            faiss.write_index(self.faiss, str(tmp / "vectors.faiss"))
-            self.bm25.save(str(tmp / "bm25"), show_progress=False)
-            _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in self.chunks))
-            _write_jsonl(tmp / "documents.jsonl", (_transcript_to_dict(t) for t in self.transcripts.values()))
+            self.store.save(tmp)
+            self.chunks.save(tmp / "chunks")
+            self.transcripts.save(tmp)
             if encoder is not None:
                 files.link_or_copy(encoder, tmp / "encoder.onnx")
             manifest = {
                 **self.manifest,
+                "format": FORMAT_VERSION,
                 "encoder": "encoder.onnx" if encoder else None,
                 "generation": uuid.uuid4().hex,
                 "files": files.file_list(tmp),
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
             files.fsync_dir(tmp)
-            files.replace_dir(tmp, out)
+            files.replace_dir(tmp, out, carry=getattr(self.store, "carry", ()))
         except OSError as err:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -231,6 +212,8 @@ class Index:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self.manifest = manifest
+        self.store.commit()
 
     @classmethod
     def load(cls, path: Path, *, check: bool = True) -> Index:
@@ -259,10 +242,6 @@ class Index:
 
     @classmethod
     def _load_once(cls, path: Path, *, check: bool) -> Index:
-        import faiss
-
-        from rag.postings import Postings
-
         fix = f"run: rag build --index {path}"
         if not (path / "manifest.json").exists():
             if path.exists() and any(path.iterdir()):
@@ -274,14 +253,17 @@ class Index:
             raise IndexCorruptError(f"{path}/manifest.json is unreadable ({err}); {fix}") from err
         if not isinstance(manifest, dict):
             raise IndexCorruptError(f"{path}/manifest.json is not an object; {fix}")
-        if manifest.get("format") != FORMAT_VERSION:
+        if manifest.get("format") not in READS:
             raise IndexMismatchError(
                 f"{path}/ is in index format {manifest.get('format')!r}, this rag reads format {FORMAT_VERSION}; {fix}"
             )
         listed = manifest.get("files")
         if not isinstance(listed, dict):
             raise IndexCorruptError(f"{path}/manifest.json has no file list; {fix}")
-        for name in FILES[1:]:
+        spec = manifest.get("store") or {"kind": "faiss"}
+        legacy = manifest["format"] == 2
+        needed = ("chunks.jsonl", "documents.jsonl") if legacy else FILES[1:]
+        for name in needed + (("vectors.faiss", "bm25") if spec.get("kind") == "faiss" else ()):
             if not (path / name).exists():
                 raise IndexCorruptError(f"{path}/{name} is missing; {fix}")
         if check:
@@ -289,51 +271,30 @@ class Index:
             optional = {"encoder.onnx"} if not (path / "encoder.onnx").exists() else set()
             files.check_sizes(path, {k: v for k, v in listed.items() if k not in optional})
         # Loaders of damaged files raise many kinds of errors; each becomes one line naming the file.
-        try:
-            with (path / "chunks.jsonl").open(encoding="utf-8") as f:  # one line at a time: lower peak memory
-                chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
-        except Exception as err:  # noqa: BLE001
-            raise IndexCorruptError(f"{path}/chunks.jsonl is corrupt ({_first_line(err)}); {fix}") from err
-        try:
-            transcripts = [_transcript_from_dict(d) for d in _read_jsonl(path / "documents.jsonl")]
-        except Exception as err:  # noqa: BLE001
-            raise IndexCorruptError(f"{path}/documents.jsonl is corrupt ({_first_line(err)}); {fix}") from err
-        try:
-            size = (path / "vectors.faiss").stat().st_size
-            vectors = faiss.read_index(str(path / "vectors.faiss"), faiss.IO_FLAG_MMAP if size > MMAP_BYTES else 0)
-        except Exception as err:  # noqa: BLE001
-            raise IndexCorruptError(f"{path}/vectors.faiss is corrupt or truncated; {fix}") from err
-        try:
-            big = sum(p.stat().st_size for p in (path / "bm25").iterdir()) > MMAP_BYTES // 4
-            bm25 = Postings.load(path / "bm25", mmap=big)
-        except Exception as err:  # noqa: BLE001
-            raise IndexCorruptError(f"{path}/bm25 is corrupt ({_first_line(err)}); {fix}") from err
-        if not _bm25_is_sound(bm25.scores):
-            raise IndexCorruptError(f"{path}/bm25 is corrupt (its posting lists do not add up); {fix}")
+        if legacy:
+            chunks, transcripts = _load_format_2(path, fix)
+        else:
+            try:
+                chunks = ChunkTable.load(path / "chunks", mmap=True)
+            except ValueError as err:
+                raise IndexCorruptError(f"{path}/chunks/{err}; {fix}") from err
+            try:
+                transcripts = Transcripts.open(path)
+            except ValueError as err:
+                raise IndexCorruptError(f"{path}/{err}; {fix}") from err
         counts = manifest.get("counts", {})
         if len(transcripts) != counts.get("documents") or len(chunks) != counts.get("chunks"):
             raise IndexCorruptError(
                 f"{path}: {len(transcripts)} documents and {len(chunks)} chunks on disk, the manifest lists "
                 f"{counts.get('documents')} and {counts.get('chunks')}; {fix}"
             )
-        known = {t.document.doc_id for t in transcripts}
-        if any(c.doc_id not in known for c in chunks):
-            raise IndexCorruptError(f"{path}/documents.jsonl lacks documents that chunks.jsonl cites; {fix}")
-        if vectors.ntotal != len(chunks) or bm25.scores["num_docs"] != max(len(chunks), 0):
-            raise IndexCorruptError(
-                f"{path}: {vectors.ntotal} vectors and {bm25.scores['num_docs']} BM25 rows "
-                f"for {len(chunks)} chunks; {fix}"
-            )
-        if hasattr(vectors, "hnsw"):
-            vectors.hnsw.efSearch = HNSW_EF_SEARCH
-        if vectors.d != manifest.get("dim"):
-            raise IndexCorruptError(f"{path}: vectors are {vectors.d}-d, manifest says {manifest.get('dim')}; {fix}")
-        return cls(chunks, transcripts, manifest, vectors, bm25)
-
-    def people(self) -> list[Person]:
-        from rag.people import merge_people
-
-        return merge_people(t.people for t in self.transcripts.values())
+        if any(d not in transcripts for d in chunks.doc_ids()):
+            raise IndexCorruptError(f"{path}/documents.jsonl lacks documents that the chunk table cites; {fix}")
+        store = _open_store(path, spec, chunks, fix)
+        problem = store.check(len(chunks), int(manifest.get("dim", -1)))
+        if problem:
+            raise IndexCorruptError(f"{path}: {problem}; {fix}")
+        return cls(chunks, transcripts, manifest, store)
 
 
 def stale_sources(manifest: dict[str, Any]) -> list[str]:
@@ -365,21 +326,12 @@ def verify(path: Path) -> list[str]:
     for c in index.chunks:
         doc = index.transcripts[c.doc_id].document
         if doc.text[c.start : c.end] != c.text:
-            problems.append(f"{path}/chunks.jsonl: {c.chunk_id} [{c.start}:{c.end}] does not match its document")
+            problems.append(f"{path}/chunks: {c.chunk_id} [{c.start}:{c.end}] does not match its document")
     for t in index.transcripts.values():
         n = len(t.document.text)
         if any(not (0 <= a <= b <= n) for turn in t.turns for a, b in turn.paragraphs):
             problems.append(f"{path}/documents.jsonl: {t.document.doc_id} has turns outside its text")
     return problems
-
-
-def _group_rows(keys: Iterable[tuple[str, ...]]) -> dict[str, np.ndarray]:
-    """key -> sorted row ids of the rows that carry it."""
-    groups: dict[str, list[int]] = {}
-    for row, names in enumerate(keys):
-        for name in names:
-            groups.setdefault(name, []).append(row)
-    return {k: np.array(v, dtype=np.int64) for k, v in groups.items()}
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
@@ -391,91 +343,48 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    n = min(n, len(scores))
-    if n <= 0:
-        return np.zeros(0, dtype=np.int64)
-    top = np.argpartition(-scores, n - 1)[:n]
-    return top[np.argsort(-scores[top], kind="stable")]
+def _open_store(path: Path, spec: dict[str, Any], chunks: ChunkTable, fix: str) -> Store:
+    if spec.get("kind") == "faiss":
+        try:
+            return FaissStore.load(path)
+        except ValueError as err:
+            raise IndexCorruptError(f"{path}/{err}; {fix}") from err
+    if spec.get("kind") == "milvus":
+        from rag.milvus import MilvusStore
+
+        return MilvusStore.open(path, spec, chunks)
+    raise IndexMismatchError(f"{path}/manifest.json names store {spec.get('kind')!r}, which this rag lacks; {fix}")
 
 
-def _flat_view(store: Any) -> np.ndarray:
-    import faiss
-
-    flat: Any = faiss.downcast_index(store.storage) if hasattr(store, "storage") else store
-    n, d = flat.ntotal, flat.d
-    if n == 0:
-        return np.zeros((0, d), dtype=np.float32)
-    return faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
-
-
-def _transcript_to_dict(t: Transcript) -> dict[str, Any]:
-    d = t.document
-    return {
-        "document": {
-            "doc_id": d.doc_id,
-            "source": d.source,
-            "text": d.text,
-            "format": d.format,
-            "sha256": d.sha256,
-            "cues": [[c.start, c.end, c.speaker, c.time_start, c.time_end] for c in d.cues],
-        },
-        "turns": [
-            [x.index, x.speaker, x.start, x.end, [list(p) for p in x.paragraphs], x.time_start, x.time_end]
-            for x in t.turns
-        ],
-        "excluded": [[x.start, x.end, x.reason] for x in t.excluded],
-        "people": [asdict(p) for p in t.people],
-        "warnings": list(t.warnings),
-    }
+def _load_format_2(path: Path, fix: str) -> tuple[ChunkTable, Transcripts]:
+    """An index built before the columnar table (chunks.jsonl), read so that a build reuses its vectors."""
+    try:
+        with (path / "chunks.jsonl").open(encoding="utf-8") as f:
+            chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
+    except Exception as err:  # noqa: BLE001
+        raise IndexCorruptError(f"{path}/chunks.jsonl is corrupt ({_first_line(err)}); {fix}") from err
+    try:
+        with (path / "documents.jsonl").open(encoding="utf-8") as f:
+            transcripts = [from_dict(json.loads(line)) for line in f if line.strip()]
+    except Exception as err:  # noqa: BLE001
+        raise IndexCorruptError(f"{path}/documents.jsonl is corrupt ({_first_line(err)}); {fix}") from err
+    return ChunkTable.from_chunks(chunks), Transcripts.of(transcripts)
 
 
-def _transcript_from_dict(d: dict[str, Any]) -> Transcript:
-    doc = Document(**{**d["document"], "cues": tuple(Cue(*c) for c in d["document"]["cues"])})
-    turns = tuple(
-        Turn(doc.doc_id, i, sp, s, e, tuple((a, b) for a, b in paras), t0, t1)
-        for i, sp, s, e, paras, t0, t1 in d["turns"]
-    )
-    excluded = tuple(Excluded(doc.doc_id, s, e, r) for s, e, r in d["excluded"])
-    people = tuple(
-        Person(p["name"], p["kind"], tuple(p["aliases"]), tuple(p["roles"]), tuple(p["doc_ids"]), p["named"])
-        for p in d["people"]
-    )
-    return Transcript(doc, turns, excluded, people, tuple(d["warnings"]))
+def _as_rows(rows: Rows | np.ndarray | None) -> Rows | None:
+    if rows is None or isinstance(rows, Rows):
+        return rows
+    return Rows(np.asarray(rows, dtype=np.int64))
 
 
-def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+def _quote(text: str) -> str:
+    """A string literal for a filter expression."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _generation(path: Path) -> str | None:
     manifest = read_manifest(path)
     return manifest.get("generation") if manifest else None
-
-
-def _bm25_is_sound(scores: dict[str, Any]) -> bool:
-    """The sparse term-by-chunk matrix is well formed (what a garbled file of the right size breaks).
-
-    Offsets rise from 0 to the number of postings; chunk ids are checked when there are not too
-    many to read at load time (a large memory-mapped index leaves that to `rag check`).
-    """
-    indptr, indices, data, n = scores["indptr"], scores["indices"], scores["data"], scores["num_docs"]
-    if len(indptr) == 0 or indptr[0] != 0 or indptr[-1] != len(indices) or len(indices) != len(data):
-        return False
-    if len(indptr) > 1 and bool((np.diff(indptr) < 0).any()):
-        return False
-    if len(indices) <= 5_000_000 and len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= n):
-        return False
-    return True
 
 
 def _first_line(err: BaseException) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -26,6 +26,7 @@ from rag.errors import IndexMismatchError, QuestionError, UnknownSpeakerError
 from rag.index import Index
 from rag.people import Mention, Roster
 from rag.search import Query, dense_search, dense_text, hybrid_search, query_text, read_question
+from rag.store import Rows
 from rag.text import split_sentences, tokenize
 from rag.turns import time_span
 from rag.types import Answer, Chunk, Citation, Document, Hit, Person, Turn
@@ -189,11 +190,10 @@ class Pipeline:
         at = next((t.index for t in turns if t.start <= asked.start < t.end + 1), None)
         if at is None or at + 1 >= len(turns) or turns[at + 1].speaker not in named:
             return None
-        rows = self.index.rows(doc_id=asked.doc_id)
-        in_doc = (self.index.chunks[r] for r in (rows.tolist() if rows is not None else []))
-        chunk = next((c for c in in_doc if c.turn == at + 1), None)
-        if chunk is None:
+        row = self.index.chunks.find(f"{asked.doc_id}#{at + 1}.1")
+        if row is None:
             return None
+        chunk = self.index.chunks[row]
         sentences = split_sentences(chunk.text)[:2]
         start, end = chunk.start + sentences[0][0], chunk.start + sentences[-1][1]
         doc = self.documents[chunk.doc_id]
@@ -409,11 +409,10 @@ class Pipeline:
 
     def chunk(self, chunk_id: str) -> Chunk:
         """The indexed chunk with this id (a citation's `chunk_id`)."""
-        return self._chunks_by_id[chunk_id]
-
-    @cached_property
-    def _chunks_by_id(self) -> dict[str, Chunk]:
-        return {c.chunk_id: c for c in self.index.chunks}
+        row = self.index.chunks.find(chunk_id)
+        if row is None:
+            raise KeyError(chunk_id)
+        return self.index.chunks[row]
 
     def passage(self, hit: Hit) -> str:
         """The text a hit stands for: its chunk, or for a passage the chunk through `hit.end`."""
@@ -430,7 +429,7 @@ class Pipeline:
         return len(self.index.chunks) if rows is None else len(rows)
 
     @property
-    def chunks(self) -> list[Chunk]:
+    def chunks(self) -> Sequence[Chunk]:
         """Every indexed chunk, in index order."""
         return self.index.chunks
 
@@ -443,23 +442,19 @@ class Pipeline:
         """Everyone in the index with their name patterns compiled once."""
         return Roster(self.people)
 
-    @cached_property
-    def documents(self) -> dict[str, Document]:
-        return {doc_id: t.document for doc_id, t in self.index.transcripts.items()}
+    @property
+    def documents(self) -> Mapping[str, Document]:
+        """doc_id -> Document (read from the index when first asked for)."""
+        return self.index.transcripts.documents()
 
     @cached_property
     def idf(self) -> dict[str, float]:
-        bm25 = self.index.bm25
-        df = np.diff(bm25.scores["indptr"])
-        return idf_table(
-            {t: int(df[i]) for t, i in bm25.vocab_dict.items() if t and i < len(df)},
-            max(len(self.index.chunks), 1),
-        )
+        return idf_table(self.index.store.document_frequencies(), max(len(self.index.chunks), 1))
 
     # --- internals -------------------------------------------------------------------------------
 
     def _retrieve(
-        self, query: Query, rows: np.ndarray | None, k: int, *, prior: np.ndarray | None = None, passages: bool = False
+        self, query: Query, rows: Rows | None, k: int, *, prior: Rows | None = None, passages: bool = False
     ) -> list[Hit]:
         vector = self._embed(dense_text(query))
         mode = self.settings.retrieval

@@ -18,6 +18,7 @@ import numpy as np
 from rag.chunk import word_count
 from rag.index import Index
 from rag.people import Mention, Roster, asked_about_person
+from rag.store import Rows
 from rag.text import tokenize
 from rag.types import Chunk, Hit, Person, Turn
 
@@ -105,8 +106,8 @@ def hybrid_search(
     terms: Sequence[str],
     *,
     k: int,
-    rows: np.ndarray | None = None,
-    prior: np.ndarray | None = None,
+    rows: Rows | None = None,
+    prior: Rows | None = None,
     candidates: int = 50,
     rrf_k: int = 60,
     lexical_only: bool = False,
@@ -128,10 +129,9 @@ def hybrid_search(
             within this many turns and characters (`Hit.turns`, `Hit.end`); 0 turns: the chunk alone.
     """
     n = max(candidates, k)
-    scores = index.lexical_scores(terms)
     fused: dict[int, float] = {}
     for allowed in (rows,) if prior is None else (rows, prior):
-        rankings = [index.lexical(terms, n=n, rows=allowed, scores=scores)[0]]
+        rankings = [index.lexical(terms, n=n, rows=allowed)[0]]
         if not lexical_only:
             rankings.append(index.dense(vector, n=n, rows=allowed)[0])
         for ranking in rankings:
@@ -141,11 +141,11 @@ def hybrid_search(
         for row in fused:
             fused[row] *= length_prior(index.chunks[row].text, full_words)
     best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
-    cosine = index.similarity(vector, np.array(best, dtype=np.int64))
-    lexical = [float(scores[row]) if scores is not None else 0.0 for row in best]
+    chosen = np.array(best, dtype=np.int64)
+    cosine, lexical = index.similarity(vector, chosen), index.lexical_of(terms, chosen)
     hits = [
-        Hit(index.chunks[row], rank, fused[row], float(cos), lex)
-        for rank, (row, cos, lex) in enumerate(zip(best, cosine.tolist(), lexical, strict=True), 1)
+        Hit(index.chunks[row], rank, fused[row], float(cos), float(lex))
+        for rank, (row, cos, lex) in enumerate(zip(best, cosine.tolist(), lexical.tolist(), strict=True), 1)
     ]
     return as_passages(index, hits, passage_turns, passage_chars) if passage_turns else hits
 
@@ -184,7 +184,7 @@ def dense_search(
     vector: np.ndarray,
     *,
     k: int,
-    rows: np.ndarray | None = None,
+    rows: Rows | None = None,
     passage_turns: int = 0,
     passage_chars: int = 4000,
 ) -> list[Hit]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import Pipeline, Settings, SourceError, build_index
@@ -52,7 +53,7 @@ def test_reused_vectors_equal_fresh_ones(seed_copy: Path, tmp_path: Path) -> Non
     index = Index.load(out)
     rows = [i for i, c in enumerate(index.chunks) if c.doc_id == "cipher-brief-trump-putin-call"]
     fresh = FakeEmbedder().embed([index.chunks[i].embed_text for i in rows])
-    assert abs(index.matrix[rows] - fresh).max() < 1e-6
+    assert abs(index.vectors(np.array(rows)) - fresh).max() < 1e-6
 
 
 def test_changed_settings_rebuild_everything(seed_copy: Path, tmp_path: Path) -> None:

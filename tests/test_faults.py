@@ -60,7 +60,11 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 FAKE_FILES = [
     "manifest.json",
-    "chunks.jsonl",
+    "chunks/names.json",
+    "chunks/quoted.npy",
+    "chunks/rows.npy",
+    "chunks/text.bin",
+    "documents.index.json",
     "documents.jsonl",
     "vectors.faiss",
     "bm25/data.csc.index.npy",
@@ -106,7 +110,7 @@ def test_a_manifest_from_another_format_is_refused(clean: Path, tmp_path: Path) 
     shutil.copytree(clean, index)
     manifest = json.loads((index / "manifest.json").read_text())
     (index / "manifest.json").write_text(json.dumps({**manifest, "format": 99}))
-    with pytest.raises(RagError, match="index format 99, this rag reads format 2; run: rag build --index"):
+    with pytest.raises(RagError, match="index format 99, this rag reads format 3; run: rag build --index"):
         Pipeline.load(index, embedder=FakeEmbedder())
 
 
@@ -116,7 +120,7 @@ def test_a_truncated_document_table_never_loads_quietly(clean: Path, tmp_path: P
     (index / "documents.jsonl").write_text("")
     with pytest.raises(RagError, match="documents.jsonl is 0 bytes"):
         Pipeline.load(index, embedder=FakeEmbedder())
-    with pytest.raises(RagError, match="0 documents and .* chunks on disk, the manifest lists 1"):
+    with pytest.raises(RagError, match="documents.jsonl is shorter than documents.index.json says"):
         Index.load(index, check=False)  # even without the size check
 
 
@@ -160,7 +164,9 @@ def test_encoder_faults_through_the_cli(real_index: Path, tmp_path: Path, mode: 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["chunks.jsonl", "vectors.faiss", "bm25/vocab.index.json", "manifest.json"])
+@pytest.mark.parametrize(
+    "name", ["chunks/rows.npy", "documents.index.json", "vectors.faiss", "bm25/vocab.index.json", "manifest.json"]
+)
 def test_cli_gives_one_line_for_a_damaged_file(real_index: Path, tmp_path: Path, name: str) -> None:
     index = tmp_path / "index"
     shutil.copytree(real_index, index)
@@ -178,9 +184,9 @@ def test_rag_check_verifies_checksums_and_offsets(real_index: Path, tmp_path: Pa
     shutil.copytree(real_index, index)
     ok = rag("check", "--index", str(index))
     assert ok.returncode == 0 and ok.stdout.strip().endswith("checked: ok"), ok.stdout
-    damage(index / "chunks.jsonl", "garble", seed=3)
+    damage(index / "chunks" / "text.bin", "garble", seed=3)
     bad = rag("check", "--index", str(index))
-    assert bad.returncode == 1 and "chunks.jsonl" in bad.stdout + bad.stderr
+    assert bad.returncode == 1 and "chunks/text.bin" in bad.stdout + bad.stderr
 
 
 # --- killed builds and concurrent writers ---------------------------------------------------------
@@ -321,7 +327,7 @@ def test_a_failed_write_is_one_line_and_keeps_the_previous_index(
 ) -> None:
     import errno
 
-    import rag.index
+    import rag.documents
 
     out = tmp_path / "index"
     build_index([SEEDS], out, embedder=FakeEmbedder())
@@ -330,7 +336,7 @@ def test_a_failed_write_is_one_line_and_keeps_the_previous_index(
     def full_disk(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(rag.index, "_write_jsonl", full_disk)
+    monkeypatch.setattr(rag.documents, "_write_line", full_disk)
     with pytest.raises(RagError, match=r"could not write the index to .* \(No space left on device\); the previous"):
         build_index([SEEDS, DATA / "panel.txt"], out, embedder=FakeEmbedder())
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
