@@ -1,17 +1,22 @@
-"""rag's own index at scale: build with N synthetic chunks, then load it in a fresh process and search.
+"""rag's own index at scale, per store: build N synthetic chunks, then load and search in fresh processes.
 
-Synthetic, said plainly: chunk vectors are clustered random unit vectors (bench/scale.py) and texts
-are 60 words from a Zipf vocabulary; one synthetic document holds them all. What is measured is
-rag's Index (FAISS flat or HNSW by size, bm25s, chunk table): build seconds, disk size, and in a new
-process the load time, resident memory and hybrid search latency (filtered and not).
+Synthetic, said plainly: chunk vectors are clustered random unit vectors (bench/scale.py); texts are
+60 words from a Zipf vocabulary; chunks are spread over 1,000 documents. Speakers are drawn so that
+filters keep 0.1 %, 2.5 % and 30 % of the rows ("Rare", "Some", "Many"; 20 others share the rest),
+scattered through the index as real speakers are.
 
-    python -m bench.scale_index N     # prints one JSON line
+Measured: build seconds; in three fresh processes, load time and memory (resident after load, peak
+while loading; medians); in a fourth, hybrid search latency (k=5) unfiltered and per filter, and the
+dense recall@10 of the store's filtered search against exact scoring of the same rows.
+
+    python -m bench.scale_index N [--store faiss|milvus]     # prints one JSON line
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,91 +28,154 @@ import numpy as np
 
 from bench.scale import vectors
 
+FILTERS = {"Rare": 0.001, "Some": 0.025, "Many": 0.30}
+DOCS = 1_000
+QUERIES = 100
 
-def build(n: int, out: Path) -> dict[str, Any]:
+
+def speakers(n: int) -> list[str]:
+    rng = np.random.default_rng(5)
+    u = rng.random(n)
+    names = np.array([f"Speaker {i}" for i in rng.integers(0, 20, n)], dtype=object)
+    edge = 0.0
+    for name, share in FILTERS.items():
+        names[(u >= edge) & (u < edge + share)] = name
+        edge += share
+    return names.tolist()
+
+
+def build(n: int, out: Path, store: dict[str, Any]) -> dict[str, Any]:
     from rag.index import FORMAT_VERSION, Index
     from rag.types import Chunk, Document, Transcript
 
     rng = np.random.default_rng(3)
     vocab = [f"w{i}" for i in range(50_000)]
     ranks = np.minimum(rng.zipf(1.2, size=(n, 60)), len(vocab)) - 1
-    speakers = [f"Speaker {i}" for i in range(20)]
-    chunks, pos = [], 0
+    who = speakers(n)
+    per_doc = -(-n // DOCS)
+    chunks = []
     for i, row in enumerate(ranks):
         text = " ".join(vocab[j] for j in row)
+        doc = f"synthetic-{i // per_doc:04d}"
         chunks.append(
-            Chunk(
-                f"synthetic#{i}.1",
-                "synthetic",
-                "synthetic.txt",
-                i,
-                1,
-                1,
-                speakers[i % 20],
-                (),
-                pos,
-                pos + len(text),
-                text,
-            )
+            Chunk(f"{doc}#{i % per_doc}.1", doc, f"{doc}.txt", i % per_doc, 1, 1, who[i], (), 0, len(text), text)
         )
-        pos += len(text) + 1
-    doc = Document("synthetic", "synthetic.txt", "", "text", "")
+    docs = sorted({c.doc_id for c in chunks})
+    transcripts = [Transcript(Document(d, f"{d}.txt", "", "text", ""), (), (), ()) for d in docs]
+    manifest = {
+        "format": FORMAT_VERSION,
+        "dim": 384,
+        "model": "synthetic",
+        "counts": {"documents": len(docs), "chunks": n},
+    }
     t0 = time.perf_counter()
-    manifest = {"format": FORMAT_VERSION, "dim": 384, "model": "synthetic", "counts": {"documents": 1, "chunks": n}}
-    index = Index.create(chunks, vectors(n), [Transcript(doc, (), (), ())], manifest)
+    index = Index.create(chunks, vectors(n), transcripts, manifest, store=store, folder=out)
+    created = time.perf_counter() - t0
     index.save(out)
     seconds = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return {"build_s": seconds, "disk_mb": size / 1e6, "index_type": index.manifest["index_type"]}
+    return {"build_s": seconds, "store_s": created, "disk_mb": size / 1e6, "index_type": index.manifest["index_type"]}
+
+
+def load_only(index_dir: Path) -> dict[str, Any]:
+    from rag.index import Index
+
+    t0 = time.perf_counter()
+    index = Index.load(index_dir)
+    seconds = time.perf_counter() - t0
+    index.rows(speakers=["Some"])  # a first filter, as the first question would
+    return {"load_s": seconds, "rss_after_load_mb": _rss_mb(), "peak_rss_mb": _peak_mb()}
 
 
 def search(index_dir: Path) -> dict[str, Any]:
     from rag.index import Index
     from rag.search import hybrid_search
 
-    t0 = time.perf_counter()
     index = Index.load(index_dir)
-    load = time.perf_counter() - t0
-    rss_loaded = _rss_mb()
+    n = len(index.chunks)
     rng = np.random.default_rng(4)
-    q = index.matrix[rng.integers(0, len(index.chunks), 100)] + 0.05 * rng.standard_normal((100, 384)).astype(
-        np.float32
-    )
+    x = vectors(n)  # the build's vectors (same seed): the exact reference for every store
+    q = x[rng.integers(0, n, QUERIES)] + 0.05 * rng.standard_normal((QUERIES, 384)).astype(np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
-    terms = [[f"w{int(t)}" for t in rng.integers(0, 200, 3)] for _ in range(100)]
-    speaker_rows = index.rows(speakers=["Speaker 3"])
-    out: dict[str, Any] = {"load_s": load, "rss_after_load_mb": rss_loaded}
-    for name, rows in (("all", None), ("one speaker (5%)", speaker_rows)):
-        times = []
-        for v, t in zip(q, terms, strict=True):
+    terms = [[f"w{int(t)}" for t in rng.integers(0, 200, 3)] for _ in range(QUERIES)]
+    out: dict[str, Any] = {}
+    for name in ("all", *FILTERS):
+        rows = None if name == "all" else index.rows(speakers=[name])
+        times, recall = [], []
+        for v, t in zip(q, terms, strict=True):  # timed apart from the exact reference below
             s = time.perf_counter()
             hybrid_search(index, v, t, k=5, rows=rows, full_words=10)
             times.append((time.perf_counter() - s) * 1000)
-        times.sort()
-        out[name] = {"p50_ms": times[50], "p95_ms": times[94]}
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        for v in q:
+            ids, _ = index.dense(v, n=10, rows=rows)
+            allowed = np.arange(n) if rows is None else rows.ids
+            exact = allowed[np.argsort(-(x[allowed] @ v), kind="stable")[:10]]
+            recall.append(len(set(ids.tolist()) & set(exact.tolist())) / 10)
+        out[name] = {
+            "rows": n if rows is None else len(rows),
+            "p50_ms": statistics.median(times),
+            "p95_ms": sorted(times)[int(0.95 * (len(times) - 1))],
+            "recall@10": statistics.fmean(recall),
+        }
     return out
 
 
 def _rss_mb() -> float:
+    return _status("VmRSS:")
+
+
+def _peak_mb() -> float:
+    """VmHWM: this process's own high-water mark (ru_maxrss would count the parent's memory at
+    fork time, since Linux keeps it across exec)."""
+    return _status("VmHWM:")
+
+
+def _status(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
-if __name__ == "__main__":
-    if sys.argv[1] == "--search":
-        print(json.dumps(search(Path(sys.argv[2]))))
-        raise SystemExit(0)
-    n = int(sys.argv[1])
+def _child(flag: str, index_dir: Path) -> dict[str, Any]:
+    p = subprocess.run(
+        [sys.executable, "-m", "bench.scale_index", flag, str(index_dir)], capture_output=True, text=True
+    )
+    if p.returncode != 0:
+        return {"error": p.stderr[-800:]}
+    return dict(json.loads(p.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("n", nargs="?", type=int)
+    p.add_argument("--store", choices=["faiss", "milvus"], default="faiss")
+    p.add_argument("--load", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--search", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.load:
+        print(json.dumps(load_only(args.load)))
+        return
+    if args.search:
+        print(json.dumps(search(args.search)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "index"
-        result = {"n": n, **build(n, out)}
-        p = subprocess.run(
-            [sys.executable, "-m", "bench.scale_index", "--search", str(out)], capture_output=True, text=True
-        )
-        result.update(
-            json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 else {"error": p.stderr[-800:]}
-        )
+        result: dict[str, Any] = {"n": args.n, "store": args.store, **build(args.n, out, {"kind": args.store})}
+        if args.store == "milvus":
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_all()  # let the child processes open the Lite database
+        loads = [_child("--load", out) for _ in range(3)]
+        if all("error" not in x for x in loads):
+            for key in ("load_s", "rss_after_load_mb", "peak_rss_mb"):
+                result[key] = statistics.median(x[key] for x in loads)
+            result["peak_over_resident"] = result["peak_rss_mb"] / result["rss_after_load_mb"]
+        else:
+            result["error"] = next(x["error"] for x in loads if "error" in x)
+        result["search"] = _child("--search", out)
     print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

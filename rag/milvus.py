@@ -127,6 +127,8 @@ class MilvusStore:
         for i in range(0, len(new), BATCH):
             batch = new[i : i + BATCH].tolist()
             client.upsert(spec["collection"], [_entity(chunks[r], int(table.keys[r]), vectors[r]) for r in batch])
+        if len(new):
+            client.flush(spec["collection"])  # seal the new rows into indexed segments (unsealed ones are scanned)
         store._stale = np.setdiff1d(old_keys, table.keys)
         store._terms = _term_stats(chunks)
         log.info("milvus %s: %d rows inserted, %d to delete", spec["collection"], len(new), len(store._stale))
@@ -146,6 +148,8 @@ class MilvusStore:
             self.client = _connect(self.spec, self.folder)
         for i in range(0, len(stale), KEYS_PER_FILTER):
             self.client.delete(self.name, filter=f"key in {stale[i : i + KEYS_PER_FILTER]}")
+        if stale:
+            self.client.flush(self.name)
         self._stale = np.zeros(0, dtype=np.int64)
 
     # --- loading ------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rag.chunk import word_count
 from rag.index import Index
 from rag.people import Mention, Roster, asked_about_person
 from rag.store import Rows
@@ -137,9 +136,10 @@ def hybrid_search(
         for ranking in rankings:
             for rank, row in enumerate(ranking.tolist()):
                 fused[row] = fused.get(row, 0.0) + 1.0 / (rrf_k + rank + 1)
-    if full_words > 0:
-        for row in fused:
-            fused[row] *= length_prior(index.chunks[row].text, full_words)
+    if full_words > 0 and fused:
+        rows_seen = np.fromiter(fused, dtype=np.int64, count=len(fused))
+        for row, n_words in zip(rows_seen.tolist(), index.chunks.words(rows_seen).tolist(), strict=True):
+            fused[row] *= length_prior(n_words, full_words)
     best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
     chosen = np.array(best, dtype=np.int64)
     cosine, lexical = index.similarity(vector, chosen), index.lexical_of(terms, chosen)
@@ -170,13 +170,13 @@ def passage_last(turns: Sequence[Turn], chunk: Chunk, n: int, chars: int) -> int
     return last
 
 
-def length_prior(text: str, full_words: int) -> float:
+def length_prior(words: int, full_words: int) -> float:
     """sqrt(min(1, words / full_words)): "So we go with yellow ." ranks below a full answer.
 
     Measured on QMSum (eval/README.md): with backchannels already out of the index, this lifts
     Hit@5 from 0.717 to 0.747 and nDCG@10 from 0.317 to 0.327, and changes nothing on the seed.
     """
-    return float(min(1.0, word_count(text) / full_words) ** 0.5)
+    return float(min(1.0, words / full_words) ** 0.5)
 
 
 def dense_search(

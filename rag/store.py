@@ -172,7 +172,8 @@ class FaissStore:
 
             bitmap = np.zeros(total, dtype=bool)
             bitmap[rows.ids] = True
-            selector = faiss.IDSelectorBitmap(total, faiss.swig_ptr(np.packbits(bitmap, bitorder="little")))
+            packed = np.packbits(bitmap, bitorder="little")  # kept alive: the selector only points at it
+            selector = faiss.IDSelectorBitmap(total, faiss.swig_ptr(packed))
             share = len(rows.ids) / max(total, 1)
             if hasattr(index, "hnsw") and share > EXACT_SHARE:
                 params = faiss.SearchParametersHNSW(sel=selector, efSearch=filtered_ef(share))  # type: ignore[attr-defined]

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rag.chunk import word_count
 from rag.errors import IndexCorruptError
 from rag.types import Chunk
 
@@ -49,6 +50,7 @@ ROW = np.dtype(
         ("text_end", "<i8"),
         ("quoted_start", "<i8"),  # offsets into quoted.npy
         ("quoted_end", "<i8"),
+        ("words", "<i4"),  # rag.chunk.word_count of the text (short passages rank lower)
     ]
 )
 FILES = ("rows.npy", "text.bin", "quoted.npy", "names.json")
@@ -105,6 +107,7 @@ class ChunkTable(Sequence[Chunk]):
                 len(text) + len(encoded),
                 len(quoted),
                 len(quoted) + len(who),
+                word_count(c.text),
             )
             text += encoded
             quoted.extend(who)
@@ -114,26 +117,27 @@ class ChunkTable(Sequence[Chunk]):
         return len(self.records)
 
     def __getitem__(self, i: int) -> Chunk:  # type: ignore[override]
-        r = self.records[i]
-        doc_id, source = self.docs[int(r["doc"])]
-        speaker = int(r["speaker"])
-        t0, t1 = float(r["time_start"]), float(r["time_end"])
-        turn, part = int(r["turn"]), int(r["part"])
+        doc, speaker, turn, part, parts, start, end, t0, t1, _, a, b, qa, qb, _ = self.records[i].item()
+        doc_id, source = self.docs[doc]
         return Chunk(
             chunk_id=f"{doc_id}#{turn}.{part}",
             doc_id=doc_id,
             source=source,
             turn=turn,
             part=part,
-            parts=int(r["parts"]),
+            parts=parts,
             speaker=None if speaker < 0 else self.names[speaker],
-            quoted=tuple(self.names[q] for q in self._quoted[int(r["quoted_start"]) : int(r["quoted_end"])]),
-            start=int(r["start"]),
-            end=int(r["end"]),
-            text=self._decode(int(r["text_start"]), int(r["text_end"])),
+            quoted=tuple(self.names[q] for q in self._quoted[qa:qb].tolist()) if qb > qa else (),
+            start=start,
+            end=end,
+            text=self._decode(a, b),
             time_start=None if math.isnan(t0) else t0,
             time_end=None if math.isnan(t1) else t1,
         )
+
+    def words(self, rows: np.ndarray) -> np.ndarray:
+        """How many words each of `rows` has (`rag.chunk.word_count`), without reading the texts."""
+        return np.asarray(self.records["words"][rows])
 
     def _decode(self, start: int, end: int) -> str:
         try:

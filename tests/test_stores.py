@@ -262,3 +262,24 @@ def test_cli_build_with_milvus_then_ask_without_flags(tmp_path: Path) -> None:
     assert json.loads(ask.stdout)["citations"][0]["speaker"] == "Dannenberg"
     again = rag("build", "--index", str(out))
     assert again.returncode == 0 and "up to date" in again.stdout
+
+
+@pytest.mark.slow
+def test_the_seed_evaluation_is_the_same_on_milvus(real_pipe: Pipeline, tmp_path: Path) -> None:
+    """The seed question set with the real model: the Milvus-backed index (Milvus Lite, embedded)
+    gives every answer, citation and retrieval figure the FAISS one gives."""
+    from rag.evaluate import run_eval
+
+    out = tmp_path / "index"
+    build_index([SEEDS], out, store={"kind": "milvus"})
+    milvus = Pipeline.load(out)
+    assert milvus.index.manifest["store"]["kind"] == "milvus"
+    seed = ROOT / "eval" / "sets" / "seed.jsonl"
+    a = run_eval(seed, pipe=milvus, out=None)
+    b = run_eval(seed, pipe=real_pipe, out=None)
+    assert [r["answer"] for r in a.records] == [r["answer"] for r in b.records]
+    assert [r["citations"] for r in a.records] == [r["citations"] for r in b.records]
+    timing = {"ask_ms_p50", "ask_ms_p95", "search_ms_p50", "search_ms_p95"}
+    figures = {k: v for k, v in a.summary["overall"].items() if k not in timing}
+    assert figures == {k: v for k, v in b.summary["overall"].items() if k not in timing}
+    assert a.summary["overall"]["hit@5"] >= 0.98 and a.summary["overall"]["accuracy"] >= 0.95
