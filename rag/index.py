@@ -87,7 +87,9 @@ class Index:
             kind = "hnsw" if hasattr(built.faiss, "hnsw") else "flat"
         else:
             from rag.milvus import MilvusStore
+            from rag.milvus import spec as milvus_spec
 
+            spec = milvus_spec(spec, Path(folder or "."))  # defaults filled in, as `rag build` fills them
             built = MilvusStore.create(table, chunks, vectors, spec, previous=previous, folder=folder, dim=dim)
             kind = "milvus"
         manifest = {**manifest, "index_type": kind, "store": spec}

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 LITE_FILE = "milvus.db"  # the default: Milvus Lite inside the index directory
 BATCH = 1_000  # rows per insert
 KEYS_PER_FILTER = 16_384  # a filter with more keys is split into several deletes
+KEYS_IN_FILTER = 4_096  # a search filter of up to this many rows is sent as their keys
 BM25 = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s's defaults, so both stores rank alike
 _PLAIN = re.compile(r"[a-z0-9]+")
 
@@ -252,9 +253,12 @@ class MilvusStore:
         return self._terms
 
     def _where(self, rows: Rows | None) -> str:
+        """The filter as Milvus reads it: the rows' keys when there are few (a primary-key lookup:
+        34 ms where `array_contains_any` took 955 ms in Milvus Lite at 20k rows), else the filter's
+        expression over `doc_id` and `people`."""
         if rows is None:
             return ""
-        if rows.where:
+        if rows.where and len(rows.ids) > KEYS_IN_FILTER:
             return rows.where
         return f"key in {self._keys[rows.ids].tolist()}"
 
@@ -352,6 +356,7 @@ def _create_collection(client: Any, spec: dict[str, Any], dim: int) -> None:
     dense: dict[str, Any] = {"M": 32, "efConstruction": 80} if spec["index"] == "HNSW" else {}
     index.add_index("vector", index_type=spec["index"], metric_type="IP", params=dense)
     index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=BM25)
+    index.add_index("doc_id", index_type="INVERTED")
     client.create_collection(spec["collection"], schema=schema, index_params=index, consistency_level="Strong")
 
 

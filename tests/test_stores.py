@@ -283,3 +283,24 @@ def test_the_seed_evaluation_is_the_same_on_milvus(real_pipe: Pipeline, tmp_path
     figures = {k: v for k, v in a.summary["overall"].items() if k not in timing}
     assert figures == {k: v for k, v in b.summary["overall"].items() if k not in timing}
     assert a.summary["overall"]["hit@5"] >= 0.98 and a.summary["overall"]["accuracy"] >= 0.95
+
+
+def test_filter_expressions_select_what_the_table_selects(
+    built: Path, reference: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large filters go to Milvus as expressions over doc_id and people, not as keys: forced here."""
+    import rag.milvus
+
+    index = Index.load(built)
+    if index.manifest["store"]["kind"] != "milvus":
+        pytest.skip("the FAISS store filters by row ids")
+    monkeypatch.setattr(rag.milvus, "KEYS_IN_FILTER", 0)
+    people = [p for p in index.people() if p.doc_ids][:3]
+    for how in ({"speakers": ["Dannenberg"]}, {"doc_id": "panel"}, {"people": people}):
+        rows = index.rows(**how)  # type: ignore[arg-type]
+        assert rows is not None and rows.where
+        v = FakeEmbedder().embed(["the budget and the war"])[0]
+        ids, _ = index.dense(v, n=100, rows=rows)
+        assert set(ids.tolist()) <= set(rows.ids.tolist())
+        assert len(ids) == min(100, len(rows))
+        assert ids.tolist() == reference.dense(v, n=100, rows=reference.rows(**how))[0].tolist()  # type: ignore[arg-type]
