@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -108,3 +109,10 @@ def real_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def real_pipe(real_index: Path) -> Pipeline:
     return Pipeline.load(real_index)
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface, for a server a test starts and stops."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

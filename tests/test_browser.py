@@ -8,7 +8,6 @@ Also drives the same server from gradio_client, as another program would.
 from __future__ import annotations
 
 import shutil
-import socket
 import statistics
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from rag import Pipeline
-from tests.conftest import DATA, ROOT, SEED
+from tests.conftest import DATA, ROOT, SEED, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -36,12 +35,6 @@ FLAGS = [
 SHOTS = ROOT / "tests" / "screenshots"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(real_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from ui.app import Chat, launch
@@ -53,7 +46,7 @@ def server(real_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     index = root / "index"
     shutil.copytree(real_index, index)
     chat = Chat(Pipeline.load(index), index=index, sources=[seeds], uploads=root / "uploads")
-    port = _free_port()
+    port = free_port()
     app = launch(chat, host="127.0.0.1", port=port, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/"
@@ -251,7 +244,7 @@ def evil_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         uploads=root / "uploads",
         embedder=fake,
     )
-    port = _free_port()
+    port = free_port()
     app = launch(chat, host="127.0.0.1", port=port, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/"
@@ -303,7 +296,7 @@ def test_auth_locks_the_chat_and_closes_the_api(real_index: Path, tmp_path: Path
     from ui.app import Chat, launch
 
     chat = Chat(Pipeline.load(real_index), index=real_index, sources=[], uploads=tmp_path / "u", read_only=True)
-    port = _free_port()
+    port = free_port()
     app = launch(chat, host="127.0.0.1", port=port, quiet=True, auth=("ann", "s3cret"))
     base = f"http://127.0.0.1:{port}"
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rag import LlamaCpp, OpenAIChat, Pipeline
-from tests.conftest import ROOT, SEED
+from tests.conftest import ROOT, SEED, free_port
 
 pytestmark = pytest.mark.llm
 
@@ -32,17 +31,11 @@ QUESTIONS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not GGUF.is_file():
         pytest.fail(f"{GGUF} is missing: run make qwen (or set RAG_QWEN_GGUF)")
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable,
         "-m",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -26,16 +25,10 @@ import pytest
 from rag import Pipeline
 from rag.serve import create_app
 from rag.views import search_json
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 HELSINKI = "What did Dannenberg say about Helsinki?"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Uvicorn:

@@ -25,7 +25,7 @@ import pytest
 from rag import Pipeline, RagError, build_index
 from rag.index import Index
 from rag.text import tokenize
-from tests.conftest import DATA, ROOT, SEEDS, FakeEmbedder
+from tests.conftest import DATA, ROOT, SEEDS, FakeEmbedder, free_port
 
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
@@ -35,16 +35,10 @@ QUERIES = ["Putin Helsinki meeting", "war in Ukraine", "budget figures Friday", 
 STORES = ["faiss", "milvus-lite", "milvus-server"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`milvus-lite server` on a free loopback port, stopped after the module."""
-    port = _free_port()
+    port = free_port()
     data = tmp_path_factory.mktemp("milvus-server")
     exe = Path(sys.executable).parent / "milvus-lite"
     proc = subprocess.Popen(
