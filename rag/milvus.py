@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 LITE_FILE = "milvus.db"  # the default: Milvus Lite inside the index directory
 BATCH = 1_000  # rows per insert
 KEYS_PER_FILTER = 16_384  # a filter with more keys is split into several deletes
+CONNECT_SECONDS = 30  # a busy server (Milvus Lite on a loaded machine) can take a while to accept
 KEYS_IN_FILTER = 4_096  # a search filter of up to this many rows is sent as their keys
 BM25 = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s's defaults, so both stores rank alike
 _PLAIN = re.compile(r"[a-z0-9]+")
@@ -299,8 +300,11 @@ def _connect(spec: dict[str, Any], folder: Path) -> Any:
         token = os.environ.get(spec["token_env"], "")
         if not token:
             raise SourceError(f"the Milvus token variable {spec['token_env']} is empty or unset; export it first")
+    # Keepalive pings every 5 minutes, not pymilvus's 10 s: gRPC servers on default settings (Milvus
+    # Lite's) answer frequent pings on an idle connection with GOAWAY "too_many_pings".
+    options = {"grpc_options": {"grpc.keepalive_time_ms": 300_000}, "timeout": CONNECT_SECONDS}
     try:
-        return MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+        return MilvusClient(uri=uri, token=token, **options) if token else MilvusClient(uri=uri, **options)
     except Exception as err:  # noqa: BLE001  (grpc, connection and config errors all mean one thing here)
         raise SourceError(f"cannot reach Milvus at {_shown(spec, folder)} ({_first_line(err)})") from err
 
