@@ -135,6 +135,10 @@ def _build(
     model_path = settings.model_path or packaged_model_path()
     identity = _identity(settings, model_path, embedder)
     spec = store_spec(store or previous.get("store"), out)
+    if spec["kind"] == "milvus":
+        from rag.milvus import reachable
+
+        reachable(spec, out)  # an unreachable server is reported before any embedding
     old = _load_compatible(out, identity)
     # a server store that already holds the old index's rows keeps them; any other reads them back
     in_store = old is not None and old.manifest.get("store", {"kind": "faiss"}) == spec and spec["kind"] != "faiss"
@@ -480,7 +484,7 @@ def _check_target(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise SourceError(f"{out} is a file, not an index directory; choose another --index")
     if out.is_dir() and not (out / "manifest.json").exists():
-        if any((out / name).exists() for name in INDEX_FILES):
+        if any((out / name).exists() for name in (*INDEX_FILES, "milvus.db")):
             return  # an index that lost its manifest: rebuilding it is the repair
         if any(not p.name.startswith(".") for p in out.iterdir()):
             raise SourceError(f"{out}/ holds files but no index; choose another --index or empty it")

@@ -306,7 +306,21 @@ def _connect(spec: dict[str, Any], folder: Path) -> Any:
     try:
         return MilvusClient(uri=uri, token=token, **options) if token else MilvusClient(uri=uri, **options)
     except Exception as err:  # noqa: BLE001  (grpc, connection and config errors all mean one thing here)
-        raise SourceError(f"cannot reach Milvus at {_shown(spec, folder)} ({_first_line(err)})") from err
+        raise SourceError(
+            f"cannot reach Milvus at {_shown(spec, folder)} ({_first_line(err)}); start it, or build with "
+            "another --milvus-uri"
+        ) from err
+
+
+def reachable(spec: dict[str, Any], folder: Path) -> None:
+    """Raise the one-line SourceError `_connect` gives, before a build spends time embedding (a
+    Milvus Lite file is only checked for another process's lock: connecting would create it)."""
+    if _is_server(spec["uri"]):
+        _connect(spec, folder)
+        return
+    lock = (folder / spec["uri"]).resolve() / "LOCK"
+    if lock.exists() and _locked_elsewhere(lock):
+        _connect(spec, folder)  # says which process holds it and what to do
 
 
 def _locked_elsewhere(lock: Path) -> bool:
@@ -393,6 +407,10 @@ def _term_stats(chunks: Sequence[Chunk]) -> dict[str, Any]:
         for t in set(words):
             df[t] = df.get(t, 0) + 1
     return {"n": len(chunks), "avgdl": total / max(len(chunks), 1), "df": df}
+
+
+def _is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://", "tcp://", "unix:"))
 
 
 def _shown(spec: dict[str, Any], folder: Path) -> str:

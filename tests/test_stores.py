@@ -306,3 +306,20 @@ def test_filter_expressions_select_what_the_table_selects(
         assert set(ids.tolist()) <= set(rows.ids.tolist())
         assert len(ids) == min(100, len(rows))
         assert ids.tolist() == reference.dense(v, n=100, rows=reference.rows(**how))[0].tolist()  # type: ignore[arg-type]
+
+
+def test_an_unreachable_server_is_one_line_before_any_embedding(tmp_path: Path) -> None:
+    class Counting(FakeEmbedder):
+        calls = 0
+
+        def embed(self, texts: Any) -> np.ndarray:
+            Counting.calls += 1
+            return super().embed(texts)
+
+    out = tmp_path / "index"
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(
+        RagError, match=rf"cannot reach Milvus at {uri} .*; start it, or build with another --milvus-uri"
+    ):
+        build_index([SEEDS], out, embedder=Counting(), store={"kind": "milvus", "uri": uri})
+    assert Counting.calls == 0 and not out.exists()
