@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from rag.errors import IndexCorruptError
+from rag.errors import IndexCorruptError, first_line
 from rag.types import Cue, Document, Excluded, Person, Transcript, Turn
 
 CACHED = 64  # documents kept parsed
@@ -57,11 +57,11 @@ class Transcripts(Mapping[str, Transcript]):
             where = {doc_id: (int(at), int(n)) for doc_id, at, n, _ in entries}
             people = {doc_id: tuple(_person(p) for p in ps) for doc_id, _, _, ps in entries}
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"documents.index.json is unreadable ({_first_line(err)})") from err
+            raise ValueError(f"documents.index.json is unreadable ({first_line(err)})") from err
         try:
             size = (folder / "documents.jsonl").stat().st_size
         except OSError as err:
-            raise ValueError(f"documents.jsonl is unreadable ({_first_line(err)})") from err
+            raise ValueError(f"documents.jsonl is unreadable ({first_line(err)})") from err
         if any(at + n > size for at, n in where.values()):
             raise ValueError("documents.jsonl is shorter than documents.index.json says (it was cut)")
         return cls(folder / "documents.jsonl", where, people)
@@ -81,7 +81,7 @@ class Transcripts(Mapping[str, Transcript]):
                 t = from_dict(json.loads(f.read(n)))
         except Exception as err:  # noqa: BLE001  (a garbled line fails in many ways; each is one line)
             raise IndexCorruptError(
-                f"{self._path} is corrupt at {doc_id} ({_first_line(err)}); run: rag build --index {self._path.parent}"
+                f"{self._path} is corrupt at {doc_id} ({first_line(err)}); run: rag build --index {self._path.parent}"
             ) from err
         if t.document.doc_id != doc_id:
             raise IndexCorruptError(
@@ -179,8 +179,3 @@ def from_dict(d: dict[str, Any]) -> Transcript:
 
 def _person(p: dict[str, Any]) -> Person:
     return Person(p["name"], p["kind"], tuple(p["aliases"]), tuple(p["roles"]), tuple(p["doc_ids"]), p["named"])
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:160]

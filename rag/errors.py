@@ -57,3 +57,9 @@ class IndexWriteError(RagError, OSError):
 
 class UnknownDocumentError(RagError, ValueError):
     """A document id names no document of the index."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message (its type when it has none), for one-line reports."""
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:160]

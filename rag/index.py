@@ -31,7 +31,7 @@ import numpy as np
 
 from rag import files
 from rag.documents import Transcripts, from_dict
-from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, first_line
 from rag.store import FaissStore, Rows, Store
 from rag.table import ChunkTable
 from rag.text import tokenize
@@ -364,12 +364,12 @@ def _load_format_2(path: Path, fix: str) -> tuple[ChunkTable, Transcripts]:
         with (path / "chunks.jsonl").open(encoding="utf-8") as f:
             chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
     except Exception as err:  # noqa: BLE001
-        raise IndexCorruptError(f"{path}/chunks.jsonl is corrupt ({_first_line(err)}); {fix}") from err
+        raise IndexCorruptError(f"{path}/chunks.jsonl is corrupt ({first_line(err)}); {fix}") from err
     try:
         with (path / "documents.jsonl").open(encoding="utf-8") as f:
             transcripts = [from_dict(json.loads(line)) for line in f if line.strip()]
     except Exception as err:  # noqa: BLE001
-        raise IndexCorruptError(f"{path}/documents.jsonl is corrupt ({_first_line(err)}); {fix}") from err
+        raise IndexCorruptError(f"{path}/documents.jsonl is corrupt ({first_line(err)}); {fix}") from err
     return ChunkTable.from_chunks(chunks), Transcripts.of(transcripts)
 
 
@@ -387,8 +387,3 @@ def _quote(text: str) -> str:
 def _generation(path: Path) -> str | None:
     manifest = read_manifest(path)
     return manifest.get("generation") if manifest else None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:160]

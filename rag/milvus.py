@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import IndexCorruptError, SourceError
+from rag.errors import IndexCorruptError, SourceError, first_line
 from rag.store import HNSW_EF_SEARCH, Rows
 from rag.table import ChunkTable
 from rag.text import tokenize
@@ -56,7 +56,7 @@ def spec(given: dict[str, Any], out: Path) -> dict[str, Any]:
     """The manifest's "store" entry: kind, uri (a Milvus Lite file inside the index directory
     unless given), the name of the environment variable holding the token, and the collection."""
     uri = given.get("uri") or LITE_FILE
-    if uri.startswith(("http://", "https://", "tcp://", "unix:")):
+    if _is_server(uri):
         index = given.get("index") or "HNSW"
     else:
         index = given.get("index") or "FLAT"
@@ -286,7 +286,7 @@ def _connect(spec: dict[str, Any], folder: Path) -> Any:
     except ImportError as err:
         raise SourceError("the Milvus store needs pymilvus and milvus-lite: pip install 'rag[milvus]'") from err
     uri = spec["uri"]
-    local = not uri.startswith(("http://", "https://", "tcp://", "unix:"))
+    local = not _is_server(uri)
     if local:
         uri = str((folder / uri).resolve()) if not Path(uri).is_absolute() else uri
         lock = Path(uri) / "LOCK"
@@ -307,7 +307,7 @@ def _connect(spec: dict[str, Any], folder: Path) -> Any:
         return MilvusClient(uri=uri, token=token, **options) if token else MilvusClient(uri=uri, **options)
     except Exception as err:  # noqa: BLE001  (grpc, connection and config errors all mean one thing here)
         raise SourceError(
-            f"cannot reach Milvus at {_shown(spec, folder)} ({_first_line(err)}); start it, or build with "
+            f"cannot reach Milvus at {_shown(spec, folder)} ({first_line(err)}); start it, or build with "
             "another --milvus-uri"
         ) from err
 
@@ -346,7 +346,7 @@ def _locked_elsewhere(lock: Path) -> bool:
 
 def release(spec: dict[str, Any], folder: Path) -> None:
     """Stop this process's Milvus Lite server for the store (before its directory is moved)."""
-    if spec["uri"].startswith(("http://", "https://", "tcp://", "unix:")):
+    if _is_server(spec["uri"]):
         return
     try:
         from milvus_lite.server_manager import server_manager_instance
@@ -415,9 +415,4 @@ def _is_server(uri: str) -> bool:
 
 def _shown(spec: dict[str, Any], folder: Path) -> str:
     uri = spec["uri"]
-    return uri if uri.startswith(("http", "tcp", "unix")) or Path(uri).is_absolute() else str(folder / uri)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:160]
+    return uri if _is_server(uri) or Path(uri).is_absolute() else str(folder / uri)

@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rag.errors import first_line
+
 HNSW_THRESHOLD = 50_000  # rows; below it exact search takes < 7 ms (bench/README.md) and is exact
 HNSW_EF_SEARCH = 512  # recall@10 0.98 at 1M rows, 1 ms (bench/README.md)
 # Filtered search (bench/README.md, "filtered recall"): HNSW walked through a filter keeping 2.5 %
@@ -131,7 +133,7 @@ class FaissStore:
             big = sum(p.stat().st_size for p in (folder / "bm25").iterdir()) > MMAP_BYTES // 4
             bm25 = Postings.load(folder / "bm25", mmap=big)
         except Exception as err:  # noqa: BLE001
-            raise ValueError(f"bm25 is corrupt ({_first_line(err)})") from err
+            raise ValueError(f"bm25 is corrupt ({first_line(err)})") from err
         if not _bm25_is_sound(bm25.scores):
             raise ValueError("bm25 is corrupt (its posting lists do not add up)")
         if hasattr(vectors, "hnsw"):
@@ -257,8 +259,3 @@ def _bm25_is_sound(scores: dict[str, Any]) -> bool:
     if len(indices) <= 5_000_000 and len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= n):
         return False
     return True
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:160]

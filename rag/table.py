@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rag.chunk import word_count
-from rag.errors import IndexCorruptError
+from rag.errors import IndexCorruptError, first_line
 from rag.types import Chunk
 
 ROW = np.dtype(
@@ -213,13 +213,13 @@ class ChunkTable(Sequence[Chunk]):
             meta = json.loads((path / "names.json").read_text(encoding="utf-8"))
             names, docs, sums = list(meta["names"]), [list(d) for d in meta["docs"]], meta["crc32"]
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"names.json is unreadable ({_first_line(err)})") from err
+            raise ValueError(f"names.json is unreadable ({first_line(err)})") from err
         arrays = []
         for name in ("rows.npy", "quoted.npy"):
             try:
                 arrays.append(np.load(path / name, mmap_mode=mode))
             except Exception as err:  # noqa: BLE001  (a garbled header fails in many ways; each is one line)
-                raise ValueError(f"{name} is unreadable ({_first_line(err)})") from err
+                raise ValueError(f"{name} is unreadable ({first_line(err)})") from err
             if zlib.crc32(np.ascontiguousarray(arrays[-1]).data) != sums[name]:
                 raise ValueError(f"{name} does not match its checksum (the file was changed after the build)")
         rows, quoted = arrays
@@ -233,7 +233,7 @@ class ChunkTable(Sequence[Chunk]):
                     np.memmap(path / "text.bin", dtype=np.uint8, mode="r") if mmap else (path / "text.bin").read_bytes()
                 )
         except OSError as err:
-            raise ValueError(f"text.bin is unreadable ({_first_line(err)})") from err
+            raise ValueError(f"text.bin is unreadable ({first_line(err)})") from err
         if size <= CHECKED_TEXT_BYTES and zlib.crc32(bytes(text)) != sums.get("text.bin", 0):
             raise ValueError("text.bin does not match its checksum (the file was changed after the build)")
         table = cls(rows, text, quoted, names, docs)
@@ -247,8 +247,3 @@ class ChunkTable(Sequence[Chunk]):
 
 def _none() -> np.ndarray:
     return np.zeros(0, dtype=np.int64)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:160]
