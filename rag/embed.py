@@ -78,6 +78,10 @@ class WordPieces:
     def fits(self, text: str) -> bool:
         return self.count(text) <= MAX_WORD_PIECES
 
+    def counts(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces of each text, capped at the window (what the model will read)."""
+        return [min(len(e.ids), MAX_WORD_PIECES) for e in self.tokenizer.encode_batch(list(texts))]
+
 
 class OnnxEmbedder:
     """The model run by ONNX Runtime: mean-pool `last_hidden_state` over the mask, then normalise."""
@@ -93,7 +97,8 @@ class OnnxEmbedder:
         self.tokenizer = Tokenizer.from_file(str(_tokenizer_file(model_path)))
         self.tokenizer.enable_truncation(MAX_WORD_PIECES)
         self.tokenizer.enable_padding()
-        self.fits = WordPieces(model_path).fits
+        self.pieces = WordPieces(model_path)
+        self.fits = self.pieces.fits
         self.name = name
         self.dim = int(self.session.get_outputs()[0].shape[-1])
 
@@ -123,7 +128,8 @@ class TorchEmbedder:
             raise ModelNotFoundError(f"{model_path}: not a sentence-transformers model directory")
         self.model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
         self.model_path = model_path
-        self.fits = WordPieces(model_path).fits
+        self.pieces = WordPieces(model_path)
+        self.fits = self.pieces.fits
         self.name = name
         self.dim = int(self.model.get_embedding_dimension() or model_dimension(model_path))
 

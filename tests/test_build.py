@@ -145,3 +145,32 @@ def test_changed_analysis_code_reanalyses_and_reuses_vectors(tmp_path: Path, mon
     assert fake.embedded == 0  # same chunks, same speakers: every vector reused
     assert json.loads((out / "manifest.json").read_text())["analysis"] != "older-code"
     assert build_index([src], out, embedder=FakeEmbedder()).is_noop
+
+
+def test_embedding_batches_group_similar_lengths_within_a_budget() -> None:
+    from rag.build import batches
+
+    assert [b.tolist() for b in batches([30, 5, 6, 400])] == [[1, 2, 0], [3]]
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 257, size=2_000).tolist()
+    got = batches(lengths, budget=1024, most=128)
+    rows = np.concatenate(got)
+    assert sorted(rows.tolist()) == list(range(2_000))  # every row once
+    for b in got:
+        longest = max(lengths[i] for i in b)
+        assert len(b) <= 128 and (longest * len(b) <= 1024 or len(b) == 1)
+    # short texts (QMSum's median is 21 word pieces) go in large batches: 85 rows of 12 pieces
+    short = batches([12] * 1_000)
+    assert len(short) == 12 and {len(b) for b in short[:-1]} == {85}
+
+
+def test_fake_embedders_without_word_pieces_still_batch(tmp_path: Path) -> None:
+    from rag.build import embed_chunks
+    from rag.chunk import clean_for_embedding
+
+    build_index([DATA / "panel.txt"], tmp_path / "index", embedder=FakeEmbedder())
+    index = Index.load(tmp_path / "index")
+    chunks = [index.chunks[i] for i in range(len(index.chunks))]
+    fake = FakeEmbedder()
+    direct = fake.embed([clean_for_embedding(c.embed_text) for c in chunks])
+    assert np.allclose(embed_chunks(chunks, fake), direct)  # rows come back in input order
