@@ -51,6 +51,12 @@ class Settings:
     # of the exchange); measured on QMSum, eval/README.md. 0: single chunks.
     passage_turns: int = 4
     passage_chars: int = 4000  # a passage stops before a turn that would take it past this
+    # A speaker named in a question: their rows also take the score of the rows within this many
+    # turns or characters (the conversation around their words), in documents whose median turn has
+    # at most `speech_words` words (meetings, hearings; not speeches). Measured on QMSum: eval/README.md.
+    context_turns: int = 3
+    context_chars: int = 400
+    speech_words: int = 100
     k: int = 5
 
     # Answering: a question is answerable when its best passage reaches either threshold.

@@ -479,6 +479,9 @@ class Pipeline:
             full_words=self.settings.full_words,
             passage_turns=turns,
             passage_chars=self.settings.passage_chars,
+            context_turns=self.settings.context_turns,
+            context_chars=self.settings.context_chars,
+            speech_words=self.settings.speech_words,
         )
 
     def _embed(self, text: str) -> np.ndarray:

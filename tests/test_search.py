@@ -10,7 +10,7 @@ import pytest
 from rag import Pipeline, build_index
 from rag.config import Settings
 from rag.evaluate import ranked_turns
-from tests.conftest import QMSUM, FakeEmbedder
+from tests.conftest import QMSUM, ROOT, FakeEmbedder
 
 MEETING = QMSUM / "Bed002.json"
 
@@ -67,3 +67,49 @@ def test_a_negated_question_keeps_its_topic(fake_pipe: Pipeline) -> None:
     assert fake_pipe.read("Why didn't Dannenberg trust Putin?").topic == "trust Putin"
     assert fake_pipe.read("Why did McLaughlin not trust Putin?").topic == "trust Putin"
     assert fake_pipe.read("What did Dannenberg say about Helsinki?").topic == "Helsinki"
+
+
+# --- the conversation around a named speaker's words ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def design_meeting(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A product meeting (tests/data/meetings) in which Marketing's view on the battery is a reply."""
+    out = tmp_path_factory.mktemp("meeting") / "index"
+    build_index([ROOT / "tests" / "data" / "meetings" / "design-meeting.txt"], out, embedder=FakeEmbedder())
+    return out
+
+
+def test_a_named_speakers_short_reply_is_found_through_the_turns_around_it(design_meeting: Path) -> None:
+    """Marketing's view on the battery is a reply with no word of the topic in it; the topic is in
+    the Industrial Designer's turn just before. With the conversation lent to the speaker's rows,
+    the reply ranks first; without it, it ranks below turns that do not answer the question."""
+    question = "What did Marketing think about the battery life?"
+    pipe = Pipeline.load(design_meeting, embedder=FakeEmbedder())
+    top = pipe.search(question, k=4)[0]
+    assert top.chunk.speaker == "Marketing" and "never pay eight euros extra" in top.chunk.text
+    alone = Pipeline(pipe.index, pipe.embedder, Settings(context_turns=0, context_chars=0))
+    ranked = [h.chunk.text for h in alone.search(question, k=4)]
+    assert "never pay eight euros extra" in ranked[3]
+
+
+def test_speeches_lend_nothing_and_meetings_do(fake_pipe: Pipeline, design_meeting: Path) -> None:
+    """The seed is three speeches (median turn 842 indexed words); a meeting's turns are short."""
+    from rag.search import lend_context
+    from rag.store import Rows
+
+    index = fake_pipe.index
+    words = dict(zip(index.chunks.doc_ids(), index.chunks.turn_words().tolist(), strict=True))
+    assert words["cipher-brief-trump-putin-call"] > 500 and words["meeting"] < 30
+    seed = index.chunks.rows_of_doc("cipher-brief-trump-putin-call")
+    scores = {int(r): 1.0 for r in seed}
+    speaker = Rows(seed[[index.chunks[int(r)].speaker == "Dannenberg" for r in seed]])
+    assert len(speaker) and lend_context(index, scores, speaker, turns=3, chars=400, speech=100) == {}
+    meeting = Pipeline.load(design_meeting, embedder=FakeEmbedder()).index
+    rows = meeting.chunks.rows_of_doc("design-meeting")
+    marketing = Rows(rows[[meeting.chunks[int(r)].speaker == "Marketing" for r in rows]])
+    battery = next(int(r) for r in rows if "battery life" in meeting.chunks[int(r)].text)
+    lent = lend_context(meeting, {battery: 0.5}, marketing, turns=1, chars=0, speech=100)
+    assert [meeting.chunks[r].text[:28] for r in lent] == ["I would keep it cheap, custo"] and set(lent.values()) == {
+        0.5
+    }
