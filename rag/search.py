@@ -42,6 +42,7 @@ _FRAME = re.compile(
     r"\b(?:summari[sz]e|summary of|sum up)\b(?:\s+(?:the|a|all))?(?:\s+(?:discussions?|conversations?|talks?|debates?|"
     r"presentations?|parts?))?(?:\s+(?:about|on|of|regarding|concerning|between))?"
     r"|\b(?:when|while)\s+discussing\b"
+    r"|\b(?:in|during)\s+(?:the\s+)?(?:discussions?|conversations?|debates?)\s+(?:about|on|of|regarding)\b"
     r"|\b(?:the\s+)?(?:group|team|committee|members|meeting)(?:['’]s)?\s+(?:discuss(?:ed)?|think|thought|say|said|decide[d]?)\b"
     r"(?:\s+(?:about|of|on))?",
     re.I,
@@ -86,7 +87,7 @@ def read_question(question: str, roster: Roster, *, history: Sequence[str] = ())
         asked = asked_about_person(question)
         if asked and not _is_pronoun(asked):
             unknown = asked
-    topic = _topic(question, mention)
+    topic = _topic(question, mention, roster)
     speakers = mention.names if mention else None
     people = mention.people if mention and mention.people else None
     prior = _previous(history, roster)
@@ -262,14 +263,36 @@ def is_by(chunk: Chunk, speakers: Sequence[str]) -> bool:
     return chunk.speaker in speakers or any(q in speakers for q in chunk.quoted)
 
 
-def _topic(question: str, mention: Mention | None) -> str:
+def _topic(question: str, mention: Mention | None, roster: Roster | None = None) -> str:
     text = question
     if mention is not None:
-        text = question[: mention.start] + " " + question[mention.end :]
+        before, after = question[: mention.start], question[mention.end :]
+        if roster is not None:  # "the User Interface designer": "designer" is a label's word, not the topic
+            words = _label_words(roster)
+            after, before = _drop_label_words(after, words, lead=True), _drop_label_words(before, words, lead=False)
+        text = before + " " + after
     text = " ".join(_FRAME.sub(" ", text).split())
     text = _LEAD.sub("", text, count=1)
     text = _TRAIL.sub("", text)
     return text.strip(" ,;:-")
+
+
+def _label_words(roster: Roster) -> set[str]:
+    """Lower-case words of the speakers' names: "industrial", "designer", "interface", ..."""
+    return {w.lower() for p in roster.people if p.kind == "speaker" for w in re.findall(r"[^\W\d_]{4,}", p.name)}
+
+
+def _drop_label_words(text: str, words: set[str], *, lead: bool) -> str:
+    """`text` without the words next to the mention (at its start when `lead`, else at its end)
+    that are a speaker label's words or their start: "designer recommend ..." -> "recommend ...",
+    "Design think ..." -> "think ..." (the speaker "Industrial Designer")."""
+    parts = text.split()
+    while parts:
+        w = (parts[0] if lead else parts[-1]).lower()
+        if not (len(w) >= 4 and w.isalpha() and any(x.startswith(w) for x in words)):
+            break
+        parts = parts[1:] if lead else parts[:-1]
+    return " ".join(parts)
 
 
 def _previous(history: Sequence[str], roster: Roster) -> Query | None:

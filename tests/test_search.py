@@ -113,3 +113,21 @@ def test_speeches_lend_nothing_and_meetings_do(fake_pipe: Pipeline, design_meeti
     assert [meeting.chunks[r].text[:28] for r in lent] == ["I would keep it cheap, custo"] and set(lent.values()) == {
         0.5
     }
+
+
+@pytest.mark.parametrize(
+    ("question", "speakers", "topic"),
+    [
+        # "designer" belongs to the label "Industrial Designer": left in, it matched every one of their chunks
+        ("What did the user interface designer recommend about the buttons?", ("User Interface",), "the buttons"),
+        ("What did the Industrial Design think about the battery?", ("Industrial Designer",), "the battery"),
+        ("What did Marketing propose in the discussion about the colours?", ("Marketing",), "the colours"),
+        ("What did Marketing say about the design of the case?", ("Marketing",), "the design of the case"),
+    ],
+)
+def test_label_words_and_framing_leave_the_topic(
+    design_meeting: Path, question: str, speakers: tuple[str, ...], topic: str
+) -> None:
+    pipe = Pipeline.load(design_meeting, embedder=FakeEmbedder())
+    q = pipe.read(question)
+    assert q.speakers == speakers and q.topic == topic
