@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from rapidfuzz import fuzz
 
@@ -228,6 +229,13 @@ class Roster:
             words = p.name.split()
             if p.kind == "speaker" and len(words) == 2 and len(words[1]) <= 2:
                 self._groups.setdefault(words[0].lower(), []).append(i)
+
+    @cached_property
+    def label_words(self) -> frozenset[str]:
+        """Lower-case words (4+ letters) of the speakers' names: "industrial", "designer", ..."""
+        return frozenset(
+            w.lower() for p in self.people if p.kind == "speaker" for w in re.findall(r"[^\W\d_]{4,}", p.name)
+        )
 
     def match(self, question: str) -> Mention | None:
         """The person (or group, "the professor") a question names, or None.

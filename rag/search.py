@@ -268,7 +268,7 @@ def _topic(question: str, mention: Mention | None, roster: Roster | None = None)
     if mention is not None:
         before, after = question[: mention.start], question[mention.end :]
         if roster is not None:  # "the User Interface designer": "designer" is a label's word, not the topic
-            words = _label_words(roster)
+            words = roster.label_words
             after, before = _drop_label_words(after, words, lead=True), _drop_label_words(before, words, lead=False)
         text = before + " " + after
     text = " ".join(_FRAME.sub(" ", text).split())
@@ -277,12 +277,7 @@ def _topic(question: str, mention: Mention | None, roster: Roster | None = None)
     return text.strip(" ,;:-")
 
 
-def _label_words(roster: Roster) -> set[str]:
-    """Lower-case words of the speakers' names: "industrial", "designer", "interface", ..."""
-    return {w.lower() for p in roster.people if p.kind == "speaker" for w in re.findall(r"[^\W\d_]{4,}", p.name)}
-
-
-def _drop_label_words(text: str, words: set[str], *, lead: bool) -> str:
+def _drop_label_words(text: str, words: frozenset[str], *, lead: bool) -> str:
     """`text` without the words next to the mention (at its start when `lead`, else at its end)
     that are a speaker label's words or their start: "designer recommend ..." -> "recommend ...",
     "Design think ..." -> "think ..." (the speaker "Industrial Designer")."""
