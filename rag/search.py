@@ -181,14 +181,11 @@ def lend_context(
     if not near_docs:
         return {}
     ids = np.asarray(prior.ids, dtype=np.int64)
-    ids = ids[np.isin(rec["doc"][ids], list(near_docs))]
-    mine = {d: ids[rec["doc"][ids] == d] for d in near_docs}
+    id_docs = rec["doc"][ids]
+    mine = {d: ids[id_docs == d] for d in near_docs}
     lent: dict[int, float] = {}
     for row, score in scores.items():
-        doc = int(rec["doc"][row])
-        if doc not in mine or not len(mine[doc]):
-            continue
-        them = mine[doc]
+        them = mine.get(int(rec["doc"][row]), ids[:0])
         turn, start, end = int(rec["turn"][row]), int(rec["start"][row]), int(rec["end"][row])
         gap = np.maximum(0, np.maximum(rec["start"][them], start) - np.minimum(rec["end"][them], end))
         other = rec["turn"][them] != turn

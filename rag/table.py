@@ -142,15 +142,13 @@ class ChunkTable(Sequence[Chunk]):
         Computed on first use, from the records alone."""
         if self._turn_words is None:
             r = self.records
-            order = np.lexsort((r["turn"], r["doc"]))
-            doc, turn = r["doc"][order], r["turn"][order]
-            starts = np.flatnonzero(np.r_[True, (doc[1:] != doc[:-1]) | (turn[1:] != turn[:-1])]) if len(r) else _none()
-            per_turn = np.add.reduceat(r["words"][order].astype(np.int64), starts) if len(r) else _none()
-            turn_doc = doc[starts]
             out = np.zeros(len(self.docs), dtype=np.float64)
-            bounds = np.flatnonzero(np.r_[True, turn_doc[1:] != turn_doc[:-1]]) if len(turn_doc) else _none()
-            for a, b in zip(bounds.tolist(), [*bounds[1:].tolist(), len(turn_doc)], strict=True):
-                out[turn_doc[a]] = np.median(per_turn[a:b])
+            if len(r):
+                key = (r["doc"].astype(np.int64) << 32) | r["turn"].astype(np.int64)  # one per turn
+                turns, which = np.unique(key, return_inverse=True)
+                per_turn = np.bincount(which, weights=r["words"], minlength=len(turns))
+                docs, first = np.unique(turns >> 32, return_index=True)  # turns are sorted by document
+                out[docs] = [np.median(w) for w in np.split(per_turn, first[1:])]
             self._turn_words = out
         return self._turn_words
 
