@@ -1,8 +1,9 @@
 """Compose a short extractive answer from retrieved passages, with verified citations.
 
 Sentences from the best passages are scored by how much of the question's topic they contain
-(idf-weighted) and by their passage's rank; the best few are quoted verbatim and attributed to
-who said them. Every quote is checked against the document text before it is returned; one that
+(idf-weighted), by how close they are to it in meaning (their cosine to the topic, from the sentence
+vectors of the index) and by their passage's rank; the best few are quoted verbatim and attributed
+to who said them. Every quote is checked against the document text before it is returned; one that
 does not match is dropped. Whether to answer at all is decided here too (see `is_answerable`).
 No language model is involved; see `rag.generate` for the optional one.
 """
@@ -15,6 +16,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from rag.config import Settings
 from rag.search import Query
 from rag.text import split_sentences, tokenize
@@ -23,6 +26,7 @@ from rag.types import Answer, Citation, Document, Evidence, Hit, Span
 
 log = logging.getLogger(__name__)
 MAX_QUOTE_WORDS = 120
+MIN_QUOTE_WORDS = 8  # a shorter quote is a lead-in or a fragment: the next sentence joins it
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +46,20 @@ def answer_question(
     *,
     settings: Settings = Settings(),
     exclude: Sequence[Span] = (),
+    closeness: Mapping[str, Mapping[Span | None, float]] | None = None,
 ) -> Answer:
     """An answer quoting the best sentences of `hits`, or a refusal when they do not answer.
 
     Args:
         idf: inverse document frequency of BM25 terms; unknown terms count as rarest.
         exclude: spans already given (for "what else" follow-ups); sentences inside are skipped.
+        closeness: by chunk id, each sentence's cosine to the topic, keyed by its span in the
+            chunk's text; the key None holds the chunk's own cosine (for a one-sentence chunk).
+            Counted at `settings.sentence_weight`; None leaves meaning out of the choice.
     """
     speaker = ", ".join(query.speakers) if query.speakers else None
-    sentences = _score_sentences(query, hits, idf, exclude)
+    weight = settings.sentence_weight if closeness is not None else 0.0
+    sentences = _score_sentences(query, hits, idf, exclude, closeness or {}, weight)
     evidence = Evidence(
         dense=max((h.dense for h in hits), default=0.0),
         coverage=max((s.coverage for s in sentences), default=0.0),
@@ -105,15 +114,27 @@ def idf_table(document_frequency: Mapping[str, int], n_docs: int) -> dict[str, f
 
 
 def _score_sentences(
-    query: Query, hits: Sequence[Hit], idf: Mapping[str, float], exclude: Sequence[Span]
+    query: Query,
+    hits: Sequence[Hit],
+    idf: Mapping[str, float],
+    exclude: Sequence[Span],
+    closeness: Mapping[str, Mapping[Span | None, float]] = {},  # noqa: B006 (read only)
+    meaning: float = 0.0,
 ) -> list[_Sentence]:
-    """Score every sentence of every hit; `coverage` is the topic's idf share in the sentence."""
+    """Score every sentence of every hit; `coverage` is the topic's idf share in the sentence,
+    `closeness` its cosine to the topic (see `answer_question`), counted at weight `meaning` above
+    or below the median sentence's."""
     weight = _term_weights(query, idf)
     total = sum(weight.values())
     names = _asked_names(query, hits)
+    # Centred on the median sentence, meaning moves the choice without lifting every score alike
+    # (which would let more sentences pass `_choose`'s cut relative to the best one).
+    cosines = [v for h in hits for span, v in closeness.get(h.chunk.chunk_id, {}).items() if span is not None]
+    center = float(np.median(cosines)) if cosines else 0.0
     out = []
     for hit in hits:
         c = hit.chunk
+        close = closeness.get(c.chunk_id, {})
         chunk_words = set(tokenize(c.text))
         chunk_cov = sum(w for t, w in weight.items() if t in chunk_words) / total if total else 0.0
         previous_named = quote_open = False
@@ -130,6 +151,7 @@ def _score_sentences(
             words = set(tokenize(text))
             coverage = sum(w for t, w in weight.items() if t in words) / total if total else 0.0
             score = coverage + 0.3 * chunk_cov + 0.5 * (named or carried) + 0.1 / hit.rank + 0.2 * hit.dense
+            score += meaning * (close.get((s, e), close.get(None, 0.0)) - center)
             out.append(_Sentence(hit, start, end, score, coverage))
     return out
 
@@ -174,7 +196,9 @@ def _with_antecedents(chosen: list[_Sentence]) -> list[_Sentence]:
     """Widen quotes that cannot stand alone.
 
     A quote opening with "This was ..." takes the sentence before it; a short one followed by
-    "He wants ..." takes the sentence after it (within the same paragraph).
+    "He wants ..." takes the sentence after it, and one of fewer than `MIN_QUOTE_WORDS` words
+    ("Objection, Your Honor.", "Let's look at the new address form.") the sentences after it until
+    it has that many (all within the same paragraph).
     """
     out = []
     for s in chosen:
@@ -185,10 +209,14 @@ def _with_antecedents(chosen: list[_Sentence]) -> list[_Sentence]:
             before = [p for p in split_sentences(c.text, 0, local) if p[1] <= local]
             if before and "\n" not in c.text[before[-1][1] : local]:
                 start = c.start + before[-1][0]
-        if len(c.text[local:local_end].split()) < 15:
-            after = split_sentences(c.text, local_end)
-            if after and _ANAPHOR.match(c.text[after[0][0] :]) and "\n" not in c.text[local_end : after[0][0]]:
-                end = c.start + after[0][1]
+        for a, b in split_sentences(c.text, local_end):
+            words = len(c.text[start - c.start : end - c.start].split())
+            if "\n" in c.text[end - c.start : a]:
+                break
+            if words < MIN_QUOTE_WORDS or (words < 15 and end == s.end and _ANAPHOR.match(c.text[a:])):
+                end = c.start + b
+            else:
+                break
         out.append(_Sentence(s.hit, start, end, s.score, s.coverage))
     return out
 

@@ -29,6 +29,7 @@ from rag.index import FILES as INDEX_FILES
 from rag.index import FORMAT_VERSION, READS, Index, read_manifest
 from rag.load import collect_sources, display_path, load_document
 from rag.people import find_people
+from rag.sentences import RECIPE, Sentences
 from rag.turns import segment
 from rag.types import Chunk, Document, Transcript
 
@@ -40,11 +41,12 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # on padding and ran small matrices; this embeds 1.2x faster, the same vectors (bench/README.md).
 BATCH_PIECES = 1024
 BATCH_MAX = 128
+_RECIPE = {"recipe": RECIPE}  # the manifest's "sentences" entry of an index with sentence vectors
 
 
 @dataclass(frozen=True, slots=True)
 class BuildReport:
-    """What a build did: sources added, changed, kept and removed, and the chunks embedded."""
+    """What a build did: sources added, changed, kept and removed, the chunks and sentences embedded."""
 
     index: Path
     added: tuple[str, ...] = ()
@@ -53,6 +55,7 @@ class BuildReport:
     removed: tuple[str, ...] = ()
     embedded: int = 0
     chunks: int = 0
+    sentences: int = 0  # sentence vectors embedded (those of unchanged chunks are reused)
     seconds: float = 0.0
     embed_seconds: float = 0.0
     warnings: tuple[str, ...] = field(default=())
@@ -60,7 +63,7 @@ class BuildReport:
 
     @property
     def is_noop(self) -> bool:
-        return not (self.added or self.changed or self.removed or self.reanalysed)
+        return not (self.added or self.changed or self.removed or self.reanalysed or self.sentences)
 
 
 def analyse(doc: Document, settings: Settings) -> Transcript:
@@ -86,6 +89,7 @@ def build_index(
     prune: bool = False,
     exclude: Iterable[str] = (),
     store: dict[str, Any] | None = None,
+    sentences: bool | None = None,
 ) -> BuildReport:
     """Build the index at `out` from the transcripts under `paths`, reusing what is unchanged.
 
@@ -102,6 +106,9 @@ def build_index(
         store: where vectors and terms live, as the manifest's "store" entry: {"kind": "faiss"}
             or {"kind": "milvus", "uri": ..., "token_env": ..., "collection": ...} (`rag.milvus`);
             None keeps the index's own (FAISS for a new index).
+        sentences: embed every sentence too (`rag.sentences`: answers quote the sentence that
+            carries a fact; about twice the embedding work); None keeps the index's own choice
+            (on for a new index).
     Raises:
         SourceError, EmptyCorpusError: a source is unusable, or documents would be dropped without
             `prune`; the old index is untouched.
@@ -112,7 +119,9 @@ def build_index(
     _check_target(out)
     with files.writer_lock(out):
         files.recover(out)
-        return _build(paths, out, settings, embedder, progress, prune=prune, exclude=exclude, store=store)
+        return _build(
+            paths, out, settings, embedder, progress, prune=prune, exclude=exclude, store=store, sentences=sentences
+        )
 
 
 def _build(
@@ -125,6 +134,7 @@ def _build(
     prune: bool,
     exclude: Iterable[str],
     store: dict[str, Any] | None,
+    sentences: bool | None,
 ) -> BuildReport:
     started = time.perf_counter()
     previous = read_manifest(out) or {}
@@ -170,6 +180,8 @@ def _build(
     roots = sorted(_relative(p, out) for p in paths)
     leave_out = sorted(_relative(Path(e), out) for e in excluded)
     same_corpus = previous.get("roots") == roots and previous.get("excluded", []) == leave_out
+    wants_sentences = sentences if sentences is not None else previous.get("sentences", {}) is not None
+    has_sentences = old is not None and old.sentences is not None and old.manifest.get("sentences") == _RECIPE
     # an encoder the manifest lists but that is gone or damaged: export it again, never "up to date"
     encoder = _reusable_encoder(out, identity) if embedder is None else None
     lost_encoder = embedder is None and bool(previous.get("encoder")) and encoder is None
@@ -181,6 +193,7 @@ def _build(
         and same_corpus
         and not lost_encoder
         and old.manifest.get("store", {"kind": "faiss"}) == spec
+        and (has_sentences if wants_sentences else old.sentences is None)
     ):
         warnings = unread + _warnings(old_docs[d.doc_id] for d in docs)
         return BuildReport(
@@ -240,24 +253,38 @@ def _build(
             if progress:
                 progress("export", 0, 1)
             _export(embedder, encoder)
-            if encoder.exists() and to_embed:
+            if encoder.exists():
                 embedder = load_embedder(model_path, name=settings.model_name, onnx_path=encoder)
         embed_started = time.perf_counter()
         matrix[to_embed] = embed_chunks([chunks[i] for i in to_embed], embedder, progress)
+        counted = _Counted(embedder)
+        vectors_of_sentences = None
+        if wants_sentences:
+            before = old if has_sentences else None
+            vectors_of_sentences = embed_sentences(chunks, counted, progress, reused=reused, old=before)
         embed_seconds = time.perf_counter() - embed_started
         manifest = {
             **_manifest(identity, settings, transcripts, chunks, previous.get("sources", {})),
             "roots": roots,
             "excluded": leave_out,
+            "sentences": _RECIPE if wants_sentences else None,
         }
         index = Index.create(
-            chunks, matrix, transcripts, manifest, store=spec, previous=old if in_store else None, folder=out
+            chunks,
+            matrix,
+            transcripts,
+            manifest,
+            store=spec,
+            previous=old if in_store else None,
+            folder=out,
+            sentences=vectors_of_sentences,
         )
         index.save(out, encoder=encoder if encoder and encoder.exists() else None)
     return BuildReport(
         reanalysed=stale,
         embedded=len(to_embed),
         chunks=len(chunks),
+        sentences=counted.texts,
         seconds=time.perf_counter() - started,
         embed_seconds=embed_seconds,
         warnings=unread + _warnings(transcripts),
@@ -267,7 +294,7 @@ def _build(
 
 @lru_cache(maxsize=1)
 def analysis_fingerprint() -> str:
-    """A hash of the code that decides formats, turns, speakers and chunks.
+    """A hash of the code that decides formats, turns, speakers, chunks and sentences.
 
     Stored in the manifest: when it differs, unchanged sources are analysed again (their vectors
     are reused wherever the chunk and its speaker are the same), so a fix to attribution reaches
@@ -276,7 +303,8 @@ def analysis_fingerprint() -> str:
     import rag
 
     root = Path(rag.__file__).parent
-    files = sorted([*root.glob("formats/*.py"), *(root / f for f in ("turns.py", "people.py", "chunk.py", "text.py"))])
+    own = ("turns.py", "people.py", "chunk.py", "text.py", "sentences.py")
+    files = sorted([*root.glob("formats/*.py"), *(root / f for f in own)])
     digest = hashlib.sha256()
     for f in files:
         digest.update(f.read_bytes())
@@ -285,7 +313,45 @@ def analysis_fingerprint() -> str:
 
 def embed_chunks(chunks: list[Chunk], embedder: Embedder, progress: Progress | None = None) -> np.ndarray:
     """Embed chunks in batches of similar length, returning rows in input order."""
-    texts = [clean_for_embedding(c.embed_text) for c in chunks]
+    return embed_texts([clean_for_embedding(c.embed_text) for c in chunks], embedder, progress, "embed")
+
+
+def embed_sentences(
+    chunks: Sequence[Chunk],
+    embedder: Embedder,
+    progress: Progress | None = None,
+    *,
+    reused: Sequence[tuple[int, int]] = (),
+    old: Index | None = None,
+) -> Sentences:
+    """The sentence vectors of `chunks`; those of a chunk in `reused` ((new row, old row), the
+    same text) are taken from `old` when it has them."""
+    before = dict(reused) if old is not None and old.sentences is not None else {}
+
+    def reuse(row: int) -> tuple[np.ndarray, np.ndarray] | None:
+        was = before.get(row)
+        return None if was is None or old is None or old.sentences is None else old.sentences.of(was)
+
+    return Sentences.build(
+        chunks, lambda texts: embed_texts(texts, embedder, progress, "sentences"), dim=embedder.dim, reuse=reuse
+    )
+
+
+class _Counted:
+    """An embedder that counts the texts it embedded."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder, self.texts = embedder, 0
+        self.name, self.dim = embedder.name, embedder.dim
+        self.pieces = getattr(embedder, "pieces", None)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts += len(texts)
+        return self.embedder.embed(texts)
+
+
+def embed_texts(texts: list[str], embedder: Embedder, progress: Progress | None, stage: str) -> np.ndarray:
+    """Embed texts in batches of similar length, returning rows in input order."""
     pieces = getattr(embedder, "pieces", None)  # the model's own word pieces, when it has them
     lengths = pieces.counts(texts) if pieces is not None else [len(t) // 4 + 2 for t in texts]
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
@@ -294,7 +360,7 @@ def embed_chunks(chunks: list[Chunk], embedder: Embedder, progress: Progress | N
         out[batch] = embedder.embed([texts[j] for j in batch])
         done += len(batch)
         if progress:
-            progress("embed", done, len(texts))
+            progress(stage, done, len(texts))
     return out
 
 

@@ -85,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--aliases", type=Path, help='JSON file {"alias": "Speaker", ...}')
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
     b.add_argument(
+        "--sentence-vectors",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also embed every sentence, so answers quote the one that carries the fact (default: on; "
+        "--no-sentence-vectors halves the embedding work of a large corpus); kept in the manifest",
+    )
+    b.add_argument(
         "--store",
         choices=("faiss", "milvus"),
         help="where vectors and BM25 terms live: faiss files (the default) or Milvus (docs/scaling.md); "
@@ -207,7 +214,13 @@ def _build(args: argparse.Namespace) -> int:
         raise _usage(f"--overlap {args.overlap} must be between 0 and --max-tokens")
     bar = _Progress()
     report = build_index(
-        args.paths or None, args.index, settings=_settings(args), progress=bar, prune=args.prune, store=_store(args)
+        args.paths or None,
+        args.index,
+        settings=_settings(args),
+        progress=bar,
+        prune=args.prune,
+        store=_store(args),
+        sentences=args.sentence_vectors,
     )
     bar.done()
     _print_report(report, args.json)
@@ -278,6 +291,7 @@ def _print_report(report: Any, as_json: bool) -> None:
                     "reanalysed": report.reanalysed,
                     "embedded": report.embedded,
                     "chunks": report.chunks,
+                    "sentences_embedded": report.sentences,
                     "seconds": round(report.seconds, 3),
                     "embed_seconds": round(report.embed_seconds, 3),
                 },
@@ -299,7 +313,8 @@ def _print_report(report: Any, as_json: bool) -> None:
         ]
         again = " (sources split again: rag's attribution code changed)" if report.reanalysed else ""
         print(
-            f"built {report.index}/: {report.chunks} chunks ({report.embedded} embedded), "
+            f"built {report.index}/: {report.chunks} chunks ({report.embedded} embedded, "
+            f"{report.sentences} sentence vectors), "
             f"{', '.join(parts)} in {report.seconds:.1f} s{again}"
         )
 
@@ -517,12 +532,15 @@ class _Progress:
         self.started = time.perf_counter()
         self.last = 0.0
         self.shown = False
+        self.stage = ""
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         now = time.perf_counter()
         if stage == "export":
             self._line("exporting the encoder to ONNX (once per index)")
             return
+        if stage != self.stage:  # each stage ("embed", "sentences") has its own rate
+            self.stage, self.started = stage, now
         if done < total and now - self.last < 0.5:
             return
         self.last = now

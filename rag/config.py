@@ -64,6 +64,9 @@ class Settings:
     min_dense: float = 0.29  # cosine of the query and the best passage
     min_coverage: float = 0.75  # share of the topic's idf mass found in the best sentence
     max_quotes: int = 3
+    # Quoting: a sentence's score also counts its cosine to the question's topic (sentence vectors,
+    # `rag.sentences`) at this weight, so the sentence that carries a paraphrased fact is quoted.
+    sentence_weight: float = 2.0
 
     # Generated answers (only with a language model; see rag.generate and rag.verify).
     llm_budget: int = 1500  # cl100k tokens of numbered sources in the prompt

@@ -10,6 +10,8 @@ Files in an index directory:
     vectors.faiss, bm25/   the FAISS store's vectors and BM25 posting lists (`rag.store`), or
     milvus.db/             a Milvus Lite store's data (`rag.milvus`; a Milvus server keeps its own)
     encoder.onnx           the embedding model exported for ONNX Runtime (optional)
+    sentences/             a vector per sentence of each chunk that has several (`rag.sentences`;
+                           an index built before them has none, and `rag build` adds them)
 
 Saving is atomic: everything is written to a sibling temporary directory that then replaces the
 old one, so an interrupted build leaves the previous index loadable. This module stores and loads;
@@ -32,6 +34,7 @@ import numpy as np
 from rag import files
 from rag.documents import Transcripts, from_dict
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, first_line
+from rag.sentences import Sentences
 from rag.store import FaissStore, Rows, Store
 from rag.table import ChunkTable
 from rag.text import tokenize
@@ -52,11 +55,19 @@ class Index:
         rows, scores = index.dense(query_vector, n=10)
     """
 
-    def __init__(self, chunks: ChunkTable, transcripts: Transcripts, manifest: dict[str, Any], store: Store) -> None:
+    def __init__(
+        self,
+        chunks: ChunkTable,
+        transcripts: Transcripts,
+        manifest: dict[str, Any],
+        store: Store,
+        sentences: Sentences | None = None,
+    ) -> None:
         self.chunks = chunks
         self.transcripts = transcripts
         self.manifest = manifest
         self.store = store
+        self.sentences = sentences
 
     @classmethod
     def create(
@@ -69,10 +80,12 @@ class Index:
         store: dict[str, Any] | None = None,
         previous: Index | None = None,
         folder: Path | None = None,
+        sentences: Sentences | None = None,
     ) -> Index:
         """Index `chunks` whose embeddings are the rows of `vectors` ((n, dim) float32).
 
         Args:
+            sentences: the vectors of the chunks' sentences, by chunk row.
             store: the manifest's "store" entry ({"kind": "faiss"} when None).
             previous: the index this one replaces; a server store keeps the rows it already holds
                 (`vectors` rows for those may be zeros) and drops the rest.
@@ -93,7 +106,7 @@ class Index:
             built = MilvusStore.create(table, chunks, vectors, spec, previous=previous, folder=folder, dim=dim)
             kind = "milvus"
         manifest = {**manifest, "index_type": kind, "store": spec}
-        return cls(table, Transcripts.of(transcripts), manifest, built)
+        return cls(table, Transcripts.of(transcripts), manifest, built, sentences)
 
     # --- search primitives -------------------------------------------------------------------
 
@@ -194,6 +207,8 @@ class Index:
             self.store.save(tmp)
             self.chunks.save(tmp / "chunks")
             self.transcripts.save(tmp)
+            if self.sentences is not None:
+                self.sentences.save(tmp / "sentences")
             if encoder is not None:
                 files.link_or_copy(encoder, tmp / "encoder.onnx")
             manifest = {
@@ -296,7 +311,13 @@ class Index:
         problem = store.check(len(chunks), int(manifest.get("dim", -1)))
         if problem:
             raise IndexCorruptError(f"{path}: {problem}; {fix}")
-        return cls(chunks, transcripts, manifest, store)
+        sentences = None
+        if (path / "sentences").exists():
+            try:
+                sentences = Sentences.load(path / "sentences", chunks=len(chunks), dim=int(manifest.get("dim", -1)))
+            except ValueError as err:
+                raise IndexCorruptError(f"{path}/sentences/{err}; {fix}") from err
+        return cls(chunks, transcripts, manifest, store, sentences)
 
 
 def stale_sources(manifest: dict[str, Any]) -> list[str]:

@@ -29,7 +29,7 @@ from rag.search import Query, dense_search, dense_text, hybrid_search, query_tex
 from rag.store import Rows
 from rag.text import split_sentences, tokenize
 from rag.turns import time_span
-from rag.types import Answer, Chunk, Citation, Document, Hit, Person, Turn
+from rag.types import Answer, Chunk, Citation, Document, Hit, Person, Span, Turn
 
 if TYPE_CHECKING:
     from rag.generate import Generator
@@ -57,6 +57,7 @@ class Pipeline:
         self.embedder = embedder
         self.settings = settings
         self.generator = generator  # an LLM for fluent answers, checked by rag.verify; None: extractive
+        self._recent: dict[str, np.ndarray] = {}  # the last texts embedded, by text
 
     @classmethod
     def load(
@@ -142,13 +143,14 @@ class Pipeline:
             where = f" in {doc_id}" if doc_id else ""
             who = f"by {', '.join(query.speakers)} " if query.speakers else ""
             return refuse(query, (), f"nothing {who}is indexed{where}"), []
+        self._embed_all([dense_text(query), _topic_text(query)])  # the search's and the quotes' vectors, at once
         hits = self._retrieve(query, rows, k or self.settings.k)
         exclude = []
         if query.wants_other and history:  # "what else": skip what the previous answer quoted
             earlier = self.read(history[-1], history=history[:-1], speaker=speaker)
             previous, _ = self._extractive(earlier, history[:-1], speaker=speaker, doc_id=doc_id, k=k)
             exclude = [(c.start, c.end) for c in previous.citations]
-        answer = answer_question(query, hits, self.documents, self.idf, settings=self.settings, exclude=exclude)
+        answer = self._answer(query, hits, exclude=exclude)
         if query.speakers and speaker is None and not query.followup and topic_terms(query.topic):
             answer = self._check_premise(query, answer, doc_id=doc_id, k=k)
         return answer, hits
@@ -165,7 +167,7 @@ class Pipeline:
             return answer
         anyone = replace(query, speakers=None, people=None, mention=None)
         hits = self._retrieve(anyone, self.index.rows(doc_id=doc_id), k or self.settings.k)
-        other = answer_question(anyone, hits, self.documents, self.idf, settings=self.settings)
+        other = self._answer(anyone, hits)
         named = set(query.speakers or ())
         if other.citations and other.citations[0].quote.rstrip().endswith("?"):
             # Someone asked about it; if the named person answered next, their reply is the answer.
@@ -484,9 +486,45 @@ class Pipeline:
             speech_words=self.settings.speech_words,
         )
 
+    def _answer(self, query: Query, hits: Sequence[Hit], *, exclude: Sequence[Span] = ()) -> Answer:
+        """The extractive answer from `hits`, its quotes chosen with the sentence vectors."""
+        closeness = self._closeness(self._embed(_topic_text(query)), hits) if self.index.sentences else None
+        return answer_question(
+            query, hits, self.documents, self.idf, settings=self.settings, exclude=exclude, closeness=closeness
+        )
+
+    def _closeness(self, topic: np.ndarray, hits: Sequence[Hit]) -> dict[str, dict[Span | None, float]]:
+        """Each hit's sentences' cosines to the topic, by chunk id (see `answer_question`)."""
+        sentences = self.index.sentences
+        assert sentences is not None
+        rows = [h.row if h.row is not None else self.index.chunks.find(h.chunk.chunk_id) for h in hits]
+        known = [r for r in rows if r is not None]
+        own = self.index.similarity(topic, np.array(known, dtype=np.int64)).tolist()
+        by_row = sentences.closeness(topic, known)
+        out: dict[str, dict[Span | None, float]] = {}
+        for row, cos in zip(known, own, strict=True):
+            chunk_id = self.index.chunks[row].chunk_id
+            mine: dict[Span | None, float] = {None: float(cos)}
+            for span, c in by_row.get(row, {}).items():
+                mine[span] = c
+            out[chunk_id] = mine
+        return out
+
     def _embed(self, text: str) -> np.ndarray:
-        vector: np.ndarray = self.embedder.embed([text])[0]
+        vector = self._recent.get(text)
+        if vector is None:
+            vector = self._embed_all([text])[0]
         return vector
+
+    def _embed_all(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed `texts` in one call, keeping the last few vectors for `_embed`."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._recent]
+        if missing:
+            if len(self._recent) > 16:
+                self._recent = {}
+            self._recent = {**self._recent, **dict(zip(missing, self.embedder.embed(missing), strict=True))}
+        recent = self._recent
+        return np.stack([recent[t] for t in texts])
 
     def _check(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():
@@ -556,6 +594,11 @@ def _which_one(query: Query, mention: Mention) -> Answer:
         "Ask again with the full name, or choose the document."
     )
     return Answer(query.question, text, False, None, reason=f"ambiguous name {mention.text!r}: {options}")
+
+
+def _topic_text(query: Query) -> str:
+    """What a sentence is compared with: the topic ("Helsinki"), or the whole question when none is left."""
+    return query.topic.strip() or dense_text(query)
 
 
 def _renumber(text: str, shift: int) -> str:

@@ -157,7 +157,7 @@ def hybrid_search(
     chosen = np.array(best, dtype=np.int64)
     cosine, lexical = index.similarity(vector, chosen), index.lexical_of(terms, chosen)
     hits = [
-        Hit(index.chunks[row], rank, fused[row], float(cos), float(lex))
+        Hit(index.chunks[row], rank, fused[row], float(cos), float(lex), row=int(row))
         for rank, (row, cos, lex) in enumerate(zip(best, cosine.tolist(), lexical.tolist(), strict=True), 1)
     ]
     return as_passages(index, hits, passage_turns, passage_chars) if passage_turns else hits
@@ -236,7 +236,7 @@ def dense_search(
     """Dense-only ranking (the baseline the evaluation compares hybrid against)."""
     ids, scores = index.dense(vector, n=k, rows=rows)
     hits = [
-        Hit(index.chunks[r], rank, float(s), float(s), 0.0)
+        Hit(index.chunks[r], rank, float(s), float(s), 0.0, row=int(r))
         for rank, (r, s) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True), 1)
     ]
     return as_passages(index, hits, passage_turns, passage_chars) if passage_turns else hits

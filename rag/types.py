@@ -162,6 +162,7 @@ class Hit:
     lexical: float  # BM25 score (0 when no query term occurs)
     last_turn: int | None = None
     end: int | None = None
+    row: int | None = None  # the chunk's row in the index it came from
 
     @property
     def turns(self) -> range:

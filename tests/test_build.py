@@ -34,9 +34,12 @@ def test_incremental_build_embeds_only_what_changed(seed_copy: Path, tmp_path: P
     changed = FakeEmbedder()
     r3 = build_index([seed_copy], out, embedder=changed)
     index = Index.load(out)
-    panel_chunks = sum(c.doc_id == "panel" for c in index.chunks)
+    panel = [i for i, c in enumerate(index.chunks) if c.doc_id == "panel"]
+    assert index.sentences is not None
+    panel_sentences = sum(len(index.sentences.of(i)[0]) for i in panel)
     assert r3.changed == ("panel",) and r3.kept == ("cipher-brief-trump-putin-call",)
-    assert changed.embedded == panel_chunks == r3.embedded
+    # the changed document's chunks and their sentences are embedded; the kept one's are reused
+    assert r3.embedded == len(panel) and changed.embedded == len(panel) + panel_sentences
 
     (seed_copy / "panel.txt").unlink()
     r4 = build_index([seed_copy], out, embedder=FakeEmbedder())

@@ -72,6 +72,9 @@ FAKE_FILES = [
     "bm25/indptr.csc.index.npy",
     "bm25/params.index.json",
     "bm25/vocab.index.json",
+    "sentences/offsets.npy",
+    "sentences/spans.npy",
+    "sentences/vectors.npy",
 ]
 
 

@@ -176,3 +176,27 @@ def test_a_vector_does_not_depend_on_the_batch_it_was_embedded_in(real_index) ->
     alone = np.concatenate([embed_chunks([c], embedder) for c in chunks])
     assert np.all((batched * alone).sum(axis=1) >= 0.99999)
     assert np.allclose(batched, index.vectors(np.arange(len(chunks))), atol=1e-5)  # what the build stored
+
+
+def test_stored_sentence_vectors_are_the_sentences_own(real_index, real_pipe: Pipeline) -> None:  # type: ignore[no-untyped-def]
+    from rag.chunk import clean_for_embedding
+
+    sentences = real_pipe.index.sentences
+    assert sentences is not None
+    for row in (0, 7, len(real_pipe.index.chunks) - 1):
+        chunk = real_pipe.index.chunks[row]
+        spans, stored = sentences.of(row)
+        own = real_pipe.embedder.embed([clean_for_embedding(chunk.text[s:e]) for s, e in spans.tolist()])
+        assert np.all((stored.astype(np.float32) * own).sum(axis=1) >= 0.999)  # float16 on disk
+
+
+def test_the_quote_is_the_sentence_that_carries_a_paraphrased_fact(real_pipe: Pipeline) -> None:
+    """No word of the question is in the answer's sentence ("a gift to Putin, a big win"): lexical
+    overlap alone quotes a sentence about Trump's confidence; the sentence vectors find the gift."""
+    from dataclasses import replace
+
+    question = "Why would sitting down with the US leader be a reward for the Russian president?"
+    answer = real_pipe.ask(question)
+    assert answer.answerable and "gift" in answer.text
+    words_only = Pipeline(real_pipe.index, real_pipe.embedder, replace(real_pipe.settings, sentence_weight=0.0))
+    assert "gift" not in words_only.ask(question).text
