@@ -68,13 +68,14 @@ class BuildReport:
 
 def analyse(doc: Document, settings: Settings) -> Transcript:
     """Turns, excluded paragraphs and people of one document."""
-    from rag.people import find_quoted
+    from rag.people import common_words, find_quoted
 
     seg = segment(doc)
     quoted: list[str] = []
+    common = common_words(doc.text)
     for t in seg.turns:
         for s, e in t.paragraphs:
-            quoted.extend(find_quoted(doc.text[s:e], exclude=[t.speaker] if t.speaker else []))
+            quoted.extend(find_quoted(doc.text[s:e], exclude=[t.speaker] if t.speaker else [], common=common))
     people = find_people(doc, seg.turns, quoted, settings.aliases)
     return Transcript(doc, tuple(seg.turns), tuple(seg.excluded), tuple(people), tuple(seg.warnings))
 

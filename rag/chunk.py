@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from rag.people import find_quoted
+from rag.people import common_words, find_quoted
 from rag.text import MARKS, split_sentences, trim_span, words
 from rag.turns import time_span
 from rag.types import Chunk, Document, Span, Turn
@@ -81,6 +81,7 @@ def chunk_turns(
             fails it is split further.
     """
     chunks = []
+    common = common_words(doc.text)
     for turn in turns:
         if min_words > 0 and content_words(" ".join(doc.text[s:e] for s, e in turn.paragraphs)) < min_words:
             continue
@@ -90,7 +91,7 @@ def chunk_turns(
         for part, (s, e) in enumerate(spans, 1):
             text = doc.text[s:e]
             times = time_span(doc, s, e, turn)
-            quoted = find_quoted(text, exclude=[turn.speaker] if turn.speaker else [])
+            quoted = find_quoted(text, exclude=[turn.speaker] if turn.speaker else [], common=common)
             chunks.append(
                 Chunk(
                     chunk_id=f"{doc.doc_id}#{turn.index}.{part}",

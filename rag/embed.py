@@ -101,6 +101,8 @@ class OnnxEmbedder:
         self.fits = self.pieces.fits
         self.name = name
         self.dim = int(self.session.get_outputs()[0].shape[-1])
+        # BERT-like encoders take token_type_ids; others (MPNet, all-mpnet-base-v2) have no such input
+        self.inputs = {i.name for i in self.session.get_inputs()}
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -109,6 +111,7 @@ class OnnxEmbedder:
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        feeds = {k: v for k, v in feeds.items() if k in self.inputs}
         hidden = self.session.run(None, feeds)[0]  # (n, seq, dim)
         pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
         return _normalise(pooled)

@@ -9,7 +9,7 @@ matched against them by exact phrase, by role words, and fuzzily for typos (rapi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -97,23 +97,36 @@ def speech_slot(question: str, *, possessive: bool = True) -> tuple[int, int] | 
     return None
 
 
-def find_quoted(text: str, *, exclude: Iterable[str] = ()) -> tuple[str, ...]:
+def find_quoted(text: str, *, exclude: Iterable[str] = (), common: Collection[str] = ()) -> tuple[str, ...]:
     """Surnames of people the text reports as saying or writing something, in order of appearance.
 
+    Args:
+        common: words the whole document writes in lower case (`common_words`); one of them is not
+            a name ("Having said that ...").
     Example: 'Medvedev wrote on Telegram. "No," said Hegseth.' -> ("Medvedev", "Hegseth")
     """
-    skip = {e.lower() for e in exclude}
+    skip = {e.lower() for e in exclude} | set(common)
     found: list[tuple[int, str]] = []
     for regex in (_QUOTE_BEFORE, _QUOTE_AFTER):
         for m in regex.finditer(text):
             group = "owner" if "owner" in regex.groupindex and m.group("owner") else "name"
             full = _strip_titles(m.group(group))
-            if full and full.split()[-1].lower() not in skip:
+            if full and full.split()[-1].lower() not in skip and not _CONTRACTION.search(full):
                 found.append((m.start(group), full.split()[-1]))
     seen: dict[str, None] = {}
     for _, name in sorted(found):
         seen.setdefault(name, None)
     return tuple(seen)
+
+
+# "I've said", "We'll say": a pronoun's contraction, never a name (O'Brien, D'Souza go on in capitals).
+_CONTRACTION = re.compile(r"[’'][a-z]{1,2}\b")
+
+
+def common_words(text: str) -> frozenset[str]:
+    """The words a document writes in lower case: a capitalised one among them ("Having said
+    that", "Education said") is an ordinary word at the start of a sentence, not a name."""
+    return frozenset(re.findall(r"\b[a-z][a-z’'\-]*\b", text))
 
 
 def find_full_names(text: str, surname: str) -> list[str]:

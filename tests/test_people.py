@@ -42,6 +42,8 @@ def test_seed_roster(roster: tuple[Person, ...]) -> None:
         ("In Putin’s June speech, he said Kyiv must renounce NATO.", ("Putin",)),
         ("Trump’s stated aim is a swift end to the war.", ()),
         ("He said it was over.", ()),
+        ("I've said before that we accept it. We'll say so again.", ()),  # contractions, not names
+        ("O'Brien said no.", ("O'Brien",)),
     ],
 )
 def test_find_quoted(text: str, expected: tuple[str, ...]) -> None:
@@ -186,3 +188,19 @@ def test_letters_after_names_are_titles_not_names(tmp_path: Path) -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_a_capitalised_ordinary_word_before_said_is_nobody(tmp_path: Path) -> None:
+    """QMSum's hearings listed "I've", "Having" and "Education" as people quoted in the text. A word
+    the document also writes in lower case is an ordinary word at the start of a sentence."""
+    src = _write(
+        tmp_path / "hearing.txt",
+        "Chair: The education committee is having a long session. Minister, the auditor was critical.\n"
+        "Minister: Having said that, the scheme is on track. Education said the pilot worked, and "
+        "Dr Palmer said the same in her review.\n"
+        "Chair: Auditor said it was late.\n",
+    )
+    people = analyse(load_document(src), Settings()).people
+    assert [p.name for p in people if p.kind == "quoted"] == ["Palmer"]
+    m = match_people("What did Having say about the scheme?", people)
+    assert m is None or "Having" not in m.names

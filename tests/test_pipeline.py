@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -200,3 +202,35 @@ def test_the_quote_is_the_sentence_that_carries_a_paraphrased_fact(real_pipe: Pi
     assert answer.answerable and "gift" in answer.text
     words_only = Pipeline(real_pipe.index, real_pipe.embedder, replace(real_pipe.settings, sentence_weight=0.0))
     assert "gift" not in words_only.ask(question).text
+
+
+def test_an_encoder_without_token_type_ids_embeds(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """MPNet-style encoders (all-mpnet-base-v2) take no token_type_ids: rag build with such a
+    model failed with "Invalid input name: token_type_ids". A tiny encoder with that signature."""
+    import torch
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.table = torch.nn.Embedding(31_000, 8)
+
+        def forward(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
+            return self.table(input_ids) * attention_mask.unsqueeze(-1)
+
+    path = tmp_path / "tiny.onnx"
+    ids = torch.ones(1, 4, dtype=torch.long)
+    axes = {n: {0: "batch", 1: "seq"} for n in ("input_ids", "attention_mask", "last_hidden_state")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation notes, as in rag.embed
+        torch.onnx.export(
+            Tiny(),
+            (ids, ids),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            dynamo=False,
+        )
+    embedder = OnnxEmbedder(path, packaged_model_path(), name="tiny")
+    vectors = embedder.embed(["Helsinki was a disaster.", "No."])
+    assert vectors.shape == (2, 8) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
