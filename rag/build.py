@@ -258,11 +258,12 @@ def _build(
                 embedder = load_embedder(model_path, name=settings.model_name, onnx_path=encoder)
         embed_started = time.perf_counter()
         matrix[to_embed] = embed_chunks([chunks[i] for i in to_embed], embedder, progress)
-        counted = _Counted(embedder)
-        vectors_of_sentences = None
+        vectors_of_sentences, sentences_embedded = None, 0
         if wants_sentences:
             before = old if has_sentences else None
-            vectors_of_sentences = embed_sentences(chunks, counted, progress, reused=reused, old=before)
+            vectors_of_sentences, sentences_embedded = embed_sentences(
+                chunks, embedder, progress, reused=reused, old=before
+            )
         embed_seconds = time.perf_counter() - embed_started
         manifest = {
             **_manifest(identity, settings, transcripts, chunks, previous.get("sources", {})),
@@ -285,7 +286,7 @@ def _build(
         reanalysed=stale,
         embedded=len(to_embed),
         chunks=len(chunks),
-        sentences=counted.texts,
+        sentences=sentences_embedded,
         seconds=time.perf_counter() - started,
         embed_seconds=embed_seconds,
         warnings=unread + _warnings(transcripts),
@@ -324,31 +325,22 @@ def embed_sentences(
     *,
     reused: Sequence[tuple[int, int]] = (),
     old: Index | None = None,
-) -> Sentences:
-    """The sentence vectors of `chunks`; those of a chunk in `reused` ((new row, old row), the
-    same text) are taken from `old` when it has them."""
+) -> tuple[Sentences, int]:
+    """The sentence vectors of `chunks`, and how many sentences were embedded; those of a chunk in
+    `reused` ((new row, old row), the same text) are taken from `old` when it has them."""
     before = dict(reused) if old is not None and old.sentences is not None else {}
+    embedded = 0
 
     def reuse(row: int) -> tuple[np.ndarray, np.ndarray] | None:
         was = before.get(row)
         return None if was is None or old is None or old.sentences is None else old.sentences.of(was)
 
-    return Sentences.build(
-        chunks, lambda texts: embed_texts(texts, embedder, progress, "sentences"), dim=embedder.dim, reuse=reuse
-    )
+    def embed(texts: list[str]) -> np.ndarray:
+        nonlocal embedded
+        embedded += len(texts)
+        return embed_texts(texts, embedder, progress, "sentences")
 
-
-class _Counted:
-    """An embedder that counts the texts it embedded."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self.embedder, self.texts = embedder, 0
-        self.name, self.dim = embedder.name, embedder.dim
-        self.pieces = getattr(embedder, "pieces", None)
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        self.texts += len(texts)
-        return self.embedder.embed(texts)
+    return Sentences.build(chunks, embed, dim=embedder.dim, reuse=reuse), embedded
 
 
 def embed_texts(texts: list[str], embedder: Embedder, progress: Progress | None, stage: str) -> np.ndarray:

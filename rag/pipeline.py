@@ -497,13 +497,13 @@ class Pipeline:
         """Each hit's sentences' cosines to the topic, by chunk id (see `answer_question`)."""
         sentences = self.index.sentences
         assert sentences is not None
-        rows = [h.row if h.row is not None else self.index.chunks.find(h.chunk.chunk_id) for h in hits]
-        known = [r for r in rows if r is not None]
-        own = self.index.similarity(topic, np.array(known, dtype=np.int64)).tolist()
-        by_row = sentences.closeness(topic, known)
+        table = self.index.chunks
+        found = {h.chunk.chunk_id: table.find(h.chunk.chunk_id) if h.row is None else h.row for h in hits}
+        rows = {chunk_id: row for chunk_id, row in found.items() if row is not None}
+        own = self.index.similarity(topic, np.array(list(rows.values()), dtype=np.int64)).tolist()
+        by_row = sentences.closeness(topic, list(rows.values()))
         out: dict[str, dict[Span | None, float]] = {}
-        for row, cos in zip(known, own, strict=True):
-            chunk_id = self.index.chunks[row].chunk_id
+        for (chunk_id, row), cos in zip(rows.items(), own, strict=True):
             mine: dict[Span | None, float] = {None: float(cos)}
             for span, c in by_row.get(row, {}).items():
                 mine[span] = c
@@ -518,12 +518,12 @@ class Pipeline:
 
     def _embed_all(self, texts: Sequence[str]) -> np.ndarray:
         """Embed `texts` in one call, keeping the last few vectors for `_embed`."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._recent]
+        recent = self._recent  # replaced, never changed in place: threads may share the pipeline
+        missing = [t for t in dict.fromkeys(texts) if t not in recent]
         if missing:
-            if len(self._recent) > 16:
-                self._recent = {}
-            self._recent = {**self._recent, **dict(zip(missing, self.embedder.embed(missing), strict=True))}
-        recent = self._recent
+            kept = recent if len(recent) <= 16 else {}
+            recent = {**kept, **dict(zip(missing, self.embedder.embed(missing), strict=True))}
+            self._recent = recent
         return np.stack([recent[t] for t in texts])
 
     def _check(self, question: str) -> str:
