@@ -46,7 +46,7 @@ def answer_question(
     *,
     settings: Settings = Settings(),
     exclude: Sequence[Span] = (),
-    closeness: Mapping[str, Mapping[Span | None, float]] | None = None,
+    closeness: Mapping[str, Mapping[Span, float]] | None = None,
 ) -> Answer:
     """An answer quoting the best sentences of `hits`, or a refusal when they do not answer.
 
@@ -54,8 +54,8 @@ def answer_question(
         idf: inverse document frequency of BM25 terms; unknown terms count as rarest.
         exclude: spans already given (for "what else" follow-ups); sentences inside are skipped.
         closeness: by chunk id, each sentence's cosine to the topic, keyed by its span in the
-            chunk's text; the key None holds the chunk's own cosine (for a one-sentence chunk).
-            Counted at `settings.sentence_weight`; None leaves meaning out of the choice.
+            chunk's text (`Sentences.closeness`). Counted at `settings.sentence_weight`; None
+            leaves meaning out of the choice.
     """
     speaker = ", ".join(query.speakers) if query.speakers else None
     weight = settings.sentence_weight if closeness is not None else 0.0
@@ -118,7 +118,7 @@ def _score_sentences(
     hits: Sequence[Hit],
     idf: Mapping[str, float],
     exclude: Sequence[Span],
-    closeness: Mapping[str, Mapping[Span | None, float]] = {},  # noqa: B006 (read only)
+    closeness: Mapping[str, Mapping[Span, float]] = {},  # noqa: B006 (read only)
     meaning: float = 0.0,
 ) -> list[_Sentence]:
     """Score every sentence of every hit; `coverage` is the topic's idf share in the sentence,
@@ -129,7 +129,7 @@ def _score_sentences(
     names = _asked_names(query, hits)
     # Centred on the median sentence, meaning moves the choice without lifting every score alike
     # (which would let more sentences pass `_choose`'s cut relative to the best one).
-    cosines = [v for h in hits for span, v in closeness.get(h.chunk.chunk_id, {}).items() if span is not None]
+    cosines = [v for h in hits for v in closeness.get(h.chunk.chunk_id, {}).values()]
     center = float(np.median(cosines)) if cosines else 0.0
     out = []
     for hit in hits:
@@ -151,7 +151,7 @@ def _score_sentences(
             words = set(tokenize(text))
             coverage = sum(w for t, w in weight.items() if t in words) / total if total else 0.0
             score = coverage + 0.3 * chunk_cov + 0.5 * (named or carried) + 0.1 / hit.rank + 0.2 * hit.dense
-            score += meaning * (close.get((s, e), close.get(None, 0.0)) - center)
+            score += meaning * (close.get((s, e), center) - center)  # a sentence with no vector: neutral
             out.append(_Sentence(hit, start, end, score, coverage))
     return out
 

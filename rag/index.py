@@ -10,8 +10,8 @@ Files in an index directory:
     vectors.faiss, bm25/   the FAISS store's vectors and BM25 posting lists (`rag.store`), or
     milvus.db/             a Milvus Lite store's data (`rag.milvus`; a Milvus server keeps its own)
     encoder.onnx           the embedding model exported for ONNX Runtime (optional)
-    sentences/             a vector per sentence of each chunk that has several (`rag.sentences`;
-                           an index built before them has none, and `rag build` adds them)
+    sentences/             a vector per sentence of each chunk (`rag.sentences`; optional: an index
+                           built before them or with --no-sentence-vectors has none)
 
 Saving is atomic: everything is written to a sibling temporary directory that then replaces the
 old one, so an interrupted build leaves the previous index loadable. This module stores and loads;

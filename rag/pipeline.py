@@ -493,22 +493,15 @@ class Pipeline:
             query, hits, self.documents, self.idf, settings=self.settings, exclude=exclude, closeness=closeness
         )
 
-    def _closeness(self, topic: np.ndarray, hits: Sequence[Hit]) -> dict[str, dict[Span | None, float]]:
+    def _closeness(self, topic: np.ndarray, hits: Sequence[Hit]) -> dict[str, dict[Span, float]]:
         """Each hit's sentences' cosines to the topic, by chunk id (see `answer_question`)."""
         sentences = self.index.sentences
         assert sentences is not None
         table = self.index.chunks
         found = {h.chunk.chunk_id: table.find(h.chunk.chunk_id) if h.row is None else h.row for h in hits}
         rows = {chunk_id: row for chunk_id, row in found.items() if row is not None}
-        own = self.index.similarity(topic, np.array(list(rows.values()), dtype=np.int64)).tolist()
         by_row = sentences.closeness(topic, list(rows.values()))
-        out: dict[str, dict[Span | None, float]] = {}
-        for (chunk_id, row), cos in zip(rows.items(), own, strict=True):
-            mine: dict[Span | None, float] = {None: float(cos)}
-            for span, c in by_row.get(row, {}).items():
-                mine[span] = c
-            out[chunk_id] = mine
-        return out
+        return {chunk_id: by_row[row] for chunk_id, row in rows.items()}
 
     def _embed(self, text: str) -> np.ndarray:
         vector = self._recent.get(text)
