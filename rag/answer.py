@@ -15,11 +15,14 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from rag.config import Settings
-from rag.search import Query
+from rag.embed import QueryVectors
+from rag.index import Index
+from rag.question import Query, topic_text
 from rag.text import split_sentences, tokenize
 from rag.turns import time_span
 from rag.types import Answer, Citation, Document, Evidence, Hit, Span
@@ -75,6 +78,40 @@ def answer_question(
     text, note = _compose(query, cited)
     citations = tuple(c for _, c in cited)
     return Answer(query.question, text, True, speaker, citations, tuple(hits), note, evidence)
+
+
+class Quoter:
+    """`answer_question` over one index: its documents, its terms' idf and its sentence vectors.
+
+    Example: Quoter(index, QueryVectors(embedder), Settings()).answer(query, hits)
+    """
+
+    def __init__(self, index: Index, vectors: QueryVectors, settings: Settings) -> None:
+        self.index = index
+        self.vectors = vectors
+        self.settings = settings
+
+    @cached_property
+    def idf(self) -> dict[str, float]:
+        return idf_table(self.index.store.document_frequencies(), max(len(self.index.chunks), 1))
+
+    def answer(self, query: Query, hits: Sequence[Hit], *, exclude: Sequence[Span] = ()) -> Answer:
+        """The extractive answer from `hits`, its quotes chosen with the sentence vectors."""
+        closeness = self._closeness(self.vectors.one(topic_text(query)), hits) if self.index.sentences else None
+        documents = self.index.transcripts.documents()
+        return answer_question(
+            query, hits, documents, self.idf, settings=self.settings, exclude=exclude, closeness=closeness
+        )
+
+    def _closeness(self, topic: np.ndarray, hits: Sequence[Hit]) -> dict[str, dict[Span, float]]:
+        """Each hit's sentences' cosines to the topic, by chunk id (see `answer_question`)."""
+        sentences = self.index.sentences
+        assert sentences is not None
+        table = self.index.chunks
+        found = {h.chunk.chunk_id: table.find(h.chunk.chunk_id) if h.row is None else h.row for h in hits}
+        rows = {chunk_id: row for chunk_id, row in found.items() if row is not None}
+        by_row = sentences.closeness(topic, list(rows.values()))
+        return {chunk_id: by_row[row] for chunk_id, row in rows.items()}
 
 
 def is_answerable(query: Query, evidence: Evidence, settings: Settings) -> bool:

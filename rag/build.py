@@ -68,7 +68,7 @@ class BuildReport:
 
 def analyse(doc: Document, settings: Settings) -> Transcript:
     """Turns, excluded paragraphs and people of one document."""
-    from rag.people import common_words, find_quoted
+    from rag.names import common_words, find_quoted
 
     seg = segment(doc)
     quoted: list[str] = []

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from rag.people import common_words, find_quoted
+from rag.names import common_words, find_quoted
 from rag.text import MARKS, split_sentences, trim_span, words
 from rag.turns import time_span
 from rag.types import Chunk, Document, Span, Turn

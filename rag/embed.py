@@ -213,3 +213,31 @@ def model_dimension(model_path: Path) -> int:
     """The embedding size from the model's config, without loading it."""
     config = json.loads((model_path / "config.json").read_text())
     return int(config["hidden_size"])
+
+
+class QueryVectors:
+    """An embedder that keeps the last few texts' vectors: a question's search and its quotes
+    share one call, and a second search of the same text embeds nothing.
+
+    The cache is replaced, never changed in place, so threads may share one.
+    """
+
+    def __init__(self, embedder: Embedder, keep: int = 16) -> None:
+        self.embedder = embedder
+        self._keep = keep
+        self._recent: dict[str, np.ndarray] = {}
+
+    def one(self, text: str) -> np.ndarray:
+        """The (dim,) vector of `text`."""
+        vector = self._recent.get(text)
+        return self.many([text])[0] if vector is None else vector
+
+    def many(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) vectors, the missing ones embedded in one call."""
+        recent = self._recent
+        missing = [t for t in dict.fromkeys(texts) if t not in recent]
+        if missing:
+            kept = recent if len(recent) <= self._keep else {}
+            recent = {**kept, **dict(zip(missing, self.embedder.embed(missing), strict=True))}
+            self._recent = recent
+        return np.stack([recent[t] for t in texts])

@@ -1,103 +1,70 @@
-"""Read a question and retrieve passages: who is asked about, what about, hybrid ranking.
+"""Retrieve passages for a read question: dense + BM25 fused by reciprocal rank, inside the allowed rows.
 
-`read_question` finds the person a question names (speaker, alias, role, quoted person, typo), an
-unknown person ("What did Zelensky say?"), the topic left once "what did X say about" is removed,
-and carries speaker and topic over from earlier questions for follow-ups. `hybrid_search` fuses
-dense (FAISS) and BM25 rankings with reciprocal-rank fusion inside the allowed rows.
-Composing answers is `answer.py`'s job.
+`Retriever.search` embeds the question (through `QueryVectors`, which keeps the last vectors) and
+ranks with `hybrid_search` (or `dense_search`, the baseline) as `Settings.retrieval` says; a
+named speaker's rows can rank first without shutting out the rest (`prior`). Reading the question
+is `question.py`'s job, choosing the rows `resolve.py`'s, and composing answers `answer.py`'s.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
+from rag.config import Settings
+from rag.embed import QueryVectors
 from rag.index import Index
-from rag.people import Mention, Roster, asked_about_person
+from rag.question import Query, dense_text, query_text
 from rag.store import Rows
 from rag.text import tokenize
-from rag.types import Chunk, Hit, Person, Turn
-
-_SPEECH = (
-    r"say|said|says|think|thought|thinks|believe|believes|write|wrote|writes|mean|argue|argued|"
-    r"claim|claimed|suggest|suggested|tell|told|feel|felt|talk|talked|speak|spoke|comment|"
-    r"commented|mention|mentioned|predict|warn|warned|describe|explain|recommend|recommended|"
-    r"propose|proposed|want|wanted|learn|learned|discuss|discussed|state|stated|note|noted|"
-    r"view|views|opinion|position|take|make of"
-)
-_LEAD = re.compile(
-    rf"^\s*(?:so|and|but|ok|okay|well)?[,\s]*(?:what|how|why|when|where|which|who|whom|did|does|do)?"
-    rf"(?:\s+else)?\s*(?:(?:did|does|do|has|have|had|would|will|is|was|were|are)(?:n['’]t|\s+not)?)?\s*(?:the\s+|an?\s+)?"
-    rf"(?:(?:{_SPEECH})\b)?\s*(?:(?:about|on|regarding|concerning|of|in relation to)\b)?\s*",
-    re.I,
-)
-_TRAIL = re.compile(
-    r"\s*(?:in|during) (?:the|this) (?:interview|article|meeting|conversation|transcript)\b|[?.!\s]+$", re.I
-)
-# Framing that says how to answer, not what about: "Summarize the discussion about X".
-_FRAME = re.compile(
-    r"\b(?:summari[sz]e|summary of|sum up)\b(?:\s+(?:the|a|all))?(?:\s+(?:discussions?|conversations?|talks?|debates?|"
-    r"presentations?|parts?))?(?:\s+(?:about|on|of|regarding|concerning|between))?"
-    r"|\b(?:when|while)\s+discussing\b"
-    r"|\b(?:in|during)\s+(?:the\s+)?(?:discussions?|conversations?|debates?)\s+(?:about|on|of|regarding)\b"
-    r"|\b(?:the\s+)?(?:group|team|committee|members|meeting)(?:['’]s)?\s+(?:discuss(?:ed)?|think|thought|say|said|decide[d]?)\b"
-    r"(?:\s+(?:about|of|on))?",
-    re.I,
-)
-_PRONOUN = re.compile(r"\b(?:he|she|him|his|her|hers|they|them|their)\b", re.I)
-_ANAPHORA = re.compile(r"\b(?:that|this|it|those|these|there|then|else|more|also|why|such)\b", re.I)
-_ELSE = re.compile(r"\b(?:else|other|more|another|besides|apart from)\b", re.I)
+from rag.types import Chunk, Hit, Turn
 
 
-MAX_HISTORY = 5  # earlier questions a follow-up can reach back through
+class Retriever:
+    """Ranked passages from one index, with the settings of a pipeline.
 
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """A question read for retrieval.
-
-    `speakers` is the filter (None: anyone); `unknown` a person asked about who is in no
-    document; `topic` what is asked about; `followup` whether earlier questions were used.
+    Example: Retriever(index, QueryVectors(embedder), Settings()).search(query, rows=None, k=5)
     """
 
-    question: str
-    topic: str
-    speakers: tuple[str, ...] | None
-    mention: Mention | None = None
-    unknown: str | None = None
-    followup: bool = False
-    wants_other: bool = False  # "what else ...": avoid what was already answered
-    context: str = ""  # the topic carried over from earlier questions
-    previous: str = ""  # the earlier question a follow-up leans on
-    people: tuple[Person, ...] | None = None  # who `speakers` are, each within their own documents
+    def __init__(self, index: Index, vectors: QueryVectors, settings: Settings) -> None:
+        self.index = index
+        self.vectors = vectors
+        self.settings = settings
 
-
-def read_question(question: str, roster: Roster, *, history: Sequence[str] = ()) -> Query:
-    """Who and what a question asks about, using earlier questions for follow-ups.
-
-    Example: read_question("What did Dannenberg say about Helsinki?", Roster(people))
-        -> Query(topic="Helsinki", speakers=("Dannenberg",), ...)
-    """
-    mention = roster.match(question)
-    unknown = None
-    if mention is None:
-        asked = asked_about_person(question)
-        if asked and not _is_pronoun(asked):
-            unknown = asked
-    topic = _topic(question, mention, roster)
-    speakers = mention.names if mention else None
-    people = mention.people if mention and mention.people else None
-    prior = _previous(history, roster)
-    if prior is not None and unknown is None and _is_followup(question, topic, mention):
-        if speakers is None and prior.speakers is not None:
-            speakers, mention, people = prior.speakers, prior.mention, prior.people
-        wants_other = bool(_ELSE.search(question))
-        context = "" if wants_other else " ".join(x for x in (prior.context, prior.topic) if x)
-        return Query(question, topic, speakers, mention, None, True, wants_other, context, prior.question, people)
-    return Query(question, topic, speakers, mention, unknown, people=people)
+    def search(
+        self, query: Query, rows: Rows | None, k: int, *, prior: Rows | None = None, passages: bool = False
+    ) -> list[Hit]:
+        """The best `k` hits for `query` among `rows` (None: all), as passages when `passages`."""
+        vector = self.vectors.one(dense_text(query))
+        settings = self.settings
+        mode = settings.retrieval
+        turns = settings.passage_turns if passages else 0
+        if mode == "dense":
+            rows = rows if prior is None else prior
+            return dense_search(
+                self.index, vector, k=k, rows=rows, passage_turns=turns, passage_chars=settings.passage_chars
+            )
+        if mode not in ("hybrid", "bm25"):
+            raise ValueError(f"Settings.retrieval is {mode!r}; use 'hybrid', 'dense' or 'bm25'")
+        return hybrid_search(
+            self.index,
+            vector,
+            tokenize(query_text(query)),
+            k=k,
+            rows=rows,
+            prior=prior,
+            candidates=settings.candidates,
+            rrf_k=settings.rrf_k,
+            lexical_only=mode == "bm25",
+            full_words=settings.full_words,
+            passage_turns=turns,
+            passage_chars=settings.passage_chars,
+            context_turns=settings.context_turns,
+            context_chars=settings.context_chars,
+            speech_words=settings.speech_words,
+        )
 
 
 def hybrid_search(
@@ -242,67 +209,6 @@ def dense_search(
     return as_passages(index, hits, passage_turns, passage_chars) if passage_turns else hits
 
 
-def query_text(query: Query) -> str:
-    """What BM25 matches: context and topic, or the question when no topic is left."""
-    text = f"{query.context} {query.topic}".strip()
-    return text if _content(text) else query.question
-
-
-def dense_text(query: Query) -> str:
-    """What is embedded: a follow-up is read together with the question it follows."""
-    if query.followup and query.previous and not query.wants_other:
-        return f"{query.previous} {query.question}"
-    return query_text(query)
-
-
 def is_by(chunk: Chunk, speakers: Sequence[str]) -> bool:
     """True when the chunk is said by one of `speakers` or quotes one of them."""
     return chunk.speaker in speakers or any(q in speakers for q in chunk.quoted)
-
-
-def _topic(question: str, mention: Mention | None, roster: Roster | None = None) -> str:
-    text = question
-    if mention is not None:
-        before, after = question[: mention.start], question[mention.end :]
-        if roster is not None:  # "the User Interface designer": "designer" is a label's word, not the topic
-            words = roster.label_words
-            after, before = _drop_label_words(after, words, lead=True), _drop_label_words(before, words, lead=False)
-        text = before + " " + after
-    text = " ".join(_FRAME.sub(" ", text).split())
-    text = _LEAD.sub("", text, count=1)
-    text = _TRAIL.sub("", text)
-    return text.strip(" ,;:-")
-
-
-def _drop_label_words(text: str, words: frozenset[str], *, lead: bool) -> str:
-    """`text` without the words next to the mention (at its start when `lead`, else at its end)
-    that are a speaker label's words or their start: "designer recommend ..." -> "recommend ...",
-    "Design think ..." -> "think ..." (the speaker "Industrial Designer")."""
-    parts = text.split()
-    while parts:
-        w = (parts[0] if lead else parts[-1]).lower()
-        if not (len(w) >= 4 and w.isalpha() and any(x.startswith(w) for x in words)):
-            break
-        parts = parts[1:] if lead else parts[:-1]
-    return " ".join(parts)
-
-
-def _previous(history: Sequence[str], roster: Roster) -> Query | None:
-    """The most recent earlier question, read with its own history (speaker carried along)."""
-    if not history:
-        return None
-    return read_question(history[-1], roster, history=history[-1 - MAX_HISTORY : -1])
-
-
-def _is_followup(question: str, topic: str, mention: Mention | None) -> bool:
-    if mention is None and _PRONOUN.search(question):
-        return True
-    return bool(_ANAPHORA.search(question)) and len(_content(topic)) <= 3
-
-
-def _content(text: str) -> list[str]:
-    return [t for t in tokenize(text) if t not in {"els", "else", "that", "this", "it", "why"}]
-
-
-def _is_pronoun(word: str) -> bool:
-    return word.lower() in {"he", "she", "they", "it", "you", "we", "i"}

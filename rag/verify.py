@@ -4,23 +4,32 @@ A sentence survives only if (1) its [n] markers point at real sources, (2) a cit
 it: enough of its content words occur in the source, or a source sentence is close in meaning,
 and (3) when it says who said something, the cited passage is by that person or quotes them.
 Each surviving citation points at the supporting source sentence, with verified offsets. What
-was dropped, and why, is kept. Deciding to call a model at all is `pipeline.py`'s job.
+was dropped, and why, is kept. `Fluent` has a model write the answer and shows it only as far as its sentences verify;
+whether to call a model at all is `pipeline.py`'s choice.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from rag.config import Settings
 from rag.embed import Embedder
-from rag.people import Roster
+from rag.errors import LLMError
+from rag.generate import Generator, build_prompt
+from rag.index import Index
+from rag.question import Query
+from rag.roster import Roster
 from rag.search import is_by
 from rag.text import split_sentences, tokenize
 from rag.turns import time_span
-from rag.types import Citation, Document, Dropped, Hit
+from rag.types import Answer, Citation, Document, Dropped, Hit
+
+log = logging.getLogger(__name__)
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _SAYS = (
@@ -133,6 +142,81 @@ def verify(
         kept.append(f"{claim.text} [{by_source[key]}]")
         supported += 1
     return Verified(" ".join(kept), tuple(citations), tuple(dropped), supported, len(claims))
+
+
+class Fluent:
+    """A language model's answer to a question, shown only as far as its sentences verify.
+
+    Example: Fluent(generator, index, roster, embedder, settings).answers(query, hits, extractive, ())
+    """
+
+    def __init__(
+        self, generator: Generator, index: Index, roster: Roster, embedder: Embedder, settings: Settings
+    ) -> None:
+        self.generator = generator
+        self.index = index
+        self.roster = roster
+        self.embedder = embedder
+        self.settings = settings
+
+    def answers(
+        self, query: Query, hits: list[Hit], extractive: Answer, history: Sequence[str], *, partial: bool = False
+    ) -> Iterator[Answer]:
+        """The model's answer: when `partial` and the model streams, each time a sentence is complete
+        the sentences so far verified (mode "generating"); then the whole answer verified, or the
+        extractive one (mode "fallback") when the model fails or nothing it wrote verifies."""
+        prompt = build_prompt(query.question, hits, history=history, budget=self.settings.llm_budget)
+        stream = getattr(self.generator, "stream", None) if partial else None
+        text, done = "", 0
+        try:
+            pieces = stream(prompt.messages) if callable(stream) else iter([self.generator.generate(prompt.messages)])
+            for piece in pieces:
+                text += piece
+                sentences = split_sentences(text)
+                if len(sentences) - 1 > done:  # the last one may still be growing
+                    done = len(sentences) - 1
+                    checked = self._verify(text[: sentences[done - 1][1]], prompt.sources)
+                    if checked.kept:
+                        yield replace(
+                            extractive,
+                            text=checked.text,
+                            citations=checked.citations,
+                            mode="generating",
+                            dropped=checked.dropped,
+                            reason="",
+                        )
+        except LLMError as err:
+            log.warning("%s; giving the extractive answer", err)
+            yield replace(extractive, mode="fallback", reason=f"language model unavailable: {err}")
+            return
+        if not text.strip():
+            yield replace(extractive, mode="fallback", reason="language model unavailable: empty completion")
+            return
+        checked = self._verify(text.strip(), prompt.sources)
+        if not checked.kept:
+            why = "nothing the model wrote could be verified against the sources"
+            yield replace(extractive, mode="fallback", reason=why, dropped=checked.dropped)
+            return
+        yield replace(
+            extractive,
+            text=checked.text,
+            citations=checked.citations,
+            mode="generated",
+            dropped=checked.dropped,
+            reason="",
+        )
+
+    def _verify(self, text: str, sources: Sequence[Hit]) -> Verified:
+        return verify(
+            text,
+            sources,
+            self.index.transcripts.documents(),
+            self.roster,
+            self.embedder,
+            min_lexical=self.settings.min_support_lexical,
+            min_cosine=self.settings.min_support_cosine,
+            flag=self.settings.show_unsupported,
+        )
 
 
 def _best_support(

@@ -9,7 +9,8 @@ import pytest
 from rag.build import analyse
 from rag.config import Settings
 from rag.load import load_document
-from rag.people import asked_about_person, find_quoted, match_people
+from rag.names import asked_about_person, find_quoted
+from rag.roster import match_people
 from rag.types import Person
 from tests.conftest import DATA, SEED
 

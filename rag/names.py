@@ -1,0 +1,168 @@
+"""What a person's name looks like in text: titles, surnames, speech verbs, people reported as saying.
+
+Pure functions over strings, shared by reading documents (`people.py`), matching questions
+(`roster.py`) and reading questions (`question.py`). Nothing here knows a document's speakers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+
+from rag.formats.labels import is_diarized
+
+_NAME_TOKEN = r"[A-Z][\w'’\-]*[\w]"
+
+
+_VERBS = (
+    r"said|says|wrote|writes|told|tells|added|stated|tweeted|posted|declared|argued|noted|"
+    r"warned|claimed|insisted|explained|recalled|announced|replied|responded|suggested|asked|"
+    r"remarked|commented|observed|testified"
+)
+
+
+_QUOTE_BEFORE = re.compile(
+    rf"(?P<name>{_NAME_TOKEN}(?:\s+{_NAME_TOKEN}){{0,4}})(?<!’s)(?<!'s)"
+    rf"(?:\s+\w+ly)?\s+(?:{_VERBS})\b"
+    rf"|(?P<owner>{_NAME_TOKEN})(?:’s|'s)\s+(?:\w+\s+){{0,2}}"
+    r"(?:speech|statement|remarks|address|interview|post|letter|message|article|op-ed|tweet)\b"
+)
+
+
+_QUOTE_AFTER = re.compile(rf"[,”\"]\s*(?:{_VERBS})\s+(?P<name>{_NAME_TOKEN}(?:\s+{_NAME_TOKEN}){{0,3}})")
+
+
+# Words that sit in front of names but are not names.
+TITLES = frozenset(
+    """president vice prime minister secretary deputy foreign defense defence state director
+    acting chief general gen lt col colonel major captain admiral senator sen rep representative
+    governor gov chancellor ambassador minister mr mrs ms miss dr prof professor sir dame lord lady
+    hon honourable honorable right the former then current king queen prince princess pope judge
+    justice mayor speaker chairman chairwoman chair commissioner spokesman spokeswoman spokesperson
+    envoy official officials leader diplomat politician analyst veteran am mp ms mep
+    cia fbi nsa nato un us u.s. eu uk""".split()
+)
+
+
+NOT_NAMES = frozenset(
+    """is are was were be been does did do can could would should will shall has have had may might
+    must he she they it i we you this that these those there who what which when where why how the a
+    an and but or so if in on at of for to from by with as after before while when then also later
+    earlier yesterday today tomorrow monday tuesday wednesday thursday friday saturday sunday
+    january february march april may june july august september october november december
+    russia russian ukraine ukrainian europe european america american china chinese moscow kyiv
+    washington brussels officials sources reports report experts analysts critics everyone someone
+    nobody people""".split()
+)
+
+
+_SPEECH_VERBS = (
+    r"say|said|think|thought|believe|write|wrote|mean|argue|claim|suggest|tell|told|want|"
+    r"recommend|propose|feel|comment|mention|predict|warn|describe|explain|learn|"
+    r"discuss|note|state|ask|add|insist|stress|emphasi[sz]e|worry|fear|expect|make of|view|see"
+)
+
+
+_SLOT = re.compile(
+    rf"\b(?:did|does|do|has|have|had|would|will|could|might)\s+(?P<a>[^?,;]{{1,80}}?)\s+(?:{_SPEECH_VERBS})\b"
+    rf"|\baccording to\s+(?P<b>[^?,;]{{1,80}}?)(?=\s*(?:[?,;.]|$|\b(?:what|how|why|is|was|are|were|did|does)\b))"
+    rf"|(?P<c>\b[\w'’\- ]{{1,60}}?)(?:’s|'s)\s+(?:view|views|opinion|position|take|argument|point|answer|"
+    r"comments?|remarks?|words|assessment|advice|warning|concern)\b",
+    re.I,
+)
+
+
+def speech_slot(question: str, *, possessive: bool = True) -> tuple[int, int] | None:
+    """Where a question puts the person who speaks: "What did <the CIA director> say ...".
+
+    With `possessive`, "<X>'s view" counts too (good for known people; "the Kremlin's position"
+    is not a person, so unknown names are only taken from the other forms).
+    """
+    for m in _SLOT.finditer(question):
+        group = next(g for g in ("a", "b", "c") if m.group(g) is not None)
+        if possessive or group != "c":
+            return m.span(group)
+    return None
+
+
+def find_quoted(text: str, *, exclude: Iterable[str] = (), common: Collection[str] = ()) -> tuple[str, ...]:
+    """Surnames of people the text reports as saying or writing something, in order of appearance.
+
+    Args:
+        common: words the whole document writes in lower case (`common_words`); one of them is not
+            a name ("Having said that ...").
+    Example: 'Medvedev wrote on Telegram. "No," said Hegseth.' -> ("Medvedev", "Hegseth")
+    """
+    skip = {e.lower() for e in exclude} | set(common)
+    found: list[tuple[int, str]] = []
+    for regex in (_QUOTE_BEFORE, _QUOTE_AFTER):
+        for m in regex.finditer(text):
+            group = "owner" if "owner" in regex.groupindex and m.group("owner") else "name"
+            full = strip_titles(m.group(group))
+            if full and full.split()[-1].lower() not in skip and not _CONTRACTION.search(full):
+                found.append((m.start(group), full.split()[-1]))
+    seen: dict[str, None] = {}
+    for _, name in sorted(found):
+        seen.setdefault(name, None)
+    return tuple(seen)
+
+
+# "I've said", "We'll say": a pronoun's contraction, never a name (O'Brien, D'Souza go on in capitals).
+_CONTRACTION = re.compile(r"[’'][a-z]{1,2}\b")
+
+
+def common_words(text: str) -> frozenset[str]:
+    """The words a document writes in lower case: a capitalised one among them ("Having said
+    that", "Education said") is an ordinary word at the start of a sentence, not a name."""
+    return frozenset(re.findall(r"\b[a-z][a-z’'\-]*\b", text))
+
+
+def find_full_names(text: str, surname: str) -> list[str]:
+    """Full names used for a surname in the text: ("Medvedev") -> ["Dmitry Medvedev"]."""
+    names = []
+    for m in re.finditer(rf"(?P<first>{_NAME_TOKEN})\s+{re.escape(surname)}\b", text):
+        first = m.group("first")
+        if first.lower() not in TITLES and first.lower() not in NOT_NAMES:
+            names.append(f"{first} {surname}")
+    return sorted(set(names))
+
+
+def is_full_name(name: str) -> bool:
+    """A first and last name (titles aside) that links one person across documents: "Anna Weber"."""
+    bare = strip_titles(name)
+    words = bare.split()
+    return len(words) >= 2 and not is_diarized(name) and all(w[:1].isupper() and len(w) > 1 for w in words)
+
+
+def asked_about_person(question: str) -> str | None:
+    """A capitalised name where the speaker goes ("did Zelensky say"), known or not."""
+    slot = speech_slot(question, possessive=False)
+    if slot is None:
+        return None
+    names = re.findall(rf"{_NAME_TOKEN}(?:\s+{_NAME_TOKEN}){{0,2}}", question[slot[0] : slot[1]])
+    for name in names:
+        bare = strip_titles(name)
+        if bare:
+            return bare
+    return None
+
+
+def spelling(name: str) -> str:
+    """A name compared case- and dot-insensitively: "MS. PATEL" and "Ms. Patel" -> "ms patel"."""
+    return " ".join(name.split()).lower().replace(".", "")
+
+
+def strip_titles(name: str) -> str:
+    """A name without the titles and offices around it: "Foreign Minister Sergei Ryabkov" -> "Sergei Ryabkov"."""
+    tokens = [t.rstrip(".,") for t in name.split()]
+    while tokens and (tokens[0].lower().rstrip(".") in TITLES or tokens[0].lower() in NOT_NAMES):
+        tokens.pop(0)
+    while tokens and tokens[-1].lower().rstrip(".") in TITLES:
+        tokens.pop()
+    # Keep at most "First Last"; a run like "Foreign Minister Sergei Ryabkov" ends in the name.
+    tokens = [re.sub(r"(?:’s|'s)$", "", t) for t in tokens[-2:]]
+    if len(tokens) == 2 and (tokens[0].lower() in TITLES or tokens[0].lower().endswith(("ian", "ish", "ese"))):
+        tokens = tokens[1:]
+    if not tokens or any(t.lower() in NOT_NAMES for t in tokens):
+        return ""
+    return " ".join(tokens)
