@@ -11,9 +11,10 @@ answer = pipe.ask("What did Dannenberg say about Helsinki?")
 
 __version__ = "0.1.0"
 
-from rag.build import BuildReport, build_index, corpus_roots
+from rag.build import BuildReport, build_index
 from rag.chunk import chunk_turns
 from rag.config import Settings
+from rag.corpus import corpus_roots
 from rag.errors import (
     EmptyCorpusError,
     IndexCorruptError,

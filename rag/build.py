@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,26 +20,21 @@ from typing import Any
 import numpy as np
 
 from rag import __version__, files
-from rag.chunk import chunk_turns, clean_for_embedding
+from rag.chunk import chunk_turns
 from rag.config import Settings
+from rag.corpus import check_drops, plan_changes, read_corpus, source_record
 from rag.embed import Embedder, TorchEmbedder, load_embedder, model_fingerprint, packaged_model_path
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SourceError
 from rag.index import FILES as INDEX_FILES
 from rag.index import FORMAT_VERSION, READS, Index, read_manifest
-from rag.load import collect_sources, display_path, load_document
 from rag.people import find_people
-from rag.sentences import RECIPE, Sentences
+from rag.sentences import RECIPE
 from rag.turns import segment
 from rag.types import Chunk, Document, Transcript
+from rag.vectors import Progress, embed_chunks, embed_sentences
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-# Batches of similar length, padded to at most BATCH_PIECES word pieces in all and BATCH_MAX rows:
-# QMSum chunks are short (median 21 pieces), so fixed batches of 16 sorted by characters spent 18 %
-# on padding and ran small matrices; this embeds 1.2x faster, the same vectors (bench/README.md).
-BATCH_PIECES = 1024
-BATCH_MAX = 128
 _RECIPE = {"recipe": RECIPE}  # the manifest's "sentences" entry of an index with sentence vectors
 
 
@@ -139,14 +133,8 @@ def _build(
 ) -> BuildReport:
     started = time.perf_counter()
     previous = read_manifest(out) or {}
-    if paths is None:
-        paths = corpus_roots(out) or [Path("seeds")]
-    paths = list(paths)
-    excluded = sorted({*(display_path(out / e) for e in previous.get("excluded", [])), *exclude})
-    skipped: list[Path] = []
-    found = collect_sources(paths, skipped=skipped, exclude=excluded)
-    docs = [load_document(p, max_bytes=settings.max_source_bytes, doc_id=d) for p, d in found]
-    unread = _unread(skipped)
+    corpus = read_corpus(paths, out, previous, exclude, settings)
+    docs, unread = corpus.docs, corpus.unread
     model_path = settings.model_path or packaged_model_path()
     identity = _identity(settings, model_path, embedder)
     spec = store_spec(store or previous.get("store"), out)
@@ -158,17 +146,9 @@ def _build(
     # a server store that already holds the old index's rows keeps them; any other reads them back
     in_store = old is not None and old.manifest.get("store", {"kind": "faiss"}) == spec and spec["kind"] != "faiss"
     old_docs = old.transcripts if old else {}
-    plan = {d.doc_id: _status(d, old_docs, previous.get("sources", {})) for d in docs}
+    plan = plan_changes(corpus, old_docs, previous.get("sources", {}))
     removed = tuple(sorted(set(old_docs) - set(plan)))
-    given = [display_path(p) for p in paths]
-    dropped = [d for d in removed if not _under(old_docs[d].document.source, given, excluded)]
-    if dropped and not prune:
-        names = ", ".join(dropped[:8]) + (f" and {len(dropped) - 8} more" if len(dropped) > 8 else "")
-        raise SourceError(
-            f"this build would drop {len(dropped)} document(s) from {out}/ that are not under "
-            f"{', '.join(str(p) for p in paths)}: {names}; pass --prune to drop them, "
-            f"rag add PATH to add files, or run rag build --index {out} to rebuild its own sources"
-        )
+    check_drops(corpus, removed, old_docs, out, prune=prune)
     report_args: dict[str, Any] = dict(
         index=out,
         added=tuple(k for k, v in plan.items() if v == "added"),
@@ -177,10 +157,7 @@ def _build(
         removed=removed,
     )
     stale = old is not None and old.manifest.get("analysis") != analysis_fingerprint()
-    # Kept relative to the index directory, so the index finds its sources from any working directory.
-    roots = sorted(_relative(p, out) for p in paths)
-    leave_out = sorted(_relative(Path(e), out) for e in excluded)
-    same_corpus = previous.get("roots") == roots and previous.get("excluded", []) == leave_out
+    same_corpus = corpus.is_same_as(previous)
     wants_sentences = sentences if sentences is not None else previous.get("sentences", {}) is not None
     has_sentences = old is not None and old.sentences is not None and old.manifest.get("sentences") == _RECIPE
     # an encoder the manifest lists but that is gone or damaged: export it again, never "up to date"
@@ -267,8 +244,9 @@ def _build(
         embed_seconds = time.perf_counter() - embed_started
         manifest = {
             **_manifest(identity, settings, transcripts, chunks, previous.get("sources", {})),
-            "roots": roots,
-            "excluded": leave_out,
+            # relative to the index directory, so the index finds its sources from any working directory
+            "roots": list(corpus.roots),
+            "excluded": list(corpus.leave_out),
             "sentences": _RECIPE if wants_sentences else None,
         }
         index = Index.create(
@@ -305,72 +283,12 @@ def analysis_fingerprint() -> str:
     import rag
 
     root = Path(rag.__file__).parent
-    own = ("turns.py", "people.py", "chunk.py", "text.py", "sentences.py")
+    own = ("turns.py", "names.py", "people.py", "chunk.py", "text.py", "sentences.py")
     files = sorted([*root.glob("formats/*.py"), *(root / f for f in own)])
     digest = hashlib.sha256()
     for f in files:
         digest.update(f.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def embed_chunks(chunks: list[Chunk], embedder: Embedder, progress: Progress | None = None) -> np.ndarray:
-    """Embed chunks in batches of similar length, returning rows in input order."""
-    return embed_texts([clean_for_embedding(c.embed_text) for c in chunks], embedder, progress, "embed")
-
-
-def embed_sentences(
-    chunks: Sequence[Chunk],
-    embedder: Embedder,
-    progress: Progress | None = None,
-    *,
-    reused: Sequence[tuple[int, int]] = (),
-    old: Index | None = None,
-) -> tuple[Sentences, int]:
-    """The sentence vectors of `chunks`, and how many sentences were embedded; those of a chunk in
-    `reused` ((new row, old row), the same text) are taken from `old` when it has them."""
-    before = dict(reused) if old is not None and old.sentences is not None else {}
-    embedded = 0
-
-    def reuse(row: int) -> tuple[np.ndarray, np.ndarray] | None:
-        was = before.get(row)
-        return None if was is None or old is None or old.sentences is None else old.sentences.of(was)
-
-    def embed(texts: list[str]) -> np.ndarray:
-        nonlocal embedded
-        embedded += len(texts)
-        return embed_texts(texts, embedder, progress, "sentences")
-
-    return Sentences.build(chunks, embed, dim=embedder.dim, reuse=reuse), embedded
-
-
-def embed_texts(texts: list[str], embedder: Embedder, progress: Progress | None, stage: str) -> np.ndarray:
-    """Embed texts in batches of similar length, returning rows in input order."""
-    pieces = getattr(embedder, "pieces", None)  # the model's own word pieces, when it has them
-    lengths = pieces.counts(texts) if pieces is not None else [len(t) // 4 + 2 for t in texts]
-    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    done = 0
-    for batch in batches(lengths):
-        out[batch] = embedder.embed([texts[j] for j in batch])
-        done += len(batch)
-        if progress:
-            progress(stage, done, len(texts))
-    return out
-
-
-def batches(lengths: Sequence[int], budget: int = BATCH_PIECES, most: int = BATCH_MAX) -> list[np.ndarray]:
-    """Row ids in batches of similar length, each padded to at most `budget` word pieces in all
-    (a longer text is a batch on its own).
-
-    Example: batches([30, 5, 6, 400]) -> [[1, 2, 0], [3]]
-    """
-    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
-    out, start = [], 0
-    for end in range(1, len(order) + 1):
-        # ascending order: the next row is the longest, so the padded size is its length x rows
-        if end == len(order) or end - start >= most or lengths[order[end]] * (end - start + 1) > budget:
-            out.append(order[start:end])
-            start = end
-    return out
 
 
 def store_spec(given: dict[str, Any] | None, out: Path) -> dict[str, Any]:
@@ -440,53 +358,6 @@ def _load_compatible(out: Path, identity: dict[str, Any]) -> Index | None:
     return index
 
 
-def _status(doc: Document, old: Mapping[str, Transcript], where: dict[str, Any]) -> str:
-    """added, kept (same bytes from the same file) or changed. The file is compared by its
-    absolute path when the manifest has it, so a build from another directory keeps its vectors."""
-    if doc.doc_id not in old:
-        return "added"
-    prev = old[doc.doc_id].document
-    same_file = prev.source == doc.source or where.get(doc.doc_id, {}).get("path") == str(Path(doc.source).resolve())
-    return "kept" if prev.sha256 == doc.sha256 and same_file else "changed"
-
-
-def corpus_roots(out: Path) -> list[Path]:
-    """The files and folders the index at `out` was built from (for `rag build` with no paths)."""
-    manifest = read_manifest(out) or {}
-    return [Path(display_path(out / r)) for r in manifest.get("roots", [])]
-
-
-def _relative(path: Path, out: Path) -> str:
-    return Path(os.path.relpath(path.resolve(), out.resolve())).as_posix()
-
-
-def _stat(source: str) -> dict[str, Any]:
-    """Where the source was and how it looked, so later runs can notice it changed or went away."""
-    path = Path(source).resolve()
-    try:
-        st = path.stat()
-    except OSError:
-        return {}
-    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def _under(source: str, roots: list[str], excluded: list[str]) -> bool:
-    """The source is one of `roots`, inside one of them, or was removed on purpose."""
-    return source in excluded or any(source == r or source.startswith(r.rstrip("/") + "/") for r in roots)
-
-
-def _unread(skipped: list[Path]) -> tuple[str, ...]:
-    """One line listing the files of folders that are not transcripts rag reads."""
-    if not skipped:
-        return ()
-    from rag.formats import SUFFIXES
-
-    names = ", ".join(p.as_posix() for p in skipped[:10]) + (
-        f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
-    )
-    return (f"skipped {len(skipped)} file(s) of types rag does not read ({names}); it reads {', '.join(SUFFIXES)}",)
-
-
 def _warnings(transcripts: Iterable[Transcript]) -> tuple[str, ...]:
     out: list[str] = []
     for t in transcripts:
@@ -514,13 +385,7 @@ def _manifest(
         "rag_version": __version__,
         **identity,
         "sources": {
-            t.document.doc_id: {
-                "source": t.document.source,
-                "sha256": t.document.sha256,
-                "chunks": per_doc.get(t.document.doc_id, 0),
-                "added_at": before.get(t.document.doc_id, {}).get("added_at") or now,
-                **_stat(t.document.source),
-            }
+            t.document.doc_id: source_record(t.document, per_doc.get(t.document.doc_id, 0), before, now)
             for t in transcripts
         },
         "counts": {

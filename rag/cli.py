@@ -228,7 +228,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from rag.build import build_index, corpus_roots
+    from rag.build import build_index
+    from rag.corpus import corpus_roots
 
     roots = corpus_roots(args.index)
     bar = _Progress()
@@ -239,7 +240,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from rag.build import build_index, corpus_roots
+    from rag.build import build_index
+    from rag.corpus import corpus_roots
     from rag.errors import UnknownDocumentError
     from rag.index import read_manifest
 

@@ -323,7 +323,7 @@ def run_eval(
     pipe: Pipeline | None = None,
 ) -> Result:
     """Ask every question of a set and score the answers; writes JSON, Markdown and plots to `out`."""
-    from rag.report import write_report
+    from rag.report import summary_table, write_report
 
     questions = load_set(set_path)
     started = time.perf_counter()
@@ -365,14 +365,8 @@ def run_eval(
         "retrieval": pipe.settings.retrieval,
         "questions": len(questions),
     }
-    result = Result(name, summary, records)
-    if out is not None:
-        write_report(result, Path(out))
-    else:
-        from rag.report import summary_table
-
-        result.table = summary_table(result)
-    return result
+    paths = write_report(name, summary, records, Path(out)) if out is not None else []
+    return Result(name, summary, records, summary_table(name, summary), paths)
 
 
 def _turn_tokens(pipe: Pipeline, ranked: Mapping[str, Sequence[str]]) -> dict[str, int]:

@@ -1,6 +1,8 @@
 """Write an evaluation run as JSON, a one-minute Markdown report, and two plots.
 
-Plots need matplotlib (the `eval` extra); without it the report is written without them.
+Takes plain data: a run's name, its summary and its per-question records, as `rag.evaluate`
+makes them (this module never imports it). Plots need matplotlib (the `eval` extra); without it
+the report is written without them.
 """
 
 from __future__ import annotations
@@ -9,10 +11,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from rag.evaluate import Result
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -49,36 +48,34 @@ BY_KIND = [
 ]
 
 
-def write_report(result: Result, out: Path) -> None:
-    """Write `<name>-<time>.json`, `.md` and plots into `out`; all or nothing."""
+def write_report(name: str, summary: dict[str, Any], records: list[dict[str, Any]], out: Path) -> list[Path]:
+    """Write `<name>-<time>.json`, `.md` and plots into `out`; all or nothing. Returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = out / f"{result.name}-{stamp}"
+    base = out / f"{name}-{stamp}"
     json_path, md_path = base.with_suffix(".json"), base.with_suffix(".md")
-    plots = _plots(result, base)
-    result.table = summary_table(result)
-    body = json.dumps({"summary": result.summary, "questions": result.records}, ensure_ascii=False, indent=2)
+    plots = _plots(summary, base)
+    body = json.dumps({"summary": summary, "questions": records}, ensure_ascii=False, indent=2)
     tmp = json_path.with_suffix(".json.tmp")
     tmp.write_text(body + "\n", encoding="utf-8")
     tmp.replace(json_path)
-    md_path.write_text(markdown(result, [p.name for p in plots]), encoding="utf-8")
-    result.paths = [json_path, md_path, *plots]
-    log.info("wrote %s", ", ".join(str(p) for p in result.paths))
+    md_path.write_text(markdown(summary, records, [p.name for p in plots]), encoding="utf-8")
+    paths = [json_path, md_path, *plots]
+    log.info("wrote %s", ", ".join(str(p) for p in paths))
+    return paths
 
 
-def summary_table(result: Result) -> str:
+def summary_table(name: str, summary: dict[str, Any]) -> str:
     """The headline numbers as a plain-text table, for the terminal."""
-    o = result.summary["overall"]
+    o = summary["overall"]
     width = max(len(label) for _, label in HEADLINE)
-    lines = [f"{result.name}: {o['questions']} questions, model load {result.summary['load_seconds']:.2f} s"]
+    lines = [f"{name}: {o['questions']} questions, model load {summary['load_seconds']:.2f} s"]
     lines += [f"  {label:<{width}}  {_fmt(o.get(key))}" for key, label in HEADLINE]
-    if result.paths:
-        lines.append("  report: " + str(result.paths[1]))
     return "\n".join(lines)
 
 
-def markdown(result: Result, plots: list[str]) -> str:
-    s = result.summary
+def markdown(summary: dict[str, Any], records: list[dict[str, Any]], plots: list[str]) -> str:
+    s = summary
     cfg = s["config"]
     o = s["overall"]
     kinds = list(s["by_kind"])
@@ -108,7 +105,7 @@ def markdown(result: Result, plots: list[str]) -> str:
             *[f"| {k} | {v} |" for k, v in s["failures"].items()],
             "",
         ]
-        failing = [r for r in result.records if r["failed"]][:25]
+        failing = [r for r in records if r["failed"]][:25]
         lines += [f"- `{r['id']}` ({', '.join(r['failed'])}): {r['question']}" for r in failing]
     else:
         lines.append("None.")
@@ -134,7 +131,7 @@ def comparison_table(a: dict[str, Any], b: dict[str, Any], name_a: str, name_b: 
     return "\n".join(lines)
 
 
-def _plots(result: Result, base: Path) -> list[Path]:
+def _plots(summary: dict[str, Any], base: Path) -> list[Path]:
     try:
         import matplotlib
 
@@ -143,16 +140,16 @@ def _plots(result: Result, base: Path) -> list[Path]:
     except ImportError:
         log.info("matplotlib is not installed; the report has no plots (pip install -e '.[eval]')")
         return []
-    from rag.evaluate import KS
-
     paths = []
-    s = result.summary
+    s = summary
+    # the k of every Hit@k the run measured (1, 3, 5, 10)
+    ks = sorted(int(key.split("@")[1]) for key in s["overall"] if key.startswith("hit@"))
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=110)
     for kind, agg in [("overall", s["overall"]), *s["by_kind"].items()]:
-        ys = [agg.get(f"hit@{k}") for k in KS]
+        ys = [agg.get(f"hit@{k}") for k in ks]
         if all(y is not None for y in ys):
-            ax.plot(KS, ys, marker="o", label=kind, linewidth=2.5 if kind == "overall" else 1)
-    ax.set(xlabel="k", ylabel="Hit@k", ylim=(0, 1.02), xticks=list(KS), title="Hit@k (passages touching gold)")
+            ax.plot(ks, ys, marker="o", label=kind, linewidth=2.5 if kind == "overall" else 1)
+    ax.set(xlabel="k", ylabel="Hit@k", ylim=(0, 1.02), xticks=ks, title="Hit@k (passages touching gold)")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     paths.append(base.with_name(base.name + "-recall.png"))

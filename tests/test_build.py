@@ -151,7 +151,7 @@ def test_changed_analysis_code_reanalyses_and_reuses_vectors(tmp_path: Path, mon
 
 
 def test_embedding_batches_group_similar_lengths_within_a_budget() -> None:
-    from rag.build import batches
+    from rag.vectors import batches
 
     assert [b.tolist() for b in batches([30, 5, 6, 400])] == [[1, 2, 0], [3]]
     rng = np.random.default_rng(0)
@@ -168,8 +168,8 @@ def test_embedding_batches_group_similar_lengths_within_a_budget() -> None:
 
 
 def test_fake_embedders_without_word_pieces_still_batch(tmp_path: Path) -> None:
-    from rag.build import embed_chunks
     from rag.chunk import clean_for_embedding
+    from rag.vectors import embed_chunks
 
     build_index([DATA / "panel.txt"], tmp_path / "index", embedder=FakeEmbedder())
     index = Index.load(tmp_path / "index")

@@ -168,8 +168,8 @@ def test_a_vector_does_not_depend_on_the_batch_it_was_embedded_in(real_index) ->
     """Float32 ONNX: a text embedded alone, or in a padded batch with others, gets the same vector,
     so incremental builds and fresh ones agree, and a query (embedded alone) meets the same space.
     (Dynamic int8 weights failed this: cosine 0.973 between a chunk batched and alone.)"""
-    from rag.build import embed_chunks
     from rag.index import Index
+    from rag.vectors import embed_chunks
 
     index = Index.load(real_index)
     embedder = OnnxEmbedder(real_index / "encoder.onnx", packaged_model_path(), name="m")
