@@ -62,7 +62,7 @@ def workload(sets: dict[str, tuple[Path, Path]]) -> dict[str, Any]:
 def scores(ranked: dict[str, list[dict[str, Any]]], data: dict[str, Any]) -> dict[str, float]:
     """Passage Hit@1/Hit@5/MRR@10 (a passage counts when it overlaps a gold span) and turn nDCG@10 /
     Recall@10 (passages expanded into the turns they touch, first ten turns)."""
-    from rag.evaluate import ranking_scores
+    from rag.metrics import ranking_scores
 
     docs = {d["doc_id"]: d for d in data["documents"]}
     hit1, hit5, rr, relevant, read = [], [], [], {}, {}

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from rag import OpenAIChat, Pipeline, Settings
-from rag.evaluate import citation_precision_recall, has_facts, is_attributed, is_valid_citation, load_set
+from rag.evaluate import load_set
 from rag.generate import build_prompt
+from rag.metrics import citation_precision_recall, has_facts, is_attributed, is_valid_citation
 from rag.verify import parse_claims, verify
 
 
@@ -124,7 +125,7 @@ def summary(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
 
 def calibrate(rows: list[dict[str, Any]], pipe: Pipeline) -> dict[str, Any]:
     """Re-verify the recorded completions under a grid of thresholds (no model calls)."""
-    from rag.evaluate import Gold
+    from rag.metrics import Gold
 
     chunks = {c.chunk_id: c for c in pipe.chunks}
     embedder = _Memo(pipe.embedder)

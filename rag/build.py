@@ -7,19 +7,18 @@ even loaded. Every source is read and checked before the index is touched, and t
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag import __version__, files
+from rag.analysis import analyse, analysis_fingerprint
 from rag.chunk import chunk_turns
 from rag.config import Settings
 from rag.corpus import check_drops, plan_changes, read_corpus, source_record
@@ -27,10 +26,8 @@ from rag.embed import Embedder, TorchEmbedder, load_embedder, model_fingerprint,
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SourceError
 from rag.index import FILES as INDEX_FILES
 from rag.index import FORMAT_VERSION, READS, Index, read_manifest
-from rag.people import find_people
 from rag.sentences import RECIPE
-from rag.turns import segment
-from rag.types import Chunk, Document, Transcript
+from rag.types import Chunk, Transcript
 from rag.vectors import Progress, embed_chunks, embed_sentences
 
 log = logging.getLogger(__name__)
@@ -58,20 +55,6 @@ class BuildReport:
     @property
     def is_noop(self) -> bool:
         return not (self.added or self.changed or self.removed or self.reanalysed or self.sentences)
-
-
-def analyse(doc: Document, settings: Settings) -> Transcript:
-    """Turns, excluded paragraphs and people of one document."""
-    from rag.names import common_words, find_quoted
-
-    seg = segment(doc)
-    quoted: list[str] = []
-    common = common_words(doc.text)
-    for t in seg.turns:
-        for s, e in t.paragraphs:
-            quoted.extend(find_quoted(doc.text[s:e], exclude=[t.speaker] if t.speaker else [], common=common))
-    people = find_people(doc, seg.turns, quoted, settings.aliases)
-    return Transcript(doc, tuple(seg.turns), tuple(seg.excluded), tuple(people), tuple(seg.warnings))
 
 
 def build_index(
@@ -270,25 +253,6 @@ def _build(
         warnings=unread + _warnings(transcripts),
         **report_args,
     )
-
-
-@lru_cache(maxsize=1)
-def analysis_fingerprint() -> str:
-    """A hash of the code that decides formats, turns, speakers, chunks and sentences.
-
-    Stored in the manifest: when it differs, unchanged sources are analysed again (their vectors
-    are reused wherever the chunk and its speaker are the same), so a fix to attribution reaches
-    an existing index with the next `rag build` instead of waiting for the source to change.
-    """
-    import rag
-
-    root = Path(rag.__file__).parent
-    own = ("turns.py", "names.py", "people.py", "chunk.py", "text.py", "sentences.py")
-    files = sorted([*root.glob("formats/*.py"), *(root / f for f in own)])
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def store_spec(given: dict[str, Any] | None, out: Path) -> dict[str, Any]:

@@ -380,7 +380,7 @@ def _speakers(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from rag.build import analyse
+    from rag.analysis import analyse
     from rag.config import Settings
     from rag.load import load_documents
     from rag.types import clock

@@ -61,7 +61,8 @@ class Decider:
                 chose the speaker: they asked for that person's words whatever they are).
         """
         if scope.unknown is not None:
-            return refuse(query, (), f"{scope.unknown} is not in the transcripts", text=not_here(scope.unknown, scope))
+            who = not_here(scope.unknown, scope)
+            return refuse(query, (), f"{scope.unknown} is not in the transcripts", text=who)
         if scope.ambiguous is not None:
             return which_one(query, scope.ambiguous)
         if scope.empty:

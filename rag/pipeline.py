@@ -24,7 +24,7 @@ from rag.decide import Decider, join_answers
 from rag.embed import Embedder, QueryVectors
 from rag.index import Index
 from rag.opening import open_index
-from rag.question import Query, check_question, dense_text, read_question, topic_text
+from rag.question import Query, check_question, read_question
 from rag.resolve import Directory, resolve, search_scope, with_speaker
 from rag.roster import Roster
 from rag.search import Retriever
@@ -144,10 +144,7 @@ class Pipeline:
         hits: list[Hit] = []
         exclude: list[Span] = []
         if scope.is_searchable:
-            self.retriever.vectors.many(
-                [dense_text(query), topic_text(query)]
-            )  # the search's and the quotes' vectors, at once
-            hits = self.retriever.search(query, scope.rows, k or self.settings.k)
+            hits = self.retriever.search(query, scope.rows, k or self.settings.k, with_topic=True)
             if query.wants_other:
                 exclude = self._quoted_before(history, speaker=speaker, doc_id=doc_id, k=k)
         answer = self.decider.decide(query, scope, hits, exclude=exclude, premise=speaker is None, k=k)

@@ -16,7 +16,7 @@ import numpy as np
 from rag.config import Settings
 from rag.embed import QueryVectors
 from rag.index import Index
-from rag.question import Query, dense_text, query_text
+from rag.question import Query, dense_text, query_text, topic_text
 from rag.store import Rows
 from rag.text import tokenize
 from rag.types import Chunk, Hit, Turn
@@ -34,10 +34,22 @@ class Retriever:
         self.settings = settings
 
     def search(
-        self, query: Query, rows: Rows | None, k: int, *, prior: Rows | None = None, passages: bool = False
+        self,
+        query: Query,
+        rows: Rows | None,
+        k: int,
+        *,
+        prior: Rows | None = None,
+        passages: bool = False,
+        with_topic: bool = False,
     ) -> list[Hit]:
-        """The best `k` hits for `query` among `rows` (None: all), as passages when `passages`."""
-        vector = self.vectors.one(dense_text(query))
+        """The best `k` hits for `query` among `rows` (None: all), as passages when `passages`.
+
+        With `with_topic` the topic's vector, which the answer's quotes are compared with, is
+        embedded in the same call as the search's (one model call per question).
+        """
+        texts = [dense_text(query), topic_text(query)] if with_topic else [dense_text(query)]
+        vector = self.vectors.many(texts)[0]
         settings = self.settings
         mode = settings.retrieval
         turns = settings.passage_turns if passages else 0

@@ -11,22 +11,24 @@ import pytest
 from rag import Pipeline
 from rag.evaluate import (
     EvalSetError,
-    Gold,
     Question,
     check_gold,
+    load_set,
+    relevant_turns,
+    run_eval,
+)
+from rag.metrics import (
+    Gold,
     citation_precision_recall,
     has_facts,
     is_misattributed,
     is_valid_citation,
-    load_set,
     overlaps,
     passage_scores,
     percentile,
     ranked_turns,
     ranking_scores,
     refusal_scores,
-    relevant_turns,
-    run_eval,
     within_tokens,
 )
 from rag.types import Citation, Hit, Turn

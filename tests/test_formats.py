@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag import SourceError, build_index, load_documents
-from rag.build import analyse
+from rag.analysis import analyse
 from rag.config import Settings
 from rag.formats import choose
 from rag.formats.labels import read_label

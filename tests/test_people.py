@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.build import analyse
+from rag.analysis import analyse
 from rag.config import Settings
 from rag.load import load_document
 from rag.names import asked_about_person, find_quoted

@@ -9,7 +9,7 @@ import pytest
 
 from rag import Pipeline, build_index
 from rag.config import Settings
-from rag.evaluate import ranked_turns
+from rag.metrics import ranked_turns
 from tests.conftest import QMSUM, ROOT, FakeEmbedder
 
 MEETING = QMSUM / "Bed002.json"

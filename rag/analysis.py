@@ -1,0 +1,49 @@
+"""Analyse one document: its speaker turns, the paragraphs left out, and its people.
+
+`analyse` runs the document-level stages in order (turns.py, names.py, people.py);
+`analysis_fingerprint` names the code that decides them, so an index built by older code is
+analysed again. Chunking and embedding are `build.py`'s job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+from rag.config import Settings
+from rag.names import common_words, find_quoted
+from rag.people import find_people
+from rag.turns import segment
+from rag.types import Document, Transcript
+
+
+def analyse(doc: Document, settings: Settings) -> Transcript:
+    """Turns, excluded paragraphs and people of one document."""
+    seg = segment(doc)
+    quoted: list[str] = []
+    common = common_words(doc.text)
+    for t in seg.turns:
+        for s, e in t.paragraphs:
+            quoted.extend(find_quoted(doc.text[s:e], exclude=[t.speaker] if t.speaker else [], common=common))
+    people = find_people(doc, seg.turns, quoted, settings.aliases)
+    return Transcript(doc, tuple(seg.turns), tuple(seg.excluded), tuple(people), tuple(seg.warnings))
+
+
+@lru_cache(maxsize=1)
+def analysis_fingerprint() -> str:
+    """A hash of the code that decides formats, turns, speakers, chunks and sentences.
+
+    Stored in the manifest: when it differs, unchanged sources are analysed again (their vectors
+    are reused wherever the chunk and its speaker are the same), so a fix to attribution reaches
+    an existing index with the next `rag build` instead of waiting for the source to change.
+    """
+    import rag
+
+    root = Path(rag.__file__).parent
+    own = ("analysis.py", "turns.py", "names.py", "people.py", "chunk.py", "text.py", "sentences.py")
+    files = sorted([*root.glob("formats/*.py"), *(root / f for f in own)])
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
