@@ -3,6 +3,10 @@
 Incremental: a source whose bytes, chunk settings and model are unchanged keeps its chunks and
 vectors; removed sources are dropped; when nothing changed nothing is written and the model is not
 even loaded. Every source is read and checked before the index is touched, and the save is atomic.
+
+About 400 lines: the build's order (read the corpus, reuse or analyse, chunk, embed, save)
+and the checks that make it safe to rerun (identity of the model, a reusable encoder, a
+writable target); the corpus bookkeeping, analysis and batched embedding are their own modules.
 """
 
 from __future__ import annotations

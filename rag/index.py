@@ -16,6 +16,10 @@ Files in an index directory:
 Saving is atomic: everything is written to a sibling temporary directory that then replaces the
 old one, so an interrupted build leaves the previous index loadable. This module stores and loads;
 scoring is the store's, and fusing rankings and reading questions happen in `search.py`.
+
+Over 350 lines on purpose: it is the one place that knows the directory's files, so loading,
+checking, searching and saving them stay together; the parts with a concept of their own
+(the chunk table, the transcripts, the stores, atomic file handling) are their own modules.
 """
 
 from __future__ import annotations

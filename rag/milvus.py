@@ -18,6 +18,9 @@ collection lacks, and deletes the keys the new index no longer has after it is i
 
     rag build --store milvus                                  # Milvus Lite in index/milvus.db
     rag build --store milvus --milvus-uri http://db:19530 --milvus-token-env MILVUS_TOKEN
+
+Over 350 lines on purpose: one store, one client; connecting, the schema, writing, filtering
+and both searches are the store protocol's verbs for one engine.
 """
 
 from __future__ import annotations
