@@ -87,7 +87,7 @@ class Decider:
         anyone = replace(query, speakers=None, people=None, mention=None)
         hits = self.retriever.search(anyone, self.index.rows(doc_id=doc_id), k or self.settings.k)
         other = self.quoter.answer(anyone, hits)
-        named = set(query.speakers or ())
+        named = spoken_as(query)
         if other.citations and other.citations[0].quote.rstrip().endswith("?"):
             # Someone asked about it; if the named person answered next, their reply is the answer.
             return self._reply(query, other.citations[0], named) or answer
@@ -166,3 +166,8 @@ def not_here(name: str, scope: Scope) -> str:
 def _renumber(text: str, shift: int) -> str:
     """ "[1] ... [2]" -> "[4] ... [5]" for shift 3."""
     return re.sub(r"\[(\d+)\]", lambda m: f"[{int(m.group(1)) + shift}]", text)
+
+
+def spoken_as(query: Query) -> set[str]:
+    """Every label the people a query names speak under (one person may have a label per document)."""
+    return {label for p in query.people or () for _, label in p.seats} | set(query.speakers or ())

@@ -135,13 +135,13 @@ class Index:
         if people is not None:
             groups, said = [], []
             for p in people:
-                mine = table.rows_of_person(p.name)
-                said.append(f"array_contains(people, {_quote(p.name)})")
-                if p.doc_ids:
-                    docs = np.concatenate([table.rows_of_doc(d) for d in p.doc_ids])
-                    mine = np.intersect1d(mine, docs)
-                    said[-1] = f"({said[-1]} and doc_id in [{', '.join(_quote(d) for d in p.doc_ids)}])"
-                groups.append(mine)
+                for doc, label in p.seats:  # a label counts in the documents where it is this person's
+                    mine = table.rows_of_person(label)
+                    said.append(f"array_contains(people, {_quote(label)})")
+                    if doc is not None:
+                        mine = np.intersect1d(mine, table.rows_of_doc(doc))
+                        said[-1] = f"({said[-1]} and doc_id == {_quote(doc)})"
+                    groups.append(mine)
             where.append("(" + (" or ".join(said) or "false") + ")")
         elif speakers is not None:
             names = list(speakers)

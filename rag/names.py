@@ -7,6 +7,7 @@ Pure functions over strings, shared by reading documents (`people.py`), matching
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection, Iterable
 
 from rag.formats.labels import is_diarized
@@ -39,11 +40,16 @@ TITLES = frozenset(
     governor gov chancellor ambassador minister mr mrs ms miss dr prof professor sir dame lord lady
     hon honourable honorable right the former then current king queen prince princess pope judge
     justice mayor speaker chairman chairwoman chair commissioner spokesman spokeswoman spokesperson
+    councillor councilor cllr councilmember councilman councilwoman alderman alderwoman delegate
+    assemblymember assemblyman assemblywoman
+    host co-host guest moderator anchor correspondent reporter interviewer narrator panelist
     envoy official officials leader diplomat politician analyst veteran am mp ms mep
     cia fbi nsa nato un us u.s. eu uk""".split()
 )
 
 
+# Words after a name that are not part of it: "John G. Roberts, Jr.", "Martin Luther King III".
+SUFFIXES = frozenset("jr jr. sr sr. ii iii iv esq esq. phd".split())
 NOT_NAMES = frozenset(
     """is are was were be been does did do can could would should will shall has have had may might
     must he she they it i we you this that these those there who what which when where why how the a
@@ -153,12 +159,15 @@ def spelling(name: str) -> str:
 
 
 def strip_titles(name: str) -> str:
-    """A name without the titles and offices around it: "Foreign Minister Sergei Ryabkov" -> "Sergei Ryabkov"."""
+    """A name without the titles, offices, suffixes and middle initials around it:
+    "Foreign Minister Sergei Ryabkov" -> "Sergei Ryabkov", "John G. Roberts, Jr." -> "John Roberts"."""
     tokens = [t.rstrip(".,") for t in name.split()]
     while tokens and (tokens[0].lower().rstrip(".") in TITLES or tokens[0].lower() in NOT_NAMES):
         tokens.pop(0)
-    while tokens and tokens[-1].lower().rstrip(".") in TITLES:
+    while tokens and (tokens[-1].lower().rstrip(".") in TITLES or tokens[-1].lower() in SUFFIXES):
         tokens.pop()
+    if len(tokens) > 2:  # middle initials are not part of the name that links: "Harold T. Morrow"
+        tokens = [tokens[0], *(t for t in tokens[1:-1] if len(t) > 1), tokens[-1]]
     # Keep at most "First Last"; a run like "Foreign Minister Sergei Ryabkov" ends in the name.
     tokens = [re.sub(r"(?:’s|'s)$", "", t) for t in tokens[-2:]]
     if len(tokens) == 2 and (tokens[0].lower() in TITLES or tokens[0].lower().endswith(("ian", "ish", "ese"))):
@@ -166,3 +175,18 @@ def strip_titles(name: str) -> str:
     if not tokens or any(t.lower() in NOT_NAMES for t in tokens):
         return ""
     return " ".join(tokens)
+
+
+def name_key(name: str) -> str:
+    """A name as compared across documents: case, accents, titles, suffixes and middle names
+    aside, first and last word. "Harold T. Morrow, Jr." -> "harold morrow", "Siân Gwenllian AM"
+    -> "sian gwenllian", "JUSTICE GORSUCH" -> "gorsuch"; "" when nothing name-like is left."""
+    inner = re.findall(r"\(([^)]*)\)", name)
+    person = next((x for x in inner if is_full_name(strip_titles(x))), None)
+    bare = strip_titles(person if person is not None else re.sub(r"\([^)]*\)", " ", name))
+    words = bare.split()
+    if not words:
+        return ""
+    key = f"{words[0]} {words[-1]}" if len(words) >= 2 else words[0]
+    folded = unicodedata.normalize("NFKD", key.casefold())
+    return "".join(ch for ch in folded if not unicodedata.combining(ch))

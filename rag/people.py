@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
-from rag.names import NOT_NAMES, TITLES, find_full_names, is_full_name, spelling, strip_titles
+from rag.formats.labels import is_diarized
+from rag.names import NOT_NAMES, TITLES, find_full_names, is_full_name, name_key, spelling, strip_titles
 from rag.types import Document, Person, Turn
 
 
@@ -58,27 +60,186 @@ def _post_nominals(labels: Iterable[str]) -> set[str]:
 
 
 def merge_people(groups: Iterable[Iterable[Person]]) -> list[Person]:
-    """One Person per identity: the same full name in two documents is one person ("Anna Weber");
-    a bare surname, first name, role or diarization label belongs to its document ("Weber" in a
-    podcast and "Weber" in council minutes are two people). A speaker anywhere stays a speaker."""
-    merged: dict[tuple[str, str], Person] = {}
-    for group in groups:
-        for p in group:
-            key = (p.name, "") if p.named and is_full_name(p.name) else (p.name, ",".join(p.doc_ids))
-            old = merged.get(key)
-            if old is None:
-                merged[key] = p
+    """One Person per identity across documents, decided from what the documents say.
+
+    The same full name is one person (titles, suffixes and middle initials aside: "Harold T.
+    Morrow, Jr." and "Harold Morrow"); a surname label joins the one full name it fits ("RUIZ" in
+    one meeting, "Councillor Ana Ruiz" in another), and the same surname label with no full name
+    anywhere is one person ("JUSTICE GORSUCH" in eight arguments). Documents say otherwise when
+    they give different full names for a surname: "Weber" is Dan Weber in a podcast and Anna
+    Weber in council minutes, two people, and a bare "Weber" elsewhere stays on its own.
+    Positional labels (`is_positional`: "Speaker 2", "Grad B", "Marketing", "THE WITNESS") are
+    places in one conversation and never link. A person quoted in the text links by full name.
+    """
+    people = [p for group in groups for p in group]
+    speakers = [p for p in people if p.kind == "speaker"]
+    parent = list(range(len(speakers)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    why: dict[int, str] = {}
+
+    def union(i: int, j: int, reason: str) -> None:
+        a, b = find(i), find(j)
+        if a != b:
+            parent[b] = a
+            why.setdefault(a, reason)
+
+    fixed = [is_positional(p) for p in speakers]
+    fulls = [set() if fixed[i] else full_names(p) for i, p in enumerate(speakers)]
+    first_with: dict[str, int] = {}
+    for i, names in enumerate(fulls):
+        for name in sorted(names):
+            if name in first_with:
+                union(first_with[name], i, f"same full name {name.title()!r}")
+            else:
+                first_with[name] = i
+    by_surname: dict[str, set[int]] = {}
+    for i, names in enumerate(fulls):
+        for name in names:
+            by_surname.setdefault(name.split()[-1], set()).add(i)
+    by_first: dict[str, set[int]] = {}
+    for i, names in enumerate(fulls):
+        for name in names:
+            by_first.setdefault(name.split()[0], set()).add(i)
+    # Bare labels that fit exactly one full name: by surname ("RUIZ", "Cllr Ruiz" for Ana Ruiz),
+    # or a one-word label by first name ("Marcus" for Marcus Adeyemi).
+    candidate: dict[int, int] = {}
+    bare_keys: dict[int, str] = {}
+    for i, p in enumerate(speakers):
+        key = name_key(p.name)
+        if fixed[i] or fulls[i] or not key:
+            continue
+        bare_keys[i] = key
+        fits = {find(j) for j in by_surname.get(key.split()[-1], ())}
+        if not fits and len(key.split()) == 1:
+            fits = {find(j) for j in by_first.get(key, ())}
+        if len(fits) == 1:
+            candidate[i] = fits.pop()
+    # A bare label joins a full name only with evidence that the documents are one conversation or
+    # one series: the same document, or someone else who speaks in both ("Cllr Ruiz" at a meeting
+    # with the same clerk as "Councillor Ana Ruiz"'s; justices who sit together). "Ms. Raman" on a
+    # clinic call and "Priya Raman" in a design review share nobody: two people, and a question
+    # asks which one.
+    present: dict[str, set[int]] = {}
+    for j, p in enumerate(speakers):
+        if not fixed[j]:
+            for d in p.doc_ids:
+                present.setdefault(d, set()).add(j)
+
+    def who(j: int) -> int:
+        return candidate.get(j, find(j))
+
+    bare: dict[str, int] = {}
+    for i, key in bare_keys.items():
+        root = candidate.get(i)
+        if root is not None:
+            theirs = {d for j in range(len(speakers)) if find(j) == root for d in speakers[j].doc_ids}
+            mine = set(speakers[i].doc_ids)
+            here = {who(j) for d in mine for j in present.get(d, ())} - {root, i}
+            there = {who(j) for d in theirs for j in present.get(d, ())} - {root, i}
+            if mine & theirs or here & there:
+                full = max(fulls[root] or {key}, key=len).title()
+                union(root, i, f"{speakers[i].name!r} is {full!r} (they speak with the same people)")
                 continue
-            kind = "speaker" if "speaker" in (old.kind, p.kind) else "quoted"
-            merged[key] = Person(
-                p.name,
-                kind,
-                tuple(sorted(set(old.aliases) | set(p.aliases))),
-                tuple(sorted(set(old.roles) | set(p.roles))),
-                tuple(sorted(set(old.doc_ids) | set(p.doc_ids))),
-                old.named and p.named,
+        if key in bare:  # no full name to join: the same label elsewhere is the same person
+            union(bare[key], i, f"same label {speakers[i].name!r}")
+        else:
+            bare[key] = i
+    clusters: dict[int, list[int]] = {}
+    for i in range(len(speakers)):
+        clusters.setdefault(find(i), []).append(i)
+    merged = [_one_person([speakers[i] for i in ids], why.get(root, "")) for root, ids in clusters.items()]
+    merged.extend(_merge_quoted([p for p in people if p.kind != "speaker"], merged))
+    return sorted(merged, key=lambda p: (p.kind != "speaker", p.name, p.doc_ids))
+
+
+def is_positional(p: Person) -> bool:
+    """A label that is a place in one conversation, not a person's name: a diarization id
+    ("Speaker 2"), a letter or number at its end ("Grad B", "Juror 7", "A"), a role the text
+    also writes as plain words ("Marketing", "Project Manager"), or "the" ("THE WITNESS")."""
+    words = re.sub(r"\([^)]*\)", " ", p.name).split()
+    if not words or is_diarized(p.name) or not p.named:
+        return True
+    named_inside = any(is_full_name(strip_titles(x)) for x in re.findall(r"\(([^)]*)\)", p.name))
+    return len(words[-1].rstrip(".")) == 1 or words[-1].isdigit() or (words[0].lower() == "the" and not named_inside)
+
+
+def full_names(p: Person) -> set[str]:
+    """The full names (`name_key`) a document gives a speaker: the label's own, and aliases from
+    the text that end in the label's surname ("Rob Dannenberg" for `Dannenberg`)."""
+    surname = name_key(p.name).split()[-1:] or [""]
+    out = set()
+    for name in (p.name, *p.aliases):
+        key = name_key(name)
+        if len(key.split()) >= 2 and key.split()[-1] == surname[0]:
+            out.add(key)
+    return out
+
+
+def _one_person(same: list[Person], linked: str) -> Person:
+    """The people of `same` (one identity) as one Person, under the label most documents use."""
+    if len(same) == 1:
+        return same[0]
+    count: dict[str, int] = {}
+    for p in same:
+        count[p.name] = count.get(p.name, 0) + len(p.doc_ids)
+    name = max(count, key=lambda n: (count[n], len(n), n))
+    labels = tuple(sorted({(d, p.name) for p in same for d in p.doc_ids}))
+    aliases = {a for p in same for a in (p.name, *p.aliases)} - {name}
+    return Person(
+        name,
+        "speaker",
+        tuple(sorted(aliases)),
+        tuple(sorted({r for p in same for r in p.roles})),
+        tuple(sorted({d for p in same for d in p.doc_ids})),
+        all(p.named for p in same),
+        labels,
+        linked,
+    )
+
+
+def _merge_quoted(quoted: list[Person], speakers: list[Person]) -> list[Person]:
+    """People quoted in the text, one per full name (a bare surname per document); one who is
+    also a speaker somewhere becomes part of that speaker (changes `speakers` in place)."""
+    by_name = {s.name: i for i, s in enumerate(speakers)}
+    by_full: dict[str, int] = {}
+    for i, s in enumerate(speakers):
+        if not is_positional(s):
+            for key in full_names(s):
+                by_full.setdefault(key, i)
+    merged: dict[tuple[str, str], Person] = {}
+    for q in quoted:
+        key = name_key(q.name)
+        at = (
+            by_name.get(q.name)
+            if q.name in by_name
+            else (by_full.get(key) if q.named and is_full_name(q.name) else None)
+        )
+        if at is not None:
+            s = speakers[at]
+            seats = {*s.seats, *((d, q.name) for d in q.doc_ids)}
+            docs = tuple(sorted({*s.doc_ids, *q.doc_ids}))
+            labels = tuple(sorted((d, n) for d, n in seats if d is not None)) if docs != s.doc_ids else s.labels
+            speakers[at] = replace(s, doc_ids=docs, labels=labels)
+            continue
+        group = (q.name, "") if q.named and is_full_name(q.name) else (q.name, ",".join(q.doc_ids))
+        old = merged.get(group)
+        merged[group] = (
+            q
+            if old is None
+            else replace(
+                old,
+                aliases=tuple(sorted(set(old.aliases) | set(q.aliases))),
+                doc_ids=tuple(sorted(set(old.doc_ids) | set(q.doc_ids))),
+                named=old.named and q.named,
             )
-    return sorted(merged.values(), key=lambda p: (p.kind != "speaker", p.name, p.doc_ids))
+        )
+    return list(merged.values())
 
 
 def identity(p: Person) -> tuple[str, tuple[str, ...]]:

@@ -83,6 +83,17 @@ class Person:
     # A personal name, which links the same full name across documents; False for a role label
     # whose words the text also uses as plain words ("Project Manager", "Industrial Designer").
     named: bool = True
+    # (doc_id, label) of each document this person speaks in, when they are one person across
+    # documents or labels ("Cllr Ruiz" in one, "RUIZ" in another); empty: `name` in `doc_ids`.
+    labels: tuple[tuple[str, str], ...] = ()
+    linked: str = ""  # why documents were linked as one person: "same full name 'Ana Ruiz'"
+
+    @property
+    def seats(self) -> tuple[tuple[str | None, str], ...]:
+        """(doc_id, label) pairs this person's words are found under (doc_id None: any document)."""
+        if self.labels:
+            return self.labels
+        return tuple((d, self.name) for d in self.doc_ids) or ((None, self.name),)
 
     @property
     def where(self) -> str:

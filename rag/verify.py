@@ -280,4 +280,5 @@ def _wrong_speaker(claim: str, hit: Hit, roster: Roster) -> str | None:
     )
     if not said:
         return None
-    return None if is_by(hit.chunk, mention.names) else ", ".join(mention.names)
+    labels = {label for p in mention.people for d, label in p.seats if d in (None, hit.chunk.doc_id)}
+    return None if is_by(hit.chunk, [*mention.names, *labels]) else ", ".join(mention.names)
