@@ -150,7 +150,8 @@ def which_one(query: Query, mention: Mention) -> Answer:
         f"Which {mention.text} do you mean? Several people fit: {options}. "
         "Ask again with the full name, or choose the document."
     )
-    return Answer(query.question, text, False, None, reason=f"ambiguous name {mention.text!r}: {options}")
+    reason = f"ambiguous name {mention.text!r}: {options}"
+    return Answer(query.question, text, False, None, reason=reason, candidates=mention.people)
 
 
 def not_here(name: str, scope: Scope) -> str:

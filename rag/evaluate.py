@@ -68,6 +68,8 @@ class Question:
     history: tuple[str, ...] = ()
     doc_id: str | None = None  # restrict retrieval to one document (QMSum: the meeting)
     gold_turns: tuple[int, ...] = ()  # score retrieval by turn instead of by chunk
+    gold_doc: str | None = None  # the document the gold turns are in, when the question names none
+    speaker_labels: tuple[str, ...] = ()  # every label the speaker has (one person, many documents)
 
 
 @dataclass
@@ -131,6 +133,8 @@ def _question(row: dict[str, Any]) -> Question:
         history=tuple(row.get("history", [])),
         doc_id=row.get("doc_id"),
         gold_turns=tuple(int(t) for t in row.get("gold_turns", [])),
+        gold_doc=row.get("gold_doc") or row.get("doc_id"),
+        speaker_labels=tuple(str(s) for s in row.get("speaker_labels") or ()),
     )
 
 
@@ -160,7 +164,7 @@ def check_gold(questions: Sequence[Question], documents: Mapping[str, Document])
 def relevant_turns(question: Question, transcripts: Mapping[str, Transcript]) -> set[str]:
     """The turns ("doc:turn") that answer `question`: its gold turns, or those its gold spans touch."""
     if question.gold_turns:
-        return {f"{question.doc_id}:{t}" for t in question.gold_turns}
+        return {f"{question.gold_doc or question.doc_id}:{t}" for t in question.gold_turns}
     return {
         f"{doc_id}:{turn.index}"
         for doc_id, t in transcripts.items()
@@ -174,7 +178,9 @@ def relevant_turns(question: Question, transcripts: Mapping[str, Transcript]) ->
 def is_relevant(question: Question, hit: Hit) -> bool:
     """The passage covers a gold turn, or overlaps a gold span."""
     if question.gold_turns:
-        return hit.chunk.doc_id == question.doc_id and any(t in question.gold_turns for t in hit.turns)
+        return hit.chunk.doc_id == (question.gold_doc or question.doc_id) and any(
+            t in question.gold_turns for t in hit.turns
+        )
     span = (hit.chunk.start, hit.chunk.end if hit.end is None else hit.end)
     return any(g.source == hit.chunk.source and overlaps(span, (g.start, g.end)) for g in question.gold)
 
@@ -272,7 +278,7 @@ def _evaluate_one(pipe: Pipeline, q: Question, chunks: dict[str, Chunk], k: int)
         failed.append("misattributed citation")
     attributed = None
     if q.speaker and q.answerable and answer.answerable:
-        attributed = is_attributed(answer.citations, q.speaker, chunks)
+        attributed = is_attributed(answer.citations, [q.speaker, *q.speaker_labels], chunks)
         if not attributed:
             failed.append("wrong speaker")
     facts_ok = None
@@ -305,6 +311,8 @@ def _evaluate_one(pipe: Pipeline, q: Question, chunks: dict[str, Chunk], k: int)
         "citation_recall": recall if q.gold and answer.answerable else (0.0 if q.gold else None),
         "facts": facts_ok,
         "failed": failed,
+        "asked_which": answer.reason.startswith("ambiguous name"),
+        "document_found": (hits[0].chunk.doc_id == q.gold_doc) if hits and q.gold_doc and q.answerable else None,
         "ask_ms": (t1 - t0) * 1000,
         "search_ms": (t2 - t1) * 1000,
         "_turns": ranked_turns(hits),
@@ -347,6 +355,8 @@ def _aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         }
     )
     out["facts"] = mean(r["facts"] for r in records)
+    out["asked_which_one"] = sum(bool(r.get("asked_which")) for r in records)
+    out["document_at_1"] = mean(r.get("document_found") for r in records)
     asks = [r["ask_ms"] for r in records]
     searches = [r["search_ms"] for r in records]
     out["ask_ms_p50"] = round(percentile(asks, 50), 2)

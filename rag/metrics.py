@@ -92,9 +92,10 @@ def ranking_scores(
     return out
 
 
-def is_attributed(citations: Sequence[Citation], speaker: str, chunks: dict[str, Chunk]) -> bool:
-    """Every citation is by `speaker` or quotes them (and there is at least one)."""
-    return bool(citations) and all(is_by(chunks[c.chunk_id], [speaker]) for c in citations)
+def is_attributed(citations: Sequence[Citation], speaker: str | Sequence[str], chunks: dict[str, Chunk]) -> bool:
+    """Every citation is by `speaker` (or one of its labels) or quotes them, and there is at least one."""
+    labels = [speaker] if isinstance(speaker, str) else list(speaker)
+    return bool(citations) and all(is_by(chunks[c.chunk_id], labels) for c in citations)
 
 
 def is_misattributed(c: Citation, turns: Sequence[Turn]) -> bool:

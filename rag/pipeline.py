@@ -27,6 +27,7 @@ from rag.opening import open_index
 from rag.question import Query, check_question, read_question
 from rag.resolve import Directory, resolve, search_scope, with_speaker
 from rag.roster import Roster
+from rag.route import route
 from rag.search import Retriever
 from rag.types import Answer, Chunk, Document, Hit, Person, Span, Turn
 
@@ -138,6 +139,8 @@ class Pipeline:
     ) -> tuple[Answer, list[Hit]]:
         """Resolve, retrieve, decide: the quoted answer (or refusal) and the passages it drew on."""
         scope = resolve(query, self.index, self.directory, doc_id=doc_id)
+        if speaker is None:  # a name that fits several people: the topic may say which one
+            query, scope = route(query, scope, self.index, self.directory, self.retriever, self.quoter)
         if scope.parts:  # people named together: one answer each
             each = [self._extractive(part, history, speaker=speaker, doc_id=doc_id, k=k) for part in scope.parts]
             return join_answers(query, each)

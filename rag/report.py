@@ -31,6 +31,8 @@ HEADLINE = [
     ("refusal_recall", "Refusal recall"),
     ("false_refusals", "False refusals"),
     ("facts", "Facts"),
+    ("document_at_1", "Right document first (no document named)"),
+    ("asked_which_one", 'Answered with "which one?"'),
     ("ask_ms_p50", "ask p50 (ms)"),
     ("ask_ms_p95", "ask p95 (ms)"),
     ("search_ms_p50", "search p50 (ms)"),

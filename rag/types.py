@@ -278,6 +278,7 @@ class Answer:
     # the sentences verified so far of an answer still being written (Pipeline.ask_stream)
     mode: str = "extractive"
     dropped: tuple[Dropped, ...] = ()  # generated sentences not shown, with the reason
+    candidates: tuple[Person, ...] = ()  # for "which one?": the people the name may mean
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; the field names are a stable contract read by other programs."""
@@ -290,6 +291,7 @@ class Answer:
             "reason": self.reason,
             "mode": self.mode,
             "dropped": [{"sentence": d.sentence, "reason": d.reason} for d in self.dropped],
+            "candidates": [{"name": p.name, "documents": list(p.doc_ids), "where": p.where} for p in self.candidates],
         }
 
 
