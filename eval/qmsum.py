@@ -5,7 +5,7 @@ Each specific query becomes a question about its own meeting (`doc_id`), with go
 queries of each meeting are also asked of a meeting of another kind (`negatives`): they must be
 refused, which calibrates the answer-or-refuse gate on more than the seed's negatives.
 
-    python eval/qmsum.py                      # writes eval/sets/qmsum-val.jsonl
+    python eval/qmsum.py                      # writes eval/sets/qmsum-val.jsonl and qmsum-archive.jsonl
     rag build $(python eval/qmsum.py --print-data) --index eval/indexes/qmsum
     rag eval eval/sets/qmsum-val.jsonl --index eval/indexes/qmsum
 """
@@ -110,6 +110,12 @@ def main() -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the QMSum val folder")
     p.add_argument("--out", type=Path, default=Path("eval/sets/qmsum-val.jsonl"))
     p.add_argument("--print-data", action="store_true", help="print the data folder and exit")
+    p.add_argument(
+        "--archive",
+        type=Path,
+        default=Path("eval/sets/qmsum-archive.jsonl"),
+        help="also write the same questions with no document named (asked of the whole archive)",
+    )
     args = p.parse_args()
     if args.print_data:
         print(args.data)
@@ -121,7 +127,15 @@ def main() -> int:
     args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     refuse = sum(not r["answerable"] for r in rows)
     print(f"wrote {len(rows)} questions ({refuse} to be refused: asked of a meeting of another kind) to {args.out}")
+    archive = [archived(r) for r in rows if r["answerable"]]
+    args.archive.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in archive), encoding="utf-8")
+    print(f"wrote {len(archive)} questions that name no meeting to {args.archive}")
     return 0
+
+
+def archived(row: dict[str, object]) -> dict[str, object]:
+    """A question as a user with an archive asks it: no meeting named; scored on its own meeting."""
+    return {**row, "id": f"archive-{row['id']}", "doc_id": None, "gold_doc": row["doc_id"]}
 
 
 if __name__ == "__main__":

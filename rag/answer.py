@@ -71,7 +71,7 @@ def answer_question(
         return refuse(query, hits, "no passage to quote", evidence=evidence)
     if not is_answerable(query, evidence, settings):
         return refuse(query, hits, f"no passage matches {query.topic!r} closely enough", evidence=evidence)
-    chosen = _choose(sentences, settings.max_quotes)
+    chosen = _by_document(_choose(sentences, settings.max_quotes))
     cited = _cite(chosen, documents)
     if not cited:
         return refuse(query, hits, "no quote could be verified against its source", evidence=evidence)
@@ -316,14 +316,29 @@ def _cite(chosen: list[_Sentence], documents: Mapping[str, Document]) -> list[tu
     return citations
 
 
+def _by_document(chosen: list[_Sentence]) -> list[_Sentence]:
+    """The quotes grouped by document, the document of the best quote first (a stable order)."""
+    order = list(dict.fromkeys(s.hit.chunk.doc_id for s in chosen))
+    return sorted(chosen, key=lambda s: order.index(s.hit.chunk.doc_id))
+
+
 def _compose(query: Query, cited: list[tuple[_Sentence, Citation]]) -> tuple[str, str]:
-    """ "Dannenberg said: “...” [1] Dannenberg also said: “...” [2]" and a note for narration."""
+    """ "Dannenberg said: “...” [1] Dannenberg also said: “...” [2]" and a note for narration;
+    quotes from several documents are grouped under each document's name."""
     parts = []
     said: set[str] = set()
     narrated = False
     asked = set(query.speakers or ())
+    docs = list(dict.fromkeys(s.hit.chunk.doc_id for s, _ in cited))
+    if len(docs) > 1:
+        parts.append(f"From {len(docs)} documents.")
+    current = None
     for s, cite in cited:
         c = s.hit.chunk
+        if len(docs) > 1 and c.doc_id != current:
+            current = c.doc_id
+            parts.append(f"In {c.doc_id}:")
+            said = set()
         quote = _tidy(cite.quote)
         if c.speaker is None:
             narrated = True

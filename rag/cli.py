@@ -128,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--index", type=Path, default=Path("index"))
     a.add_argument("--speaker", help="only this speaker's words (label, full name or alias)")
     a.add_argument("--doc", help="only this document (doc_id); names in the question resolve within it")
+    a.add_argument("--after", metavar="DATE", help="only documents dated on or after DATE (2024-05-14 or 2024-05)")
+    a.add_argument("--before", metavar="DATE", help="only documents dated on or before DATE")
     a.add_argument("--k", type=int, default=5, help="passages to draw quotes from (default: 5)")
     a.add_argument(
         "--history",
@@ -146,6 +148,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--k", type=int, default=5)
     s.add_argument("--speaker")
     s.add_argument("--doc", help="only this document (doc_id)")
+    s.add_argument("--after", metavar="DATE", help="only documents dated on or after DATE (2024-05-14 or 2024-05)")
+    s.add_argument("--before", metavar="DATE", help="only documents dated on or before DATE")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_search)
 
@@ -331,15 +335,25 @@ def _ask(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         pipe.settings = replace(pipe.settings, show_unsupported=True)
-    answer = pipe.ask(args.question, history=args.history, speaker=args.speaker, doc_id=args.doc, k=args.k)
+    answer = pipe.ask(
+        args.question,
+        history=args.history,
+        speaker=args.speaker,
+        doc_id=args.doc,
+        k=args.k,
+        after=args.after,
+        before=args.before,
+    )
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
     print(answer.text)
+    dates = pipe.index.dates() if answer.citations else {}
     for c in answer.citations:
         who = c.speaker or "narration"
         when = f" at {c.when}" if c.when else ""
-        print(f"  [{c.n}] {who}, {c.source} [{c.start}:{c.end}]{when}")
+        dated = f" ({dates[c.doc_id]})" if dates.get(c.doc_id) and dates[c.doc_id] not in c.source else ""
+        print(f"  [{c.n}] {who}, {c.source}{dated} [{c.start}:{c.end}]{when}")
     if answer.mode != "extractive":
         print(
             f"  ({answer.mode}{': ' + answer.reason if answer.reason else ''}; "
@@ -353,10 +367,14 @@ def _search(args: argparse.Namespace) -> int:
 
     pipe = _pipeline(args)
     if args.json:
-        data = search_json(pipe, args.query, k=args.k, speaker=args.speaker, doc_id=args.doc)
+        data = search_json(
+            pipe, args.query, k=args.k, speaker=args.speaker, doc_id=args.doc, after=args.after, before=args.before
+        )
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
-    hits = pipe.search(args.query, k=args.k, speaker=args.speaker, doc_id=args.doc)
+    hits = pipe.search(
+        args.query, k=args.k, speaker=args.speaker, doc_id=args.doc, after=args.after, before=args.before
+    )
     if not hits:
         print("no passages match")
     for h in hits:
@@ -379,6 +397,8 @@ def _speakers(args: argparse.Namespace) -> int:
         kind = "speaker" if p.kind == "speaker" else "quoted in the text"
         docs = ", ".join(p.doc_ids)
         print(f"{p.name} ({kind}; in {docs})" + (f": {extra}" if extra else ""))
+        if p.linked:
+            print(f"  one person in {len(p.doc_ids)} documents: {p.linked}")
     return 0
 
 

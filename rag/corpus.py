@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
+from rag.dates import document_date
 from rag.errors import SourceError
 from rag.index import read_manifest
 from rag.load import collect_sources, display_path, load_document
@@ -105,6 +106,7 @@ def source_record(doc: Document, chunks: int, before: Mapping[str, Any], now: st
         "sha256": doc.sha256,
         "chunks": chunks,
         "added_at": before.get(doc.doc_id, {}).get("added_at") or now,
+        "date": document_date(doc.doc_id, doc.text),
         **_stat(doc.source),
     }
 

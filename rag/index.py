@@ -120,17 +120,25 @@ class Index:
         speakers: Iterable[str] | None = None,
         doc_id: str | None = None,
         people: Iterable[Person] | None = None,
+        docs: Iterable[str] | None = None,
     ) -> Rows | None:
         """The rows allowed by the filters, or None for all rows.
 
         A speaker filter keeps that speaker's chunks and the chunks that quote them; `people`
-        does the same within each person's own documents (namesakes elsewhere are left out).
+        does the same within each person's own documents (namesakes elsewhere are left out);
+        `docs` keeps several documents (a date range), `doc_id` one.
         """
-        if speakers is None and doc_id is None and people is None:
+        if speakers is None and doc_id is None and people is None and docs is None:
             return None
         table = self.chunks
         ids = table.rows_of_doc(doc_id) if doc_id is not None else None
         where = [f"doc_id == {_quote(doc_id)}"] if doc_id is not None else []
+        if docs is not None:
+            chosen = sorted(set(docs))
+            parts = [table.rows_of_doc(d) for d in chosen]
+            of_docs = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+            ids = of_docs if ids is None else np.intersect1d(ids, of_docs, assume_unique=True)
+            where.append(f"doc_id in [{', '.join(_quote(d) for d in chosen)}]")
         groups: list[np.ndarray] | None = None
         if people is not None:
             groups, said = [], []
@@ -187,6 +195,13 @@ class Index:
 
     def document(self, doc_id: str) -> Document:
         return self.transcripts[doc_id].document
+
+    def dates(self) -> dict[str, str | None]:
+        """doc_id -> the document's date (ISO), from its file name or header (`rag.dates`)."""
+        from rag.dates import document_date
+
+        sources = self.manifest.get("sources", {})
+        return {d: sources.get(d, {}).get("date") or document_date(d) for d in self.transcripts}
 
     def people(self) -> list[Person]:
         from rag.people import merge_people

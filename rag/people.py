@@ -72,7 +72,12 @@ def merge_people(groups: Iterable[Iterable[Person]]) -> list[Person]:
     places in one conversation and never link. A person quoted in the text links by full name.
     """
     people = [p for group in groups for p in group]
-    speakers = [p for p in people if p.kind == "speaker"]
+    # A label that is a role somewhere in the archive ("marketing" in one meeting's text) is a
+    # role everywhere: positional in every document it labels.
+    roles = {spelling(p.name) for p in people if p.kind == "speaker" and is_positional(p)}
+    speakers = [
+        replace(p, named=False) if p.named and spelling(p.name) in roles else p for p in people if p.kind == "speaker"
+    ]
     parent = list(range(len(speakers)))
 
     def find(i: int) -> int:

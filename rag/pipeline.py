@@ -25,7 +25,7 @@ from rag.embed import Embedder, QueryVectors
 from rag.index import Index
 from rag.opening import open_index
 from rag.question import Query, check_question, read_question
-from rag.resolve import Directory, resolve, search_scope, with_speaker
+from rag.resolve import Directory, Filters, resolve, search_scope, with_speaker
 from rag.roster import Roster
 from rag.route import route
 from rag.search import Retriever
@@ -83,6 +83,8 @@ class Pipeline:
         speaker: str | None = None,
         doc_id: str | None = None,
         k: int | None = None,
+        after: str | None = None,
+        before: str | None = None,
     ) -> Answer:
         """Answer a question with quotes from the transcripts, or refuse and say why.
 
@@ -90,11 +92,13 @@ class Pipeline:
             history: earlier questions of the same conversation, oldest first (for follow-ups).
             speaker: only consider this speaker (label or alias); overrides the question's.
             doc_id: only consider this document.
+            after, before: only documents dated in this range (ISO, "2024-05-14" or "2024-05").
         Raises:
-            QuestionError: empty or overlong question.
+            QuestionError: empty or overlong question, or a date not in ISO form.
             UnknownSpeakerError: `speaker` names nobody in the index.
         """
-        *_, answer = self._answers(question, history, speaker, doc_id, k, partial=False)
+        where = Filters.of(speaker, doc_id, after, before)
+        *_, answer = self._answers(question, history, where, k, partial=False)
         return answer
 
     def ask_stream(
@@ -105,27 +109,22 @@ class Pipeline:
         speaker: str | None = None,
         doc_id: str | None = None,
         k: int | None = None,
+        after: str | None = None,
+        before: str | None = None,
     ) -> Iterator[Answer]:
         """`ask`, for a chat that shows a model's answer as it is written: each yielded Answer
         holds the sentences verified so far (mode "generating"); the last one is what `ask`
         returns. Without a language model, or for a refusal, there is one Answer.
         """
-        yield from self._answers(question, history, speaker, doc_id, k, partial=True)
+        yield from self._answers(question, history, Filters.of(speaker, doc_id, after, before), k, partial=True)
 
     def _answers(
-        self,
-        question: str,
-        history: Sequence[str],
-        speaker: str | None,
-        doc_id: str | None,
-        k: int | None,
-        *,
-        partial: bool,
+        self, question: str, history: Sequence[str], where: Filters, k: int | None, *, partial: bool
     ) -> Iterator[Answer]:
         """Read, then the extractive answer, or a model's checked one (as it is written when `partial`)."""
         question = check_question(question, self.settings.max_question_chars)
-        query = self.read(question, history=history, speaker=speaker, doc_id=doc_id)
-        answer, hits = self._extractive(query, history, speaker=speaker, doc_id=doc_id, k=k)
+        query = self.read(question, history=history, speaker=where.speaker, doc_id=where.doc_id)
+        answer, hits = self._extractive(query, history, where, k)
         if self.generator is None or not answer.answerable:
             yield answer
             return
@@ -135,32 +134,29 @@ class Pipeline:
         yield from fluent.answers(query, hits, answer, history, partial=partial)
 
     def _extractive(
-        self, query: Query, history: Sequence[str], *, speaker: str | None, doc_id: str | None, k: int | None
+        self, query: Query, history: Sequence[str], where: Filters, k: int | None
     ) -> tuple[Answer, list[Hit]]:
-        """Resolve, retrieve, decide: the quoted answer (or refusal) and the passages it drew on."""
-        scope = resolve(query, self.index, self.directory, doc_id=doc_id)
-        if speaker is None:  # a name that fits several people: the topic may say which one
-            query, scope = route(query, scope, self.index, self.directory, self.retriever, self.quoter)
+        """Resolve, route, retrieve, decide: the quoted answer (or refusal) and the passages it drew on."""
+        scope = resolve(query, self.index, self.directory, where)
+        if where.speaker is None:  # a name that fits several people: the topic may say which one
+            query, scope = route(query, scope, self.index, self.retriever, self.quoter)
         if scope.parts:  # people named together: one answer each
-            each = [self._extractive(part, history, speaker=speaker, doc_id=doc_id, k=k) for part in scope.parts]
-            return join_answers(query, each)
+            return join_answers(query, [self._extractive(part, history, where, k) for part in scope.parts])
         hits: list[Hit] = []
         exclude: list[Span] = []
         if scope.is_searchable:
             hits = self.retriever.search(query, scope.rows, k or self.settings.k, with_topic=True)
             if query.wants_other:
-                exclude = self._quoted_before(history, speaker=speaker, doc_id=doc_id, k=k)
-        answer = self.decider.decide(query, scope, hits, exclude=exclude, premise=speaker is None, k=k)
+                exclude = self._quoted_before(history, where, k)
+        answer = self.decider.decide(query, scope, hits, exclude=exclude, premise=where.speaker is None, k=k)
         return answer, hits
 
-    def _quoted_before(
-        self, history: Sequence[str], *, speaker: str | None, doc_id: str | None, k: int | None
-    ) -> list[Span]:
+    def _quoted_before(self, history: Sequence[str], where: Filters, k: int | None) -> list[Span]:
         """What the previous answer quoted ("what else" skips it)."""
         if not history:
             return []
-        earlier = self.read(history[-1], history=history[:-1], speaker=speaker)
-        previous, _ = self._extractive(earlier, history[:-1], speaker=speaker, doc_id=doc_id, k=k)
+        earlier = self.read(history[-1], history=history[:-1], speaker=where.speaker)
+        previous, _ = self._extractive(earlier, history[:-1], where, k)
         return [(c.start, c.end) for c in previous.citations]
 
     def search(
@@ -171,17 +167,23 @@ class Pipeline:
         speaker: str | None = None,
         doc_id: str | None = None,
         history: Sequence[str] = (),
+        after: str | None = None,
+        before: str | None = None,
     ) -> list[Hit]:
-        """The best passages for `query`, best first, optionally by one speaker or in one document.
+        """The best passages for `query`, best first, optionally by one speaker, in one document
+        or in a date range.
 
         Each hit is a passage: a chunk and the replies after it (`Hit.turns`). A speaker named in
         the query ranks first without shutting out the rest (the question they answered, who
         disagreed); `speaker` given here is a filter: only their passages.
         """
-        q = self.read(
-            check_question(query, self.settings.max_question_chars), speaker=speaker, history=history, doc_id=doc_id
-        )
-        rows, prior = search_scope(q, self.index, doc_id=doc_id, only_named=speaker is not None)
+        where = Filters.of(speaker, doc_id, after, before)
+        text = check_question(query, self.settings.max_question_chars)
+        q = self.read(text, speaker=speaker, history=history, doc_id=doc_id)
+        scope = resolve(q, self.index, self.directory, where)
+        if speaker is None:
+            q, scope = route(q, scope, self.index, self.retriever, self.quoter)
+        rows, prior = search_scope(q, self.index, doc_id=doc_id, docs=scope.docs, only_named=speaker is not None)
         if speaker is not None and rows is not None and len(rows) == 0:
             return []
         return self.retriever.search(q, rows, k, prior=prior, passages=True)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.dates import find_dates
 from rag.errors import QuestionError
 from rag.names import asked_about_person
 from rag.roster import Mention, Roster
@@ -83,6 +84,7 @@ class Query:
     context: str = ""  # the topic carried over from earlier questions
     previous: str = ""  # the earlier question a follow-up leans on
     people: tuple[Person, ...] | None = None  # who `speakers` are, each within their own documents
+    when: tuple[str, ...] = ()  # dates the question names ("at the 14 May 2024 meeting"), ISO
 
 
 def read_question(question: str, roster: Roster, *, history: Sequence[str] = ()) -> Query:
@@ -91,12 +93,17 @@ def read_question(question: str, roster: Roster, *, history: Sequence[str] = ())
     Example: read_question("What did Dannenberg say about Helsinki?", Roster(people))
         -> Query(topic="Helsinki", speakers=("Dannenberg",), ...)
     """
+    asked = question
+    dates = find_dates(question)
+    when = tuple(d.iso for d in dates)
+    for d in dates:  # a date says which document, not what about (same length: offsets stay)
+        question = question[: d.start] + " " * (d.end - d.start) + question[d.end :]
     mention = roster.match(question)
     unknown = None
     if mention is None:
-        asked = asked_about_person(question)
-        if asked and not _is_pronoun(asked):
-            unknown = asked
+        named = asked_about_person(question)
+        if named and not _is_pronoun(named):
+            unknown = named
     topic = _topic(question, mention, roster)
     speakers = mention.names if mention else None
     people = mention.people if mention and mention.people else None
@@ -106,8 +113,9 @@ def read_question(question: str, roster: Roster, *, history: Sequence[str] = ())
             speakers, mention, people = prior.speakers, prior.mention, prior.people
         wants_other = bool(_ELSE.search(question))
         context = "" if wants_other else " ".join(x for x in (prior.context, prior.topic) if x)
-        return Query(question, topic, speakers, mention, None, True, wants_other, context, prior.question, people)
-    return Query(question, topic, speakers, mention, unknown, people=people)
+        when = when or prior.when
+        return Query(asked, topic, speakers, mention, None, True, wants_other, context, prior.question, people, when)
+    return Query(asked, topic, speakers, mention, unknown, people=people, when=when)
 
 
 def query_text(query: Query) -> str:

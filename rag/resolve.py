@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from rag.errors import UnknownSpeakerError
+from rag.dates import check_iso, in_range, matches
+from rag.errors import QuestionError, UnknownSpeakerError
 from rag.index import Index
 from rag.question import Query
 from rag.roster import Mention, Roster
@@ -35,6 +36,7 @@ class Scope:
     ambiguous: Mention | None = None
     empty: bool = False
     parts: tuple[Query, ...] = ()
+    docs: tuple[str, ...] | None = None  # the documents a date (or a date range) leaves in scope
 
     @property
     def is_searchable(self) -> bool:
@@ -91,32 +93,84 @@ def with_speaker(query: Query, mention: Mention) -> Query:
     return query
 
 
-def resolve(query: Query, index: Index, directory: Directory, *, doc_id: str | None = None) -> Scope:
-    """The scope `query` is answered from (see `Scope`)."""
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What a caller narrowed a question to: a speaker, a document, a date range (ISO strings)."""
+
+    speaker: str | None = None
+    doc_id: str | None = None
+    after: str | None = None
+    before: str | None = None
+
+    @classmethod
+    def of(cls, speaker: str | None, doc_id: str | None, after: str | None, before: str | None) -> Filters:
+        """Filters with the dates checked.
+
+        Raises:
+            QuestionError: a date that is not YYYY-MM-DD or YYYY-MM.
+        """
+        try:
+            after = None if after is None else check_iso(after, "after")
+            before = None if before is None else check_iso(before, "before")
+        except ValueError as err:
+            raise QuestionError(str(err)) from err
+        return cls(speaker, doc_id, after, before)
+
+
+def resolve(query: Query, index: Index, directory: Directory, where: Filters = Filters()) -> Scope:
+    """The scope `query` is answered from (see `Scope`): within `where.doc_id`, the documents
+    dated as the question says ("at the 14 May 2024 meeting") and those in `where`'s range."""
+    doc_id = where.doc_id
     if query.unknown is not None:
         return Scope(doc_id, unknown=query.unknown, people=tuple(directory.roster_for(doc_id).people))
+    docs = dated(index, query.when, where.after, where.before, doc_id)
     mention = query.mention
+    if mention is not None and mention.how == "ambiguous" and docs is not None:
+        fits = tuple(p for p in mention.people if set(p.doc_ids) & set(docs))
+        if len(fits) == 1:  # the date says which one
+            query = replace(
+                query, speakers=(fits[0].name,), people=fits, mention=replace(mention, how="date", people=fits)
+            )
+            mention = query.mention
+        elif fits:
+            mention = replace(mention, people=fits)
     if mention is not None and mention.how == "ambiguous":
-        return Scope(doc_id, ambiguous=mention)
+        return Scope(doc_id, ambiguous=mention, docs=docs)
     if mention is not None and mention.how == "several" and query.people:
         parts = tuple(replace(query, speakers=(p.name,), people=(p,), mention=None) for p in query.people)
-        return Scope(doc_id, parts=parts)
-    rows = index.rows(speakers=query.speakers, doc_id=doc_id, people=query.people)
-    return Scope(doc_id, rows=rows, empty=rows is not None and len(rows) == 0)
+        return Scope(doc_id, parts=parts, docs=docs)
+    rows = index.rows(speakers=query.speakers, doc_id=doc_id, people=query.people, docs=docs)
+    return Scope(doc_id, rows=rows, empty=rows is not None and len(rows) == 0, docs=docs)
+
+
+def dated(
+    index: Index, when: tuple[str, ...], after: str | None, before: str | None, doc_id: str | None
+) -> tuple[str, ...] | None:
+    """The documents whose dates fit (None: no date asked for, every document)."""
+    if not when and after is None and before is None:
+        return None
+    return tuple(
+        d
+        for d, date in index.dates().items()
+        if (doc_id is None or d == doc_id) and in_range(date, after, before) and all(matches(date, w) for w in when)
+    )
 
 
 def search_scope(
-    query: Query, index: Index, *, doc_id: str | None, only_named: bool
+    query: Query, index: Index, *, doc_id: str | None, only_named: bool, docs: tuple[str, ...] | None = None
 ) -> tuple[Rows | None, Rows | None]:
     """The rows a passage search looks at and the rows that rank first (the named speaker's).
 
     With `only_named` (a speaker filter) the speaker's rows are a wall; else they are a prior and
-    everyone's rows stay reachable. A name that fits several people searches everyone.
+    everyone's rows stay reachable (within `docs`, when a date or the topic chose documents). A
+    name that fits several people searches everyone.
     """
     if query.mention is not None and query.mention.how == "ambiguous":
         query = replace(query, speakers=None, people=None)
-    named = index.rows(speakers=query.speakers, doc_id=doc_id, people=query.people) if query.speakers else None
+    named = (
+        index.rows(speakers=query.speakers, doc_id=doc_id, people=query.people, docs=docs) if query.speakers else None
+    )
     if only_named:
         return named, None
     prior = named if named is not None and len(named) else None
-    return index.rows(doc_id=doc_id), prior
+    return index.rows(doc_id=doc_id, docs=docs), prior

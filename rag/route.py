@@ -24,7 +24,7 @@ from rag.answer import Quoter, topic_terms
 from rag.index import Index
 from rag.people import is_positional
 from rag.question import Query
-from rag.resolve import Directory, Scope, resolve
+from rag.resolve import Scope
 from rag.search import Retriever
 from rag.store import Rows
 from rag.types import Person
@@ -87,9 +87,7 @@ def _union(parts: list[Rows | None]) -> Rows | None:
     return Rows(ids.astype(np.int64), where)
 
 
-def route(
-    query: Query, scope: Scope, index: Index, directory: Directory, retriever: Retriever, quoter: Quoter
-) -> tuple[Query, Scope]:
+def route(query: Query, scope: Scope, index: Index, retriever: Retriever, quoter: Quoter) -> tuple[Query, Scope]:
     """`query` and its scope once a name that fits several people is resolved by the topic; the
     scope keeps only the candidates still in question when the topic cannot tell them apart."""
     mention = scope.ambiguous
@@ -102,4 +100,7 @@ def route(
     chosen = replace(
         query, speakers=(p.name,), people=(p,), mention=replace(mention, names=(p.name,), how="topic", people=(p,))
     )
-    return chosen, resolve(chosen, index, directory, doc_id=scope.doc_id)
+    # the conversation the topic was found in: a positional label means nobody outside it
+    docs = scope.docs if scope.docs is not None else (p.doc_ids if is_positional(p) else None)
+    rows = index.rows(people=(p,), doc_id=scope.doc_id, docs=docs)
+    return chosen, Scope(scope.doc_id, rows=rows, empty=rows is not None and len(rows) == 0, docs=docs)

@@ -48,6 +48,8 @@ class AskBody(BaseModel):
     speaker: str | None = None
     doc_id: str | None = None
     k: int = Field(default=5, ge=1, le=50)
+    after: str | None = None  # ISO date: only documents dated on or after it
+    before: str | None = None
 
 
 class SearchBody(BaseModel):
@@ -55,6 +57,8 @@ class SearchBody(BaseModel):
     k: int = Field(default=5, ge=1, le=100)
     speaker: str | None = None
     doc_id: str | None = None
+    after: str | None = None
+    before: str | None = None
 
 
 class Message(BaseModel):
@@ -113,12 +117,28 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], *, token: str | None
 
     @app.post("/v1/ask")
     def ask(body: AskBody) -> dict[str, Any]:
-        answer = current().ask(body.question, history=body.history, speaker=body.speaker, doc_id=body.doc_id, k=body.k)
+        answer = current().ask(
+            body.question,
+            history=body.history,
+            speaker=body.speaker,
+            doc_id=body.doc_id,
+            k=body.k,
+            after=body.after,
+            before=body.before,
+        )
         return answer.to_dict()
 
     @app.post("/v1/search")
     def search(body: SearchBody) -> dict[str, Any]:
-        return search_json(current(), body.query, k=body.k, speaker=body.speaker, doc_id=body.doc_id)
+        return search_json(
+            current(),
+            body.query,
+            k=body.k,
+            speaker=body.speaker,
+            doc_id=body.doc_id,
+            after=body.after,
+            before=body.before,
+        )
 
     @app.get("/v1/speakers")
     def speakers() -> list[dict[str, Any]]:

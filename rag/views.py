@@ -12,10 +12,19 @@ if TYPE_CHECKING:
     from rag.pipeline import Pipeline
 
 
-def search_json(pipe: Pipeline, query: str, *, k: int, speaker: str | None, doc_id: str | None) -> dict[str, Any]:
+def search_json(
+    pipe: Pipeline,
+    query: str,
+    *,
+    k: int,
+    speaker: str | None,
+    doc_id: str | None,
+    after: str | None = None,
+    before: str | None = None,
+) -> dict[str, Any]:
     """What `rag search --json` prints: each hit's chunk, and its passage (the chunk and the turns
     after it, `turn` to `last_turn`, text up to `passage_end`)."""
-    hits = pipe.search(query, k=k, speaker=speaker, doc_id=doc_id)
+    hits = pipe.search(query, k=k, speaker=speaker, doc_id=doc_id, after=after, before=before)
     who = pipe.read(query, speaker=speaker, doc_id=doc_id).speakers
     rows = [{**h.to_dict(), "passage": pipe.passage(h)} for h in hits]
     return {"query": query, "speaker": ", ".join(who) if who else None, "hits": rows}
@@ -30,6 +39,8 @@ def speakers_json(pipe: Pipeline) -> list[dict[str, Any]]:
             "aliases": list(p.aliases),
             "roles": list(p.roles),
             "documents": list(p.doc_ids),
+            "labels": [{"doc_id": d, "label": label} for d, label in p.labels],
+            "linked": p.linked or None,
         }
         for p in pipe.people
     ]
