@@ -213,6 +213,8 @@ def score_results(results: dict[str, Any], docs: dict[str, Document]) -> dict[st
     spans = {d: regions(docs[d].text, pins[d]) for d in docs}
     people = {d: People(load_expected(d)["people"]) for d in docs}
     tally: dict[str, list[int]] = {}
+    per_doc: dict[str, list[int]] = {}
+    says_who = 0  # wrong premises refused with "X did not talk about it; Y did"
     misattributed, false_premise, failures, wrong, denied = 0, 0, [], [], []
     for r in results["questions"]:
         q = questions[r["id"]]
@@ -244,9 +246,15 @@ def score_results(results: dict[str, Any], docs: dict[str, Document]) -> dict[st
             ok = not r["answerable"] and (r["reason"] or "").startswith("ambiguous")
         else:
             ok = not r["answerable"]
+            if kind == "wrong-premise" and ok and NOT_TALKED in (r["answer"] or ""):
+                says_who += 1
         tally.setdefault(kind, [0, 0])
         tally[kind][0] += ok
         tally[kind][1] += 1
+        doc = q.get("doc_id") or (Path(q["gold"][0]["source"]).stem if q["gold"] else "(all)")
+        per_doc.setdefault(doc, [0, 0])
+        per_doc[doc][0] += ok
+        per_doc[doc][1] += 1
         if not ok:
             failures.append(
                 {"id": r["id"], "kind": kind, "question": r["question"], "answer": (r["answer"] or "")[:160]}
@@ -255,6 +263,8 @@ def score_results(results: dict[str, Any], docs: dict[str, Document]) -> dict[st
     return {
         "answered_right": [sum(tally[k][0] for k in answerable), sum(tally[k][1] for k in answerable)],
         "by_kind": tally,
+        "by_doc": per_doc,
+        "wrong_premise_says_who": says_who,
         "misattributed_citations": misattributed,
         "misattributed": wrong,
         "false_wrong_premise_replies": false_premise,
@@ -293,6 +303,8 @@ def main() -> int:
         print(f"answered right: {a}/{n}")
         for kind, (k_ok, k_n) in scores["by_kind"].items():
             print(f"  {kind:<14} {k_ok}/{k_n}")
+        print(f"  (wrong premises refused by saying who did speak of it: {scores['wrong_premise_says_who']})")
+        print("right per document: " + ", ".join(f"{d} {a}/{n}" for d, (a, n) in sorted(scores["by_doc"].items())))
         print(f"misattributed citations (by the pins): {scores['misattributed_citations']}")
         print(f"misattributed citations (rag eval, by rag's own turns): {scores['rag_eval_misattributed']}")
         print(f"false wrong-premise replies: {scores['false_wrong_premise_replies']} ({', '.join(scores['denied'])})")
