@@ -1,6 +1,6 @@
 """Compare rag's reading of tests/data/styles with the pinned structure, and score a run of styles.jsonl.
 
-Each transcript in tests/data/styles/transcripts has a pin file in tests/data/styles/expected:
+Each transcript in tests/data/styles/transcripts has a pin file in tests/data/styles/.expected:
 its turns in order as [speaker, first six words] (speaker null, with a kind, for headers,
 narration, stage directions and notices) and its people with the labels and names the text gives
 them. This script reads every transcript with `rag.load_documents` + `rag.split_turns` and says,
@@ -80,7 +80,7 @@ def norm(name: str) -> str:
 
 
 def load_expected(stem: str) -> dict[str, Any]:
-    return json.loads((STYLES / "expected" / f"{stem}.json").read_text(encoding="utf-8"))
+    return json.loads((STYLES / ".expected" / f"{stem}.json").read_text(encoding="utf-8"))
 
 
 def locate(doc: Document, expected: dict[str, Any]) -> list[Pin]:

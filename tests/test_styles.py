@@ -17,7 +17,7 @@ import pytest
 from eval.styles_check import STYLES, People, check_file, load_expected, locate, regions, true_speakers
 from rag import Document, load_documents
 
-STEMS = sorted(p.stem for p in (STYLES / "expected").glob("*.json"))
+STEMS = sorted(p.stem for p in (STYLES / ".expected").glob("*.json"))
 # Measured on b3d649a: 7 of 34 files read right (eval/styles_check.py).
 READ_RIGHT_NOW = {
     "case-change-sourdough",
