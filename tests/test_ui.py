@@ -244,3 +244,207 @@ def test_a_fluent_answer_appears_sentence_by_sentence(fake_chat: Chat) -> None:
     first = writing[0][0][-1]["content"].split('<div class="sources">')[0]
     assert "Helsinki in 2018" in first and "well prepared" not in first  # the second sentence came later
     assert steps[-1][2][-1]["answer"]["mode"] == "generated" and "well prepared" in steps[-1][0][-1]["content"]
+
+
+# --- the chat's server, attacked on loopback (issue 26: 1, 2, 5, 6, 19) ---
+
+
+@pytest.fixture
+def served(fake_chat: Chat) -> Any:
+    """The chat with uploads on, served on a free loopback port; yields (base URL, chat)."""
+    from tests.conftest import free_port
+    from ui.app import launch
+
+    port = free_port()
+    app = launch(fake_chat, host="127.0.0.1", port=port, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}", fake_chat
+    finally:
+        app.close()
+
+
+def _event(base: str, elem_id: str, trigger: str, data: list[Any], client: Any = None) -> dict[str, Any]:
+    """Fire the event `trigger` of the component `elem_id` the way the page does (queue/join, then
+    read the event stream); returns the final message."""
+    import json
+    import uuid
+
+    import httpx
+
+    client = client or httpx.Client(base_url=base, timeout=60)
+    config = client.get("/config").json()
+    comp = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == elem_id)
+    fn = next(d["id"] for d in config["dependencies"] if [comp, trigger] in [list(t) for t in d["targets"]])
+    session = uuid.uuid4().hex
+    body = {"data": data, "event_data": None, "fn_index": fn, "trigger_id": comp, "session_hash": session}
+    joined = client.post("/gradio_api/queue/join", json=body)
+    assert joined.status_code == 200, joined.text
+    with client.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                msg = json.loads(line[5:])
+                if msg.get("msg") == "process_completed":
+                    return dict(msg)
+    raise AssertionError("the event never completed")
+
+
+def test_an_upload_event_reads_only_files_uploaded_through_the_page(served: Any, tmp_path: Path) -> None:
+    import socket
+
+    import httpx
+
+    base, chat = served
+    secret = tmp_path / "secret_notes.txt"
+    secret.write_text("Ann: the database password is hunter2.\nBob: noted, the database password.\n")
+    looked_up: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def spy(host: Any, *args: Any, **kwargs: Any) -> Any:  # records, then resolves as before
+        looked_up.append(str(host))
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    socket.getaddrinfo = spy  # type: ignore[assignment]
+    try:
+        for path in (str(secret), "http://evil.example/secret_notes.txt", "/etc/hostname"):
+            fd = {"path": path, "orig_name": "x.txt", "meta": {"_type": "gradio.FileData"}}
+            msg = _event(base, "upload", "upload", [[fd]])
+            assert msg["success"] is False, msg
+            shown = str(msg)
+            assert "That file was not uploaded through this page" in shown
+            assert path not in shown and str(tmp_path) not in shown and "secret_notes" not in shown
+    finally:
+        socket.getaddrinfo = real_getaddrinfo  # type: ignore[assignment]
+    assert "evil.example" not in looked_up
+    assert "secret_notes" not in chat.pipe.documents and not (chat.uploads / "secret_notes.txt").exists()
+    hits = httpx.post(f"{base}/v1/search", json={"query": "database password hunter2"}).json()["hits"]
+    assert all("hunter2" not in h["text"] for h in hits)
+    # the same event with a file the page did upload is taken
+    with httpx.Client(base_url=base, timeout=60) as client:
+        stored = client.post(
+            "/gradio_api/upload", files={"files": ("panel.txt", (DATA / "panel.txt").read_bytes())}
+        ).json()
+        fd = {"path": stored[0], "orig_name": "panel.txt", "meta": {"_type": "gradio.FileData"}}
+        msg = _event(base, "upload", "upload", [[fd]], client)
+    assert msg["success"] is True and "Added panel.txt" in str(msg["output"]["data"][0])
+    assert "panel" in chat.pipe.documents
+
+
+def test_a_read_only_chat_takes_no_bytes(fake_chat: Chat, tmp_path: Path) -> None:
+    import gradio as gr
+    import httpx
+
+    from tests.conftest import free_port
+    from ui.app import launch
+
+    fake_chat.read_only = True
+    port = free_port()
+    app = launch(fake_chat, host="127.0.0.1", port=port, quiet=True)
+    folder = Path(gr.utils.get_upload_folder())
+    before = {p for p in folder.rglob("*")} if folder.exists() else set()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for route in ("/gradio_api/upload", "/gradio_api/upload/", "/gradio_api/upload?upload_id=x"):
+            r = httpx.post(base + route, files={"files": ("f.txt", b"Ann: hello there\n" * 1000)})
+            assert r.status_code == 403 and "read-only" in r.text, (route, r.status_code)
+    finally:
+        app.close()
+    after = {p for p in folder.rglob("*")} if folder.exists() else set()
+    assert not any(p.name == "f.txt" for p in after - before)
+
+
+def test_cors_allows_only_the_chats_own_origin_under_any_host(served: Any) -> None:
+    import httpx
+
+    base, _ = served
+    ask = {"data": ["What did Dannenberg say about Helsinki?", "", []]}
+    for host in ("127.0.0.1", "chat.example.org:7860", "10.1.2.3:7860"):
+        evil = {"Origin": "https://evil.example", "Host": host}
+        pre = httpx.options(f"{base}/gradio_api/run/ask", headers={**evil, "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in pre.headers and pre.status_code == 403
+        post = httpx.post(f"{base}/gradio_api/run/ask", headers=evil, json=ask)
+        assert post.status_code == 403 and "access-control-allow-origin" not in post.headers
+        assert "Dannenberg" not in post.text
+        page = httpx.get(f"{base}/config", headers=evil)
+        assert page.status_code == 403 and "access-control-allow-origin" not in page.headers
+    # the chat's own page, under that same Host, still works
+    own = {"Origin": "http://chat.example.org:7860", "Host": "chat.example.org:7860"}
+    assert httpx.get(f"{base}/config", headers=own).status_code == 200
+    assert httpx.get(f"{base}/config").status_code == 200  # no Origin: a program, not a page
+
+
+def test_the_login_slows_down_repeated_wrong_passwords(fake_chat: Chat) -> None:
+    import httpx
+
+    from tests.conftest import free_port
+    from ui.app import launch
+
+    port = free_port()
+    app = launch(fake_chat, host="127.0.0.1", port=port, quiet=True, auth=("ann", "s3cret"))
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            codes = [
+                client.post("/login", data={"username": "ann", "password": f"guess{i}"}).status_code for i in range(50)
+            ]
+            checked = codes.count(400)
+            assert codes[:5] == [400] * 5 and codes.count(429) >= 38 and checked <= 12, codes
+            # while refused, even the right password is not looked at
+            right = client.post("/login", data={"username": "ann", "password": "s3cret"})
+            assert right.status_code == 429 and "try again in" in right.json()["error"]
+    finally:
+        app.close()
+
+
+def test_the_throttle_waits_twice_as_long_each_time_and_forgets_after_success() -> None:
+    from ui.guard import LoginThrottle
+
+    t = LoginThrottle(free=3, first=1.0, longest=8.0)
+    for _ in range(3):
+        assert t.wait("a", 0.0) == 0.0
+        t.failed("a", 0.0)
+    assert t.wait("a", 0.0) == 1.0 and t.wait("b", 0.0) == 0.0  # per client
+    t.failed("a", 1.0)
+    assert t.wait("a", 1.0) == 2.0
+    for _ in range(5):
+        t.failed("a", 10.0)
+    assert t.wait("a", 10.0) == 8.0  # capped
+    t.succeeded("a")
+    assert t.wait("a", 10.0) == 0.0
+
+
+def test_token_env_strips_a_trailing_newline(fake_chat: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from ui import app as ui_app
+
+    seen: dict[str, Any] = {}
+
+    def fake_launch(chat: Any, **kwargs: Any) -> Any:  # the server is not under test here
+        seen.update(kwargs)
+        raise SystemExit(0)
+
+    monkeypatch.setenv("CHAT_TOKEN", "s3cret-token\n")
+    monkeypatch.setenv("CHAT_LOGIN", "ann:pw\n")
+    monkeypatch.setattr(ui_app, "launch", fake_launch)
+    monkeypatch.setattr(ui_app.Pipeline, "load", staticmethod(lambda *a, **k: fake_chat.pipe))
+    with pytest.raises(SystemExit):
+        ui_app.main(["--no-build", "--token-env", "CHAT_TOKEN", "--auth-env", "CHAT_LOGIN"])
+    assert seen["token"] == "s3cret-token" and seen["auth"] == ("ann", "pw")
+    assert isinstance(argparse.ArgumentParser, type)
+
+
+def test_errors_in_the_status_line_are_text(fake_chat: Chat) -> None:
+    *_, (history, status, _, _) = fake_chat.respond(
+        "What did he say?", [], "Mallory <script>alert(1)</script>", [], False, None
+    )
+    assert "<script>" not in status and "&lt;script&gt;" in status
+    assert "<script>" not in history[-1]["content"]
+
+
+def test_the_chat_port_loads_no_docs_page_from_a_cdn(served: Any) -> None:
+    import httpx
+
+    base, _ = served
+    for page in ("/docs", "/redoc"):
+        r = httpx.get(base + page)
+        assert r.status_code == 404 or ("cdn" not in r.text and "https://" not in r.text), page
+    assert httpx.get(base + "/v1/health").status_code == 200

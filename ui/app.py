@@ -47,6 +47,14 @@ from ui.format import (
     render_answer,
     searched_line,
 )
+from ui.guard import (
+    LoginThrottle,
+    TextChatbot,
+    UploadedFile,
+    guard_files,
+    refuse_other_origins,
+    refuse_uploads,
+)
 
 log = logging.getLogger("rag.ui")
 TYPES = ", ".join(TRANSCRIPT_SUFFIXES)
@@ -236,8 +244,8 @@ class Chat:
                     content = render_answer(pipe, answer, len(exchanges), searched="Writing… (each sentence checked)")
                     yield [*history, {"role": "assistant", "content": content}], "Writing…", exchanges, ""
         except RagError as err:
-            text = f'<div class="refusal"><b>Cannot ask that.</b> {html.escape(str(err), quote=False)}</div>'
-            yield [*history, {"role": "assistant", "content": text}], str(err), exchanges, ""
+            text = f'<div class="refusal"><b>Cannot ask that.</b> {html.escape(sentence(str(err)), quote=False)}</div>'
+            yield [*history, {"role": "assistant", "content": text}], plain(sentence(str(err))), exchanges, ""
             return
         assert answer is not None
         took = f"in {(time.perf_counter() - started) * 1000:,.0f} ms"
@@ -248,7 +256,7 @@ class Chat:
         # Gradio's sanitiser keeps classes but drops data- attributes: the text rides in a hidden div
         content += f'<div class="plain-copy">{copy_text}</div><button class="copy-plain">Copy answer</button>'
         exchanges = [*exchanges, {"question": message, "speaker": chosen, "answer": answer.to_dict()}]
-        yield [*history, {"role": "assistant", "content": content}], searched, exchanges, ""
+        yield [*history, {"role": "assistant", "content": content}], plain(searched), exchanges, ""
 
     def ask_api(self, question: str, speaker: str = "", history: list[str] | None = None) -> dict[str, Any]:
         """For programs: the same JSON as `rag ask --json`."""
@@ -258,18 +266,22 @@ class Chat:
             return {"question": question, "error": str(err)}
         return answer.to_dict()
 
-    def upload(self, path: str | None, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        """Add a transcript to the index on disk; on any problem the index stays as it was."""
+    def upload(self, paths: str | list[str] | None, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        """Add transcripts to the index on disk, one line of result per file; on any problem with
+        a file the index stays as it was for that file."""
         if self.read_only:
             return ("This chat is read-only; uploads are off.", *self.refresh())
-        if not path:
+        chosen = [paths] if isinstance(paths, str) else [p for p in paths or [] if p]
+        if not chosen:
             return (f"Choose a transcript ({TYPES}) first.", *self.refresh())
-        src = Path(path)
-        try:
-            message = self._add(src, progress)
-        except RagError as err:
-            return (f"**{plain(src.name)}: not added.** {plain(str(err))}", *self.refresh())
-        return (message, *self.refresh())
+        lines = []
+        for path in chosen:
+            src = Path(path)
+            try:
+                lines.append(self._add(src, progress))
+            except RagError as err:
+                lines.append(f"**{plain(src.name)}: not added.** {plain(sentence(str(err)))}")
+        return ("\n\n".join(lines), *self.refresh())
 
     def delete(self, doc_id: str | None, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         """Remove a document added through the chat: its file goes, the index is rebuilt without it,
@@ -357,6 +369,18 @@ class Chat:
         return f"**{verb} {plain(name)}**{renamed}: {count(chunks, 'passage')} by {by}. Ask away."
 
 
+_DOCS_PAGES = {"/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def sentence(text: str) -> str:
+    """An error as a sentence: sentence("no speaker matches 'X'") -> "No speaker matches 'X'." """
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".?!" else text + "."
+
+
 def _reporter(progress: Any) -> Any:
     if progress is None:
         return None
@@ -376,7 +400,7 @@ def build_app(chat: Chat) -> gr.Blocks:
         exchanges = gr.State([])
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
-                chatbot = gr.Chatbot(
+                chatbot = TextChatbot(
                     elem_id="chat",
                     height=520,
                     buttons=[],  # "Copy answer" in each answer copies plain text with its sources
@@ -448,7 +472,8 @@ def build_app(chat: Chat) -> gr.Blocks:
                         )
                     delete_status = gr.Markdown("", elem_id="delete-status")
                 with gr.Accordion("Add a transcript", open=False, elem_id="add", visible=not chat.read_only):
-                    upload = gr.File(
+                    upload = UploadedFile(
+                        file_count="multiple",
                         label="'Name:' text (.txt, .md), captions (.vtt, .srt), Whisper or QMSum .json",
                         file_types=list(TRANSCRIPT_SUFFIXES),
                         type="filepath",
@@ -525,6 +550,7 @@ def launch(
 
     blocks = build_app(chat)
     blocks.queue(default_concurrency_limit=4)
+    guard_files(blocks)
     theme = gr.themes.Soft(
         font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
         font_mono=["ui-monospace", "monospace"],
@@ -532,12 +558,22 @@ def launch(
     # one process, one loaded index, one port
     api = FastAPI() if auth is not None and token is None else create_app(lambda: chat.pipe, token=token)
 
+    # Swagger's page loads its script from a CDN that the CSP blocks: the chat's port has none
+    # (the schema stays at /openapi.json; `rag serve` has the docs page).
+    api.router.routes = [r for r in api.router.routes if getattr(r, "path", "") not in _DOCS_PAGES]
+
     @api.middleware("http")
     async def policy(request: Request, call_next: Any) -> Any:
         response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
+
+    if chat.read_only:
+        api.middleware("http")(refuse_uploads)
+    if auth is not None:
+        api.middleware("http")(LoginThrottle())
+    api.middleware("http")(refuse_other_origins)  # outermost: a cross-site request meets nothing else
 
     app = gr.mount_gradio_app(
         api,
@@ -549,8 +585,8 @@ def launch(
         css=CSS,
         head=HEAD,
         theme=theme,
-        max_file_size=MAX_UPLOAD_BYTES,
-        show_error=True,
+        max_file_size=0 if chat.read_only else MAX_UPLOAD_BYTES,
+        show_error=False,  # only gr.Error texts reach the page: no path or traceback from Gradio
         auth=auth,
         auth_message="This chat asks for a user name and password.",
     )
@@ -577,8 +613,8 @@ def main(argv: list[str] | None = None) -> int:
     handler.setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG; filter at the handler
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s")
     try:
-        auth = _auth(args.auth or (os.environ.get(args.auth_env, "") if args.auth_env else None))
-        token = os.environ.get(args.token_env) if args.token_env else None
+        auth = _auth(args.auth or (os.environ.get(args.auth_env, "").strip("\r\n") if args.auth_env else None))
+        token = os.environ.get(args.token_env, "").strip() if args.token_env else None
         if args.token_env and not token:
             raise ValueError(f"--token-env {args.token_env}: that environment variable is empty or unset")
     except ValueError as err:
