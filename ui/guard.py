@@ -38,50 +38,33 @@ def is_own_upload(path: str, uploaded: set[str], folder: Path) -> bool:
     return str(given) in uploaded and resolved.is_relative_to(folder.resolve()) and resolved.is_file()
 
 
-class _OwnUploadsOnly:
-    """Mixin for a component whose input files must be this app's own uploads.
+def only_own_uploads(component: Any, blocks: gr.Blocks) -> Any:
+    """Make `component` (a gr.File, a gr.Chatbot) read only files `blocks`' upload route wrote.
 
     Gradio copies any `FileData.path` (or downloads any URL) an event names into its cache before
-    the handler runs; this refuses, without naming the path, anything its upload route did not write.
-    `blocks` is set by `guard_files` once the page is built.
+    the handler runs, by calling the component's move_resource_to_block_cache; this wraps that
+    method on the one component, refusing anything else without naming it. Returns `component`.
     """
+    sync_move = component.move_resource_to_block_cache
+    async_move = component.async_move_resource_to_block_cache
 
-    blocks: Any = None
-
-    def _vet(self, url_or_file_path: Any) -> None:
+    def vet(url_or_file_path: Any) -> None:
         path = "" if url_or_file_path is None else str(url_or_file_path)
-        blocks = self.blocks
-        uploaded: set[str] = set(getattr(blocks, "upload_file_set", set())) if blocks is not None else set()
+        uploaded = set(getattr(blocks, "upload_file_set", set()))
         if not path or not is_own_upload(path, uploaded, Path(gr.utils.get_upload_folder())):
             raise gr.Error(NOT_UPLOADED)
 
-    def move_resource_to_block_cache(self, url_or_file_path: Any) -> str | None:
-        self._vet(url_or_file_path)
-        return super().move_resource_to_block_cache(url_or_file_path)  # type: ignore[misc]
+    def move(url_or_file_path: Any) -> str | None:
+        vet(url_or_file_path)
+        return sync_move(url_or_file_path)  # type: ignore[no-any-return]
 
-    async def async_move_resource_to_block_cache(self, url_or_file_path: Any) -> str | None:
-        self._vet(url_or_file_path)
-        return await super().async_move_resource_to_block_cache(url_or_file_path)  # type: ignore[misc]
+    async def move_async(url_or_file_path: Any) -> str | None:
+        vet(url_or_file_path)
+        return await async_move(url_or_file_path)  # type: ignore[no-any-return]
 
-
-class UploadedFile(_OwnUploadsOnly, gr.File):
-    """A gr.File upload box whose event reads only files uploaded through it."""
-
-    is_template = True  # the page draws it with gr.File's own front-end
-
-
-class TextChatbot(_OwnUploadsOnly, gr.Chatbot):
-    """A gr.Chatbot that takes no file in the history an event sends (this chat is text only)."""
-
-    is_template = True
-
-
-def guard_files(blocks: gr.Blocks) -> None:
-    """Tell the guarded components which app's uploads they accept. (Gradio's own check, off in a
-    mounted app, would name the refused path in its error; this one does not.)"""
-    for block in blocks.blocks.values():
-        if isinstance(block, _OwnUploadsOnly):
-            block.blocks = blocks
+    component.move_resource_to_block_cache = move
+    component.async_move_resource_to_block_cache = move_async
+    return component
 
 
 Next = Callable[[Request], Awaitable[Response]]
