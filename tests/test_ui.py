@@ -448,3 +448,174 @@ def test_the_chat_port_loads_no_docs_page_from_a_cdn(served: Any) -> None:
         r = httpx.get(base + page)
         assert r.status_code == 404 or ("cdn" not in r.text and "https://" not in r.text), page
     assert httpx.get(base + "/v1/health").status_code == 200
+
+
+# --- issue 28: how answers read, conversations, pickers ---
+
+
+def _answer(text: str, cites: list[tuple[str, str]], **kw: Any) -> Any:
+    from rag import Answer, Citation
+
+    citations = tuple(
+        Citation(i + 1, f"c{i}", doc, f"{doc}.txt", who, 0, 1, "q", 1.0) for i, (who, doc) in enumerate(cites)
+    )
+    return Answer("q?", text, kw.pop("answerable", True), citations=citations, **kw)
+
+
+def test_several_quotes_become_a_list_grouped_by_speaker_and_document() -> None:
+    from ui.format import quote_list, render_quote_list
+
+    text = "A said: “x one” [1] B said: “y <b>” [2] A also said: “z” [3]"
+    grouped = quote_list(_answer(text, [("A", "d1"), ("B", "d1"), ("A", "d1")]))
+    assert grouped is not None
+    assert [(g.speaker, g.quotes) for g in grouped[0]] == [
+        ("A", (("", (("x one", 1), ("z", 3))),)),
+        ("B", (("", (("y <b>", 2),)),)),
+    ]
+    html = render_quote_list(grouped, 0, [1, 2, 3])
+    assert html.startswith(
+        '<p class="said">A said:</p><ul class="quotes"><li>“x one” <a class="cite" href="#cite-0-1">'
+    )
+    assert "“y &lt;b&gt;”" in html and "\n" not in html
+    # two documents: each speaker's quotes per document
+    many = quote_list(_answer(text, [("A", "d1"), ("B", "d1"), ("A", "d2")]))
+    assert many is not None and many[0][0].quotes == (("d1", (("x one", 1),)), ("d2", (("z", 3),)))
+    assert '<p class="in-doc">in d2</p>' in render_quote_list(many, 0, [1, 2, 3])
+    # anything else is shown as written: one quote, narration, a model's answer, a refusal, extra words
+    assert quote_list(_answer("A said: “x” [1]", [("A", "d1")])) is None
+    assert (
+        quote_list(_answer("The article's narration says: “x” [1] A said: “y” [2]", [(None, "d"), ("A", "d")])) is None
+    )
+    assert quote_list(_answer(text, [("A", "d1"), ("B", "d1"), ("A", "d1")], mode="generated")) is None
+    assert quote_list(_answer(text + " But not about Helsinki.", [("A", "d1"), ("B", "d1"), ("A", "d1")])) is None
+    closing = quote_list(_answer(text + " (This is a note.)", [("A", "d1"), ("B", "d1"), ("A", "d1")]))
+    assert closing is not None and closing[1] == "(This is a note.)"
+
+
+def test_which_one_offers_buttons_only_when_the_answer_lists_candidates() -> None:
+    from dataclasses import dataclass
+
+    from rag import Answer, Person
+    from ui.format import candidate_buttons
+
+    plain_reply = _answer("Which Weber do you mean? …", [], answerable=False, reason="ambiguous name 'Weber'")
+    assert candidate_buttons(plain_reply) == ""  # nothing parsed out of the text
+
+    @dataclass(frozen=True)
+    class WithCandidates(Answer):
+        candidates: tuple[Person, ...] = ()
+
+    people = (
+        Person("Weber", "speaker", ("Anna Weber",), doc_ids=("weber-council",)),
+        Person("Weber <i>", "speaker", ("Dan Weber",), doc_ids=("weber-podcast",)),
+    )
+    html = candidate_buttons(WithCandidates("q", "Which Weber?", False, candidates=people))
+    assert html.count('<button class="candidate" type="button">') == 2
+    assert "Weber (Anna Weber) in weber-council" in html and '<span class="pick-doc">weber-podcast</span>' in html
+    assert "<i>" not in html and "Weber &lt;i&gt;" in html
+
+
+def test_exports_keep_cue_times_and_searched_names_each_speaker() -> None:
+    from ui.format import export_markdown, span_clock
+
+    assert span_clock(26, 33.4) == "00:00:26–00:00:33" and span_clock(None, None) == ""
+    cite = {
+        "n": 1,
+        "speaker": "Ann",
+        "source": "a.vtt",
+        "start": 0,
+        "end": 3,
+        "quote": "hi",
+        "time_start": 3725.0,
+        "time_end": 3730.0,
+    }
+    md = export_markdown([{"question": "q", "answer": {"answer": "Ann said", "answerable": True, "citations": [cite]}}])
+    assert "[1] Ann, a.vtt (characters 0–3, at 01:02:05–01:02:10):" in md
+
+
+def test_searched_line_names_each_speaker(fake_chat: Chat) -> None:
+    answer = fake_chat.pipe.ask("What did Dannenberg and McLaughlin say about NATO?")
+    assert searched_line(fake_chat.pipe, answer).startswith("Searched Dannenberg's and McLaughlin's answers (")
+
+
+def test_conversations_are_per_owner_atomic_and_refuse_forged_ids(tmp_path: Path) -> None:
+    from ui.conversations import Conversations, new_id, title_for
+
+    store = Conversations(tmp_path / "conversations")
+    one, two = new_id(), new_id()
+    messages = [{"role": "user", "content": HELSINKI}, {"role": "assistant", "content": "Dannenberg said…"}]
+    store.save("user:ann", one, messages, [{"question": HELSINKI}])
+    store.save("user:ann", two, [{"role": "user", "content": "x " * 80}], [])
+    assert [c.conv_id for c in store.list("user:ann")] == [two, one]  # the latest first
+    assert store.list("user:bob") == [] and store.get("user:bob", one) is None  # another login sees nothing
+    assert store.get("user:ann", one).title == HELSINKI and title_for("x " * 80).endswith("…")
+    assert store.rename("user:ann", one, "  Helsinki,   Dannenberg ").title == "Helsinki, Dannenberg"
+    store.save("user:ann", one, [*messages, {"role": "user", "content": "Why?"}], [])
+    assert store.get("user:ann", one).title == "Helsinki, Dannenberg"  # a rename survives the next answer
+    again = Conversations(tmp_path / "conversations")  # as after a restart
+    assert len(again.get("user:ann", one).messages) == 3 and again.secret() == store.secret()
+    for forged in ("../../etc/passwd", "a" * 31, one.upper(), ""):
+        assert store.get("user:ann", forged) is None and not store.delete("user:ann", forged)
+        with pytest.raises(ValueError):
+            store.save("user:ann", forged, messages, [])
+    assert store.delete("user:bob", one) is False and store.get("user:ann", one) is not None
+    assert store.delete("user:ann", one) and store.get("user:ann", one) is None
+    assert not list((tmp_path / "conversations").rglob(".tmp-*"))
+
+
+def test_the_chat_keeps_a_browsers_conversation_and_not_for_others(fake_chat: Chat) -> None:
+    import gradio as gr
+
+    class Asker:  # what Gradio passes as gr.Request: only the login matters here
+        def __init__(self, username: str | None) -> None:
+            self.username = username
+
+    browser, _, who = fake_chat.arrive("", Asker(None))  # a new browser gets an id
+    assert len(browser) == 32 and who["value"] == ""
+    history, _, exchanges, _ = _last(fake_chat.respond(HELSINKI, [], ANYONE, []))
+    conv_id, past, title = fake_chat.remember(browser, "", history, exchanges, Asker(None))
+    assert past["value"] == conv_id and past["choices"][0][1] == conv_id and title["value"] == HELSINKI
+    messages, kept, same, _, _ = fake_chat.reopen(browser, conv_id, Asker(None))
+    assert same == conv_id and kept == exchanges and messages[0] == {"role": "user", "content": HELSINKI}
+    other, *_ = fake_chat.arrive("", Asker(None))
+    assert fake_chat.reopen(other, conv_id, Asker(None))[-1].startswith("That conversation is gone")
+    fake_chat.login_required = True  # with a login, a browser id alone opens nothing
+    assert fake_chat.owner(browser, Asker(None)) == "" and fake_chat.owner(browser, Asker("ann")) == "user:ann"
+    _, _, who = fake_chat.arrive(browser, Asker("ann<b>"))
+    assert who["value"] == "Signed in as **ann&lt;b&gt;** · [Log out](/logout)"
+    assert isinstance(gr.update(), dict)
+
+
+def test_speakers_follow_the_document_and_say_where_they_speak(fake_chat: Chat, tmp_path: Path) -> None:
+    src = tmp_path / "panel.txt"
+    shutil.copy(DATA / "panel.txt", src)
+    fake_chat.upload(str(src), progress=None)
+    everyone = fake_chat.speaker_choices(None)
+    labels = {value: label for label, value in everyone}
+    assert everyone[0] == (ANYONE, ANYONE) and labels["Dannenberg"].endswith(" in cipher-brief-trump-putin-call")
+    narrowed = fake_chat.narrow_speakers("panel", "Dannenberg")
+    assert narrowed["value"] == ANYONE and all("panel" in label for label, _ in narrowed["choices"][1:])
+    assert fake_chat.narrow_speakers("panel", "James Okafor")["value"] == "James Okafor"
+
+
+@pytest.mark.xfail(strict=True, reason="rag: resolve_speaker misses exact names that start or end with markup")
+def test_a_speaker_whose_name_holds_markup_can_be_picked(tmp_path: Path) -> None:
+    import json
+
+    from rag import build_index
+
+    names = ["<img src=//evil.example/p.png>", "<form action=//x><input name=pw></form>", "Bob"]
+    turns = [
+        {"speaker": n, "content": f"The budget {w} was approved today."} for n, w in zip(names, "abc", strict=True)
+    ]
+    (tmp_path / "m.json").write_text(json.dumps(turns))
+    build_index([tmp_path / "m.json"], tmp_path / "index", embedder=FakeEmbedder())
+    chat = Chat(
+        Pipeline.load(tmp_path / "index", embedder=FakeEmbedder()),
+        index=tmp_path / "index",
+        sources=[],
+        uploads=tmp_path / "u",
+    )
+    for name in names:
+        *_, (_, status, exchanges, _) = chat.respond("What about the budget?", [], name, [])
+        assert exchanges and exchanges[-1]["answer"]["speaker"] == name, status

@@ -99,6 +99,9 @@ button.copy-plain, button.candidate {font-size: 0.85em; margin-top: 6px; padding
 .candidates {display: flex; flex-wrap: wrap; gap: 6px; margin-top: 6px;}
 button.candidate {margin-top: 0; font-weight: 600;}
 .hidden-control {display: none !important;}
+/* the status line is in each answer; this copy is for screen readers (a live region), not shown twice */
+#searching {position: absolute !important; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
+  white-space: nowrap;}
 #who {font-size: 0.9em;}
 #who a {color: #1d4ed8;} .dark #who a {color: #93c5fd;}
 /* a focus ring everyone can see, in both themes */
@@ -179,6 +182,8 @@ document.addEventListener("click", (event) => {
 });
 // The start of a new answer scrolls into view inside the chat (not its end).
 function scrollToAnswerStart() {
+  const live = document.getElementById("searching");  // read out by screen readers, shown in the answer
+  if (live && !live.getAttribute("role")) { live.setAttribute("role", "status"); live.setAttribute("aria-live", "polite"); }
   const rows = document.querySelectorAll("#chat .bot-row");
   const last = rows[rows.length - 1];
   if (rows.length < (window.ragSeen || 0)) window.ragSeen = 0;  // a new or reopened conversation

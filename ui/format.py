@@ -75,7 +75,8 @@ def render_answer(pipe: Pipeline, answer: Answer, turn: int, *, searched: str = 
     status = f'<div class="status">{html.escape(searched, quote=False)}</div>' if searched else ""
     numbers = [c.n for c in answer.citations]
     if not answer.answerable:
-        head = "Not in the transcripts." if not answer.citations else "Not as asked."
+        which = bool(getattr(answer, "candidates", None)) or answer.reason.startswith("ambiguous")
+        head = "Which one?" if which else "Not in the transcripts." if not answer.citations else "Not as asked."
         linked = link_markers(answer.text, turn, numbers)
         refusal = f'<div class="refusal"><b>{head}</b> {linked}{candidate_buttons(answer)}</div>'
         cards = "".join(source_card(pipe, c, turn) for c in answer.citations)  # a wrong premise: who did say it
