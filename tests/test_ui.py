@@ -318,13 +318,20 @@ def test_an_upload_event_reads_only_files_uploaded_through_the_page(served: Any,
     assert "secret_notes" not in chat.pipe.documents and not (chat.uploads / "secret_notes.txt").exists()
     hits = httpx.post(f"{base}/v1/search", json={"query": "database password hunter2"}).json()["hits"]
     assert all("hunter2" not in h["text"] for h in hits)
-    # the same event with a file the page did upload is taken
-    with httpx.Client(base_url=base, timeout=60) as client:
-        stored = client.post(
+    # a file uploaded in one browser session cannot be added from another
+    with httpx.Client(base_url=base, timeout=60) as owner, httpx.Client(base_url=base, timeout=60) as other:
+        owner.get("/")  # each browser gets its session cookie with the page
+        other.get("/")
+        assert owner.cookies.get("rag-session") != other.cookies.get("rag-session")
+        assert httpx.post(f"{base}/gradio_api/upload", files={"files": ("a.txt", b"Ann: hi")}).status_code == 403
+        stored = owner.post(
             "/gradio_api/upload", files={"files": ("panel.txt", (DATA / "panel.txt").read_bytes())}
         ).json()
         fd = {"path": stored[0], "orig_name": "panel.txt", "meta": {"_type": "gradio.FileData"}}
-        msg = _event(base, "upload", "upload", [[fd]], client)
+        stolen = _event(base, "upload", "upload", [[fd]], other)
+        assert "Not added." in str(stolen["output"]["data"][0]) and stored[0] not in str(stolen)
+        assert "panel" not in chat.pipe.documents
+        msg = _event(base, "upload", "upload", [[fd]], owner)  # the page that uploaded it: taken
     assert msg["success"] is True and "Added panel.txt" in str(msg["output"]["data"][0])
     assert "panel" in chat.pipe.documents
 

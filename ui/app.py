@@ -50,7 +50,15 @@ from ui.format import (
     render_answer,
     searched_line,
 )
-from ui.guard import LoginThrottle, only_own_uploads, refuse_other_origins, refuse_uploads
+from ui.guard import (
+    NOT_UPLOADED,
+    SESSION_COOKIE,
+    LoginThrottle,
+    UploadLedger,
+    only_own_uploads,
+    refuse_other_origins,
+    refuse_uploads,
+)
 
 log = logging.getLogger("rag.ui")
 TYPES = ", ".join(TRANSCRIPT_SUFFIXES)
@@ -183,7 +191,10 @@ document.addEventListener("click", (event) => {
 // The start of a new answer scrolls into view inside the chat (not its end).
 function scrollToAnswerStart() {
   const live = document.getElementById("searching");  // read out by screen readers, shown in the answer
-  if (live && !live.getAttribute("role")) { live.setAttribute("role", "status"); live.setAttribute("aria-live", "polite"); }
+  if (live && !live.getAttribute("role")) {
+    live.setAttribute("role", "status");
+    live.setAttribute("aria-live", "polite");
+  }
   const rows = document.querySelectorAll("#chat .bot-row");
   const last = rows[rows.length - 1];
   if (rows.length < (window.ragSeen || 0)) window.ragSeen = 0;  // a new or reopened conversation
@@ -211,15 +222,45 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
   first.focus();
 });
-// Tab out of a dropdown closes its list instead of leaving it open over other controls.
+// Tab out of a dropdown closes its list and goes on to the next control (Gradio's own Tab
+// handling reopens the list and drops the focus on the page).
 document.addEventListener("keydown", (event) => {
-  if (event.key !== "Tab") return;
-  const input = event.target.closest && event.target.closest(".gradio-dropdown input, [role=combobox]");
+  if (event.key !== "Tab" || event.altKey || event.ctrlKey) return;
+  const input = event.target.closest && event.target.closest("input[role=combobox]");
   if (!input) return;
-  input.dispatchEvent(new KeyboardEvent("keydown", {key: "Escape", bubbles: true}));
+  event.preventDefault();
+  event.stopImmediatePropagation();
+  const stops = [...document.querySelectorAll(
+    "a[href], button, input:not([type=hidden]), textarea, select, summary, [tabindex]")]
+    .filter((el) => !el.disabled && el.tabIndex >= 0 && el.getClientRects().length &&
+            getComputedStyle(el).visibility !== "hidden");
+  const at = stops.indexOf(input);
+  const next = stops[(at + (event.shiftKey ? -1 : 1) + stops.length) % stops.length];
+  input.blur();
+  setTimeout(() => next && next.focus(), 0);
 }, true);
 </script>
 """
+
+
+# Gradio's page before sign-in gets neither the head above nor a title: added to "/" as it is sent.
+LOGIN_HEAD = (
+    "<title>Ask the transcripts</title><script>\n"
+    + """
+// Gradio's login page: a title and labels in sentence case.
+function tidyLogin() {
+  if (!document.querySelector("input[type=password]")) return;
+  if (!document.title) document.title = "Sign in · Ask the transcripts";
+  for (const span of document.querySelectorAll("label > span")) {
+    const text = span.textContent.trim();
+    if (text === "username") span.textContent = "User name";
+    else if (text === "password") span.textContent = "Password";
+  }
+}
+new MutationObserver(tidyLogin).observe(document.documentElement, {childList: true, subtree: true});
+"""
+    + "</script>"
+)
 
 
 class Chat:
@@ -248,6 +289,7 @@ class Chat:
         # past conversations live next to the uploads, one folder per login or browser
         self.conversations = Conversations(conversations or uploads.parent / "conversations")
         self.login_required = False  # set by launch() when the chat asks for a login
+        self.ledger: UploadLedger | None = None  # set by launch(): which session uploaded which file
 
     def _use(self, pipe: Pipeline) -> None:
         """Swap in a pipeline (at start and after an upload), with its model-writing twin."""
@@ -455,17 +497,27 @@ class Chat:
             return {"question": question, "error": str(err)}
         return answer.to_dict()
 
-    def upload(self, paths: str | list[str] | None, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+    def upload(
+        self,
+        paths: str | list[str] | None,
+        request: gr.Request | None = None,
+        progress: Any = gr.Progress(),  # noqa: B008
+    ) -> tuple[Any, ...]:
         """Add transcripts to the index on disk, one line of result per file; on any problem with
-        a file the index stays as it was for that file."""
+        a file the index stays as it was for that file. Served (`ledger` set), only files this
+        browser session uploaded are read."""
         if self.read_only:
             return ("This chat is read-only; uploads are off.", *self.refresh())
         chosen = [paths] if isinstance(paths, str) else [p for p in paths or [] if p]
         if not chosen:
             return (f"Choose a transcript ({TYPES}) first.", *self.refresh())
+        session = request.cookies.get(SESSION_COOKIE) if request is not None else None
         lines = []
         for path in chosen:
             src = Path(path)
+            if self.ledger is not None and not self.ledger.is_from(path, session):
+                lines.append(f"**Not added.** {plain(NOT_UPLOADED)}")
+                continue
             try:
                 lines.append(self._add(src, progress))
             except RagError as err:
@@ -787,7 +839,7 @@ def launch(
     `auth`: a user name and password the chat asks for. With `auth` and no `token`, /v1 is off
     (it would be an open door beside a locked one).
     """
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI, Request, Response
 
     from rag.serve import create_app
 
@@ -809,8 +861,26 @@ def launch(
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
+    if auth is not None:
+
+        @api.middleware("http")
+        async def titled_login(request: Request, call_next: Any) -> Any:
+            if request.method != "GET" or request.url.path != "/":
+                return await call_next(request)
+            request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"accept-encoding"]
+            response = await call_next(request)
+            if not response.headers.get("content-type", "").startswith("text/html"):
+                return response
+            body = b"".join([chunk async for chunk in response.body_iterator])
+            body = body.replace(b"</head>", LOGIN_HEAD.encode() + b"</head>", 1)
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+            return Response(body, status_code=response.status_code, headers=headers)
+
     if chat.read_only:
         api.middleware("http")(refuse_uploads)
+    else:
+        chat.ledger = UploadLedger()
+        api.middleware("http")(chat.ledger)
     if auth is not None:
         api.middleware("http")(LoginThrottle())
     api.middleware("http")(refuse_other_origins)  # outermost: a cross-site request meets nothing else

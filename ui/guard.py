@@ -159,3 +159,53 @@ class LoginThrottle:
         elif 400 <= response.status_code < 500:
             self.failed(client, time.monotonic())
         return response
+
+
+SESSION_COOKIE = "rag-session"
+
+
+class UploadLedger:
+    """Which browser session each uploaded file came from, so an upload event in one session can
+    never add a file another session uploaded (or any other file): the key is a random HttpOnly
+    cookie the chat sets on its first answer to a browser."""
+
+    def __init__(self, *, most: int = 10_000) -> None:
+        self._owner: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self.most = most
+
+    def record(self, paths: list[str], session: str) -> None:
+        with self._lock:
+            for p in paths:
+                self._owner[str(p)] = session
+            while len(self._owner) > self.most:  # forget the oldest
+                self._owner.pop(next(iter(self._owner)))
+
+    def is_from(self, path: str, session: str | None) -> bool:
+        with self._lock:
+            return bool(session) and self._owner.get(str(path)) == session
+
+    async def __call__(self, request: Request, call_next: Next) -> Response:
+        """Give each browser a session cookie; note the files each upload request wrote."""
+        import json
+        import secrets
+
+        session = request.cookies.get(SESSION_COOKIE)
+        if is_upload_route(request.url.path) and request.method == "POST":
+            if not session:
+                return JSONResponse({"error": "reload the page, then upload again"}, status_code=403)
+            request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"accept-encoding"]
+            response = await call_next(request)
+            body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+            if response.status_code == 200:
+                try:
+                    written = json.loads(body)
+                except ValueError:
+                    written = []
+                self.record([p for p in written if isinstance(p, str)], session)
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+            return Response(body, status_code=response.status_code, headers=headers)
+        response = await call_next(request)
+        if not session:
+            response.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(24), httponly=True, samesite="strict")
+        return response
