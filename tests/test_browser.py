@@ -387,7 +387,7 @@ def test_every_text_is_readable_and_every_control_named(server: str, browser: An
     page.locator("#chat a.cite").last.click()  # a source card open, its quote highlighted
     page.wait_for_function("() => [...document.querySelectorAll('#chat details.source-card')].some(d => d.open)")
     page.click("#documents button")
-    page.wait_for_function("() => document.querySelector('#documents-table').innerText.includes('cipher-brief')")
+    page.wait_for_function("() => (document.querySelector('#documents-table')?.innerText || '').includes('cipher')")
     page.click("#add button")
     page.wait_for_timeout(300)
     result = page.evaluate(CHECKS)
