@@ -130,7 +130,7 @@ button.candidate {margin-top: 0; font-weight: 600;}
   #title h2 {font-size: 1.15em; margin: 0;}
   #title p {display: none;}
   #documents-table {overflow-x: auto;}
-  #documents-table th:nth-child(4), #documents-table td:nth-child(4) {display: none;}  /* Added: on a wide screen */
+  #documents-table th, #documents-table td {font-size: 0.85em;}
 }
 """
 
@@ -721,7 +721,7 @@ def build_app(chat: Chat) -> gr.Blocks:
                         datatype=["str", "str", "str", "str"],
                         interactive=False,
                         wrap=True,
-                        column_widths=["28%", "34%", "14%", "24%"],
+                        column_widths=["27%", "31%", "18%", "24%"],
                         elem_id="documents-table",
                         label="Documents",
                         show_label=False,
@@ -748,9 +748,13 @@ def build_app(chat: Chat) -> gr.Blocks:
                         delete_no = gr.Button("Cancel", size="sm", elem_id="delete-no")
                     delete_status = gr.Markdown("", elem_id="delete-status")
                 with gr.Accordion("Add transcripts", open=False, elem_id="add", visible=not chat.read_only):
+                    gr.Markdown(
+                        "'Name:' text (.txt, .md), captions (.vtt, .srt), Whisper or QMSum .json; several at once.",
+                        elem_id="upload-help",
+                    )
                     upload = gr.File(
                         file_count="multiple",
-                        label="Transcripts: 'Name:' text (.txt, .md), captions (.vtt, .srt), Whisper or QMSum .json",
+                        label="Transcripts to add",  # short: a long label runs under the box's buttons
                         file_types=list(TRANSCRIPT_SUFFIXES),
                         type="filepath",
                         elem_id="upload",
