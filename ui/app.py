@@ -708,10 +708,11 @@ def build_app(chat: Chat) -> gr.Blocks:
                         title = gr.Textbox(label="Name of this conversation", elem_id="title-box", scale=3)
                         rename = gr.Button("Rename", elem_id="rename", size="sm", scale=1, min_width=80)
                     forget = gr.Button("Delete conversation", elem_id="forget", size="sm", variant="stop")
-                    with gr.Row(visible=False, elem_id="forget-confirm") as forget_row:
+                    with gr.Column(visible=False, elem_id="forget-confirm") as forget_row:
                         forget_ask = gr.Markdown("", elem_id="forget-question")
-                        forget_yes = gr.Button("Yes, delete it", variant="stop", size="sm", elem_id="forget-yes")
-                        forget_no = gr.Button("Cancel", size="sm", elem_id="forget-no")
+                        with gr.Row():
+                            forget_yes = gr.Button("Yes, delete it", variant="stop", size="sm", elem_id="forget-yes")
+                            forget_no = gr.Button("Cancel", size="sm", elem_id="forget-no")
                     conv_status = gr.Markdown("", elem_id="conv-status")
                     download = gr.File(label="Conversation (Markdown)", visible=False, elem_id="download")
                 with gr.Accordion("Documents", open=False, elem_id="documents"):
@@ -742,10 +743,11 @@ def build_app(chat: Chat) -> gr.Blocks:
                             visible=not chat.read_only and bool(deletable),
                             elem_id="delete",
                         )
-                    with gr.Row(visible=False, elem_id="delete-confirm") as delete_row:
+                    with gr.Column(visible=False, elem_id="delete-confirm") as delete_row:
                         delete_ask = gr.Markdown("", elem_id="delete-question")
-                        delete_yes = gr.Button("Yes, delete it", variant="stop", size="sm", elem_id="delete-yes")
-                        delete_no = gr.Button("Cancel", size="sm", elem_id="delete-no")
+                        with gr.Row():
+                            delete_yes = gr.Button("Yes, delete it", variant="stop", size="sm", elem_id="delete-yes")
+                            delete_no = gr.Button("Cancel", size="sm", elem_id="delete-no")
                     delete_status = gr.Markdown("", elem_id="delete-status")
                 with gr.Accordion("Add transcripts", open=False, elem_id="add", visible=not chat.read_only):
                     gr.Markdown(

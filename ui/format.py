@@ -89,7 +89,7 @@ def render_answer(pipe: Pipeline, answer: Answer, turn: int, *, searched: str = 
 
 
 # One "Lead: “quote” [n]" part of an extractive answer (rag.answer writes them joined by spaces).
-_PART = re.compile(r"\s*(?P<lead>[^“”\[\]]*?): “(?P<quote>[^“”]*)” \[(?P<n>\d+)\]")
+_PART = re.compile(r"\s*(?P<lead>[^“”\[\]]*?): “(?P<quote>.*?)” \[(?P<n>\d+)\](?=\s|$)", re.S)
 
 
 @dataclass(frozen=True)
