@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import copy
 import html
+import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -37,6 +39,7 @@ from rag import (
     split_turns,
 )
 from rag.views import documents_json, message_text
+from ui.conversations import Conversations, new_id
 from ui.format import (
     corpus_line,
     count,
@@ -46,6 +49,15 @@ from ui.format import (
     plain_answer,
     render_answer,
     searched_line,
+)
+from ui.guard import (
+    NOT_UPLOADED,
+    SESSION_COOKIE,
+    LoginThrottle,
+    UploadLedger,
+    only_own_uploads,
+    refuse_other_origins,
+    refuse_uploads,
 )
 
 log = logging.getLogger("rag.ui")
@@ -60,13 +72,21 @@ EXAMPLES = [
     "How long did the Trump-Putin call last?",
 ]
 MAX_UPLOAD_BYTES = 5_000_000
+MAX_LISTED = 50  # past conversations shown
+_BROWSER_ID = re.compile(r"[0-9a-f]{32}")
 
 CSS = """
 .gradio-container {max-width: 1180px !important; margin: auto;}
-#corpus {color: var(--body-text-color-subdued); font-size: 0.9em;}
+#corpus, #corpus p {color: var(--body-text-color-subdued); font-size: 0.9em;}
 .status {font-size: 0.85em; color: var(--body-text-color-subdued); margin-bottom: 4px;}
-.refusal {border-left: 4px solid #d97706; background: rgba(217,119,6,0.08); padding: 8px 12px; border-radius: 4px;}
-.answer a.cite {font-weight: 600; text-decoration: none; color: #2563eb; cursor: pointer;}
+.refusal {border-left: 4px solid #b45309; background: rgba(217,119,6,0.08); padding: 8px 12px; border-radius: 4px;}
+a.cite {font-weight: 600; text-decoration: none; color: #1d4ed8; cursor: pointer;}
+.dark a.cite {color: #93c5fd;}
+a.cite:hover {text-decoration: underline;}
+.answer p.said {margin: 6px 0 2px;}
+.answer p.in-doc {margin: 2px 0 0 12px; font-style: italic;}
+.answer ul.quotes {margin: 2px 0 6px 1.2em; padding-left: 0.6em;}
+.answer ul.quotes li {margin: 2px 0;}
 .sources {margin-top: 8px;}
 details.source-card {border: 1px solid var(--border-color-primary); border-radius: 6px;
   padding: 4px 10px; margin: 6px 0; background: var(--background-fill-secondary);}
@@ -74,14 +94,44 @@ details.source-card[open] {padding-bottom: 8px;}
 details.source-card summary {cursor: pointer; overflow-wrap: anywhere;}
 details.source-card .doc {color: var(--body-text-color-subdued); font-size: 0.85em; margin-left: 4px;}
 details.source-card .turn-text {margin-top: 6px; line-height: 1.5; overflow-wrap: anywhere;}
-details.source-card mark {background: #fde68a; color: inherit; padding: 0 2px;}
+/* the quote: dark text on light yellow in both themes (15:1), never the theme's light grey on yellow */
+details.source-card mark, .dark details.source-card mark {background: #fde68a; color: #1f2937; padding: 0 2px;}
 details.source-card .where {font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 6px;
   overflow-wrap: anywhere;}
 details.source-card.flash {outline: 2px solid #2563eb;}
 .generation {font-size: 0.85em; color: var(--body-text-color-subdued); margin-top: 6px;}
-.plain-copy {display: none;}
-button.copy-plain {font-size: 0.8em; margin-top: 6px; padding: 2px 10px; border-radius: 4px;
-  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); cursor: pointer;}
+.plain-copy, .pick-name, .pick-doc {display: none;}
+button.copy-plain, button.candidate {font-size: 0.85em; margin-top: 6px; padding: 3px 10px; border-radius: 4px;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
+  color: var(--body-text-color); cursor: pointer;}
+.candidates {display: flex; flex-wrap: wrap; gap: 6px; margin-top: 6px;}
+button.candidate {margin-top: 0; font-weight: 600;}
+.hidden-control {display: none !important;}
+/* the status line is in each answer; this copy is for screen readers (a live region), not shown twice */
+#searching {position: absolute !important; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
+  white-space: nowrap;}
+#who {font-size: 0.9em;}
+#who a {color: #1d4ed8;} .dark #who a {color: #93c5fd;}
+/* a focus ring everyone can see, in both themes */
+:is(a, button, input, textarea, select, summary, [tabindex]):focus-visible {
+  outline: 3px solid #2563eb !important; outline-offset: 2px !important;}
+.dark :is(a, button, input, textarea, select, summary, [tabindex]):focus-visible {outline-color: #93c5fd !important;}
+#question textarea:focus {outline: 3px solid #2563eb !important; outline-offset: 1px;}
+.dark #question textarea:focus {outline-color: #93c5fd !important;}
+/* dropdown text never runs under its arrow */
+#speaker input, #document input, #doomed input {padding-right: 28px !important; text-overflow: ellipsis;}
+/* table cells break between words, not inside them */
+#documents-table td, #documents-table th, #documents-table span {word-break: normal !important;
+  overflow-wrap: normal !important; hyphens: none;}
+#upload .file-preview, #upload .wrap {padding-right: 32px;}
+@media (max-width: 640px) {
+  .gradio-container {padding: 6px !important;}
+  #chat {height: 46vh !important; min-height: 260px;}
+  #title h2 {font-size: 1.15em; margin: 0;}
+  #title p {display: none;}
+  #documents-table {overflow-x: auto;}
+  #documents-table th, #documents-table td {font-size: 0.85em;}
+}
 """
 
 # Pages may load nothing from other sites: no image, script, style, font or form target from a
@@ -92,7 +142,7 @@ CSP = (
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
 )
 
-# Clicking [n] opens its source card and brings it into view.
+# Clicking [n] opens its source card and brings it into view; the rest is keyboard and scrolling.
 HEAD = """
 <script>
 document.addEventListener("click", (event) => {
@@ -125,17 +175,92 @@ document.addEventListener("click", async (event) => {
   button.textContent = "Copied";
   setTimeout(() => (button.textContent = "Copy answer"), 1500);
 });
-// A new answer scrolls into view, even after a source card was opened higher up.
-new MutationObserver(() => {
+// A "which one?" button asks the question again for that person (and their document).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button.candidate");
+  if (!button) return;
+  const pick = document.querySelector("#pick textarea, #pick input");
+  if (!pick) return;
+  pick.value = JSON.stringify({
+    name: button.querySelector(".pick-name")?.textContent || "",
+    doc: button.querySelector(".pick-doc")?.textContent || "",
+  });
+  pick.dispatchEvent(new Event("input", {bubbles: true}));
+  setTimeout(() => document.querySelector("#pick-go")?.click(), 50);
+});
+// The start of a new answer scrolls into view inside the chat (not its end).
+function scrollToAnswerStart() {
+  const live = document.getElementById("searching");  // read out by screen readers, shown in the answer
+  if (live && !live.getAttribute("role")) {
+    live.setAttribute("role", "status");
+    live.setAttribute("aria-live", "polite");
+  }
   const rows = document.querySelectorAll("#chat .bot-row");
   const last = rows[rows.length - 1];
-  if (last && last.dataset.seen !== "1") {
-    last.dataset.seen = "1";
-    last.scrollIntoView({block: "nearest"});
-  }
-}).observe(document.documentElement, {childList: true, subtree: true});
+  if (rows.length < (window.ragSeen || 0)) window.ragSeen = 0;  // a new or reopened conversation
+  if (!last || rows.length === window.ragSeen || !last.querySelector(".answer, .refusal")) return;
+  window.ragSeen = rows.length;
+  let box = last.parentElement;
+  while (box && box !== document.body && !(box.scrollHeight > box.clientHeight + 2 &&
+         /(auto|scroll)/.test(getComputedStyle(box).overflowY))) box = box.parentElement;
+  if (!box || box === document.body) { last.scrollIntoView({block: "start"}); return; }
+  const user = last.previousElementSibling;
+  const top = (user && user.classList.contains("user-row")) ? user : last;
+  box.scrollTop += top.getBoundingClientRect().top - box.getBoundingClientRect().top - 4;
+}
+new MutationObserver(() => requestAnimationFrame(scrollToAnswerStart))
+  .observe(document.documentElement, {childList: true, subtree: true});
+// Keyboard: Tab from the question box goes straight to [1] of the newest answer.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Tab" || event.shiftKey || event.altKey || event.ctrlKey) return;
+  if (!event.target.closest || !event.target.closest("#question")) return;
+  const rows = document.querySelectorAll("#chat .bot-row");
+  const last = rows[rows.length - 1];
+  const first = last && last.querySelector("a.cite");
+  if (!first || window.ragTabbed === rows.length) return;
+  window.ragTabbed = rows.length;
+  event.preventDefault();
+  first.focus();
+});
+// Tab out of a dropdown closes its list and goes on to the next control (Gradio's own Tab
+// handling reopens the list and drops the focus on the page).
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Tab" || event.altKey || event.ctrlKey) return;
+  const input = event.target.closest && event.target.closest("input[role=combobox]");
+  if (!input) return;
+  event.preventDefault();
+  event.stopImmediatePropagation();
+  const stops = [...document.querySelectorAll(
+    "a[href], button, input:not([type=hidden]), textarea, select, summary, [tabindex]")]
+    .filter((el) => !el.disabled && el.tabIndex >= 0 && el.getClientRects().length &&
+            getComputedStyle(el).visibility !== "hidden");
+  const at = stops.indexOf(input);
+  const next = stops[(at + (event.shiftKey ? -1 : 1) + stops.length) % stops.length];
+  input.blur();
+  setTimeout(() => next && next.focus(), 0);
+}, true);
 </script>
 """
+
+
+# Gradio's page before sign-in gets neither the head above nor a title: added to "/" as it is sent.
+LOGIN_HEAD = (
+    "<title>Ask the transcripts</title><script>\n"
+    + """
+// Gradio's login page: a title and labels in sentence case.
+function tidyLogin() {
+  if (!document.querySelector("input[type=password]")) return;
+  if (!document.title) document.title = "Sign in · Ask the transcripts";
+  for (const span of document.querySelectorAll("label > span")) {
+    const text = span.textContent.trim();
+    if (text === "username") span.textContent = "User name";
+    else if (text === "password") span.textContent = "Password";
+  }
+}
+new MutationObserver(tidyLogin).observe(document.documentElement, {childList: true, subtree: true});
+"""
+    + "</script>"
+)
 
 
 class Chat:
@@ -151,6 +276,7 @@ class Chat:
         embedder: Any = None,
         generator: Any = None,
         read_only: bool = False,
+        conversations: Path | None = None,
     ) -> None:
         self.generator = generator  # a language model for fluent answers, or None
         self._use(pipe)
@@ -160,6 +286,10 @@ class Chat:
         self.embedder = embedder  # None: the packaged model; tests pass a fake
         self.read_only = read_only  # no uploads, no deletes (a chat others can reach)
         self._build_lock = threading.Lock()
+        # past conversations live next to the uploads, one folder per login or browser
+        self.conversations = Conversations(conversations or uploads.parent / "conversations")
+        self.login_required = False  # set by launch() when the chat asks for a login
+        self.ledger: UploadLedger | None = None  # set by launch(): which session uploaded which file
 
     def _use(self, pipe: Pipeline) -> None:
         """Swap in a pipeline (at start and after an upload), with its model-writing twin."""
@@ -175,6 +305,115 @@ class Chat:
     def documents(self) -> list[str]:
         return [EVERY_DOCUMENT, *self.pipe.documents]
 
+    # --- who is asking, and their past conversations ---
+
+    def owner(self, browser: str, request: gr.Request | None) -> str:
+        """Whose conversations these are: the login when there is one, else this browser's id.
+
+        With a login set and none given (cannot happen through the page), nobody: "".
+        """
+        user = getattr(request, "username", None) if request is not None else None
+        if user:
+            return f"user:{user}"
+        if self.login_required:
+            return ""
+        return f"browser:{browser}" if _BROWSER_ID.fullmatch(browser or "") else ""
+
+    def past_choices(self, owner: str) -> list[tuple[str, str]]:
+        if not owner:
+            return []
+        return [
+            (f"{c.title} · {time.strftime('%d %b %H:%M', time.localtime(c.updated))}", c.conv_id)
+            for c in self.conversations.list(owner)[:MAX_LISTED]
+        ]
+
+    def arrive(self, browser: str, request: gr.Request) -> tuple[str, Any, Any]:
+        """On page load: give a new browser its id; list its (or the login's) conversations."""
+        if not _BROWSER_ID.fullmatch(browser or ""):
+            browser = new_id()
+        owner = self.owner(browser, request)
+        user = getattr(request, "username", None)
+        who = f"Signed in as **{plain(user)}** · [Log out](/logout)" if user else ""
+        return browser, gr.update(choices=self.past_choices(owner), value=None), gr.update(value=who)
+
+    def remember(
+        self,
+        browser: str,
+        conv_id: str,
+        messages: list[dict[str, Any]],
+        exchanges: list[dict[str, Any]],
+        request: gr.Request,
+    ) -> tuple[str, Any, Any]:
+        """After each answer: save the conversation on the server (a new one gets an id)."""
+        owner = self.owner(browser, request)
+        if not owner or not exchanges:
+            return conv_id, gr.update(), gr.update()
+        conv_id = conv_id if _BROWSER_ID.fullmatch(conv_id or "") else new_id()
+        conv = self.conversations.save(owner, conv_id, _plain_messages(messages), exchanges)
+        return conv_id, gr.update(choices=self.past_choices(owner), value=conv_id), gr.update(value=conv.title)
+
+    def reopen(self, browser: str, conv_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+        conv = self.conversations.get(self.owner(browser, request), conv_id or "")
+        if conv is None:
+            return gr.update(), gr.update(), gr.update(), gr.update(), "That conversation is gone; pick another."
+        return conv.messages, conv.exchanges, conv.conv_id, conv.title, ""
+
+    def rename(self, browser: str, conv_id: str, title: str, request: gr.Request) -> tuple[Any, str]:
+        owner = self.owner(browser, request)
+        if not conv_id:
+            return gr.update(), "Ask something first; then the conversation can be named."
+        conv = self.conversations.rename(owner, conv_id, title or "")
+        if conv is None:
+            return gr.update(), "Type a name first."
+        return gr.update(choices=self.past_choices(owner), value=conv_id), f"Renamed to “{plain(conv.title)}”."
+
+    def ask_forget(self, browser: str, conv_id: str, request: gr.Request) -> tuple[Any, str, str]:
+        conv = self.conversations.get(self.owner(browser, request), conv_id or "")
+        if conv is None:
+            return gr.update(visible=False), "", "Nothing to delete: this conversation is not saved yet."
+        return gr.update(visible=True), f"Delete “{plain(conv.title)}”? This cannot be undone.", ""
+
+    def forget(self, browser: str, conv_id: str, request: gr.Request) -> tuple[Any, ...]:
+        owner = self.owner(browser, request)
+        gone = self.conversations.delete(owner, conv_id or "")
+        said = "Conversation deleted." if gone else "It was already gone."
+        fresh = ([], "", [], gr.update(visible=False), "", gr.update(choices=self.past_choices(owner), value=None), "")
+        return (gr.update(visible=False), said, *fresh)
+
+    # --- pickers ---
+
+    def speaker_choices(self, doc_id: str | None) -> list[tuple[str, str]]:
+        """Speakers to pick, each saying where they speak; only the document's when one is chosen."""
+        people = [p for p in self.pipe.speakers() if doc_id is None or doc_id in p.doc_ids]
+        return [(ANYONE, ANYONE), *((p.where, p.name) for p in people)]
+
+    def narrow_speakers(self, document: str | None, speaker: str | None) -> Any:
+        doc_id = None if not document or document == EVERY_DOCUMENT else document
+        choices = self.speaker_choices(doc_id)
+        keep = speaker if speaker in {value for _, value in choices} else ANYONE
+        return gr.update(choices=choices, value=keep)
+
+    def respond_pick(
+        self, pick: str, history: list[dict[str, Any]], exchanges: list[dict[str, Any]], fluent: bool = False
+    ) -> Iterator[tuple[list[dict[str, Any]], str, list[dict[str, Any]], str]]:
+        """A "which one?" button: the last question again, for that person in their document."""
+        try:
+            chosen = json.loads(pick or "{}")
+        except ValueError:
+            chosen = {}
+        name, doc = str(chosen.get("name") or ""), str(chosen.get("doc") or "")
+        earlier = [message_text(m.get("content")) for m in history if m.get("role") == "user"]
+        question = next((q for q in reversed(earlier) if q.strip()), "")
+        if not name or not question:
+            yield history, "Pick a person from an answer first.", exchanges, ""
+            return
+        yield from self.respond(question, history, name, exchanges, fluent, doc or None)
+
+    def ask_delete(self, doc_id: str | None) -> tuple[Any, str]:
+        if not doc_id:
+            return gr.update(visible=False), ""
+        return gr.update(visible=True), f"Delete **{plain(doc_id)}** from disk and from the index?"
+
     def deletable(self) -> list[str]:
         """Documents added through the chat (in the uploads folder): the ones it may delete."""
         uploads = self.uploads.resolve()
@@ -186,7 +425,7 @@ class Chat:
         can_delete = not self.read_only and bool(deletable)
         return (
             corpus_line(self.pipe),
-            gr.update(choices=self.speakers()),
+            gr.update(choices=self.speaker_choices(None)),
             gr.update(choices=self.documents()),
             gr.update(value=documents_rows(documents_json(self.pipe))),
             gr.update(choices=deletable, value=None, visible=can_delete),
@@ -236,8 +475,8 @@ class Chat:
                     content = render_answer(pipe, answer, len(exchanges), searched="Writing… (each sentence checked)")
                     yield [*history, {"role": "assistant", "content": content}], "Writing…", exchanges, ""
         except RagError as err:
-            text = f'<div class="refusal"><b>Cannot ask that.</b> {html.escape(str(err), quote=False)}</div>'
-            yield [*history, {"role": "assistant", "content": text}], str(err), exchanges, ""
+            text = f'<div class="refusal"><b>Cannot ask that.</b> {html.escape(sentence(str(err)), quote=False)}</div>'
+            yield [*history, {"role": "assistant", "content": text}], plain(sentence(str(err))), exchanges, ""
             return
         assert answer is not None
         took = f"in {(time.perf_counter() - started) * 1000:,.0f} ms"
@@ -248,7 +487,7 @@ class Chat:
         # Gradio's sanitiser keeps classes but drops data- attributes: the text rides in a hidden div
         content += f'<div class="plain-copy">{copy_text}</div><button class="copy-plain">Copy answer</button>'
         exchanges = [*exchanges, {"question": message, "speaker": chosen, "answer": answer.to_dict()}]
-        yield [*history, {"role": "assistant", "content": content}], searched, exchanges, ""
+        yield [*history, {"role": "assistant", "content": content}], plain(searched), exchanges, ""
 
     def ask_api(self, question: str, speaker: str = "", history: list[str] | None = None) -> dict[str, Any]:
         """For programs: the same JSON as `rag ask --json`."""
@@ -258,18 +497,32 @@ class Chat:
             return {"question": question, "error": str(err)}
         return answer.to_dict()
 
-    def upload(self, path: str | None, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        """Add a transcript to the index on disk; on any problem the index stays as it was."""
+    def upload(
+        self,
+        paths: str | list[str] | None,
+        request: gr.Request | None = None,
+        progress: Any = gr.Progress(),  # noqa: B008
+    ) -> tuple[Any, ...]:
+        """Add transcripts to the index on disk, one line of result per file; on any problem with
+        a file the index stays as it was for that file. Served (`ledger` set), only files this
+        browser session uploaded are read."""
         if self.read_only:
             return ("This chat is read-only; uploads are off.", *self.refresh())
-        if not path:
+        chosen = [paths] if isinstance(paths, str) else [p for p in paths or [] if p]
+        if not chosen:
             return (f"Choose a transcript ({TYPES}) first.", *self.refresh())
-        src = Path(path)
-        try:
-            message = self._add(src, progress)
-        except RagError as err:
-            return (f"**{plain(src.name)}: not added.** {plain(str(err))}", *self.refresh())
-        return (message, *self.refresh())
+        session = request.cookies.get(SESSION_COOKIE) if request is not None else None
+        lines = []
+        for path in chosen:
+            src = Path(path)
+            if self.ledger is not None and not self.ledger.is_from(path, session):
+                lines.append(f"**Not added.** {plain(NOT_UPLOADED)}")
+                continue
+            try:
+                lines.append(self._add(src, progress))
+            except RagError as err:
+                lines.append(f"**{plain(src.name)}: not added.** {plain(sentence(str(err)))}")
+        return ("\n\n".join(lines), *self.refresh())
 
     def delete(self, doc_id: str | None, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         """Remove a document added through the chat: its file goes, the index is rebuilt without it,
@@ -357,6 +610,18 @@ class Chat:
         return f"**{verb} {plain(name)}**{renamed}: {count(chunks, 'passage')} by {by}. Ask away."
 
 
+_DOCS_PAGES = {"/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def sentence(text: str) -> str:
+    """An error as a sentence: sentence("no speaker matches 'X'") -> "No speaker matches 'X'." """
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".?!" else text + "."
+
+
 def _reporter(progress: Any) -> Any:
     if progress is None:
         return None
@@ -368,17 +633,26 @@ def _reporter(progress: Any) -> Any:
 
 
 def build_app(chat: Chat) -> gr.Blocks:
-    """The page: chat on the left; speaker and document pickers, examples, documents, upload and
-    export on the right. The corpus line, pickers and documents are read again on every load."""
+    """The page: chat on the left; pickers, examples, past conversations, documents and upload on
+    the right (below the chat on a phone). Corpus line, pickers, documents and the list of
+    conversations are read again on every load."""
     with gr.Blocks(title="rag · ask the transcripts") as app:
-        gr.Markdown("## Ask the transcripts\nEvery answer quotes the speaker's own words; click [1] to see the source.")
+        gr.Markdown(
+            "## Ask the transcripts\nEvery answer quotes the speaker's own words; click [1] to see the source.",
+            elem_id="title",
+        )
+        who = gr.Markdown("", elem_id="who")
         corpus = gr.Markdown(corpus_line(chat.pipe), elem_id="corpus")
         exchanges = gr.State([])
+        conv_id = gr.State("")
+        browser = gr.BrowserState("", storage_key="rag-chat-browser", secret=chat.conversations.secret())
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
                 chatbot = gr.Chatbot(
                     elem_id="chat",
+                    label="Conversation",
                     height=520,
+                    autoscroll=False,  # the page scrolls to the start of a new answer, not its end
                     buttons=[],  # "Copy answer" in each answer copies plain text with its sources
                     feedback_options=None,
                     show_label=False,
@@ -386,6 +660,7 @@ def build_app(chat: Chat) -> gr.Blocks:
                 )
                 with gr.Row():
                     box = gr.Textbox(
+                        label="Question",
                         show_label=False,
                         placeholder="Ask a question…",
                         scale=5,
@@ -395,7 +670,9 @@ def build_app(chat: Chat) -> gr.Blocks:
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
                 status = gr.Markdown("", elem_id="searching")
-            with gr.Column(scale=2, min_width=280):
+                pick = gr.Textbox("", label="Which one", elem_id="pick", elem_classes=["hidden-control"])
+                pick_go = gr.Button("Ask for this one", elem_id="pick-go", elem_classes=["hidden-control"])
+            with gr.Column(scale=2, min_width=280, elem_id="side"):
                 fluent = gr.Checkbox(
                     False,
                     label=f"Fluent answer ({getattr(chat.generator, 'name', 'no model')})",
@@ -405,30 +682,50 @@ def build_app(chat: Chat) -> gr.Blocks:
                     elem_id="fluent",
                 )
                 with gr.Row():
-                    speaker = gr.Dropdown(
-                        chat.speakers(),
-                        value=ANYONE,
-                        label="Speaker",
-                        elem_id="speaker",
-                        info="Only this person's words are searched.",
-                    )
                     document = gr.Dropdown(
                         chat.documents(),
                         value=EVERY_DOCUMENT,
                         label="Document",
                         elem_id="document",
                         info="Only this document is searched.",
+                        min_width=220,  # on a phone the two pickers stack, each wide enough for its text
+                    )
+                    speaker = gr.Dropdown(
+                        chat.speaker_choices(None),
+                        value=ANYONE,
+                        label="Speaker",
+                        elem_id="speaker",
+                        info="Only this person's words are searched.",
+                        min_width=220,
                     )
                 gr.Examples(EXAMPLES, inputs=box, label="Try")
+                with gr.Accordion("Conversations", open=True, elem_id="conversations"):
+                    past = gr.Radio([], label="Past conversations", elem_id="past", value=None)
+                    with gr.Row():
+                        clear = gr.Button("New conversation", elem_id="clear", size="sm")
+                        export = gr.Button("Export conversation", elem_id="export", size="sm")
+                    with gr.Row():
+                        title = gr.Textbox(label="Name of this conversation", elem_id="title-box", scale=3)
+                        rename = gr.Button("Rename", elem_id="rename", size="sm", scale=1, min_width=80)
+                    forget = gr.Button("Delete conversation", elem_id="forget", size="sm", variant="stop")
+                    with gr.Column(visible=False, elem_id="forget-confirm") as forget_row:
+                        forget_ask = gr.Markdown("", elem_id="forget-question")
+                        with gr.Row():
+                            forget_yes = gr.Button("Yes, delete it", variant="stop", size="sm", elem_id="forget-yes")
+                            forget_no = gr.Button("Cancel", size="sm", elem_id="forget-no")
+                    conv_status = gr.Markdown("", elem_id="conv-status")
+                    download = gr.File(label="Conversation (Markdown)", visible=False, elem_id="download")
                 with gr.Accordion("Documents", open=False, elem_id="documents"):
                     table = gr.Dataframe(
                         documents_rows(documents_json(chat.pipe)),
-                        headers=["Document", "Speakers", "Turns", "Added"],
+                        headers=["Document", "Speakers", "Turns", "Added (UTC)"],
                         datatype=["str", "str", "str", "str"],
                         interactive=False,
                         wrap=True,
-                        column_widths=["30%", "40%", "12%", "18%"],
+                        column_widths=["27%", "31%", "18%", "24%"],
                         elem_id="documents-table",
+                        label="Documents",
+                        show_label=False,
                     )
                     deletable = chat.deletable()
                     with gr.Row():
@@ -446,32 +743,61 @@ def build_app(chat: Chat) -> gr.Blocks:
                             visible=not chat.read_only and bool(deletable),
                             elem_id="delete",
                         )
+                    with gr.Column(visible=False, elem_id="delete-confirm") as delete_row:
+                        delete_ask = gr.Markdown("", elem_id="delete-question")
+                        with gr.Row():
+                            delete_yes = gr.Button("Yes, delete it", variant="stop", size="sm", elem_id="delete-yes")
+                            delete_no = gr.Button("Cancel", size="sm", elem_id="delete-no")
                     delete_status = gr.Markdown("", elem_id="delete-status")
-                with gr.Accordion("Add a transcript", open=False, elem_id="add", visible=not chat.read_only):
+                with gr.Accordion("Add transcripts", open=False, elem_id="add", visible=not chat.read_only):
+                    gr.Markdown(
+                        "'Name:' text (.txt, .md), captions (.vtt, .srt), Whisper or QMSum .json; several at once.",
+                        elem_id="upload-help",
+                    )
                     upload = gr.File(
-                        label="'Name:' text (.txt, .md), captions (.vtt, .srt), Whisper or QMSum .json",
+                        file_count="multiple",
+                        label="Transcripts to add",  # short: a long label runs under the box's buttons
                         file_types=list(TRANSCRIPT_SUFFIXES),
                         type="filepath",
                         elem_id="upload",
                     )
                     upload_status = gr.Markdown("", elem_id="upload-status")
-                with gr.Row():
-                    export = gr.Button("Export conversation", elem_id="export", size="sm")
-                    clear = gr.Button("New conversation", elem_id="clear", size="sm")
-                download = gr.File(label="Conversation (Markdown)", visible=False, elem_id="download")
 
         ask_inputs = [box, chatbot, speaker, exchanges, fluent, document]
         ask_outputs = [chatbot, status, exchanges, box]
         shown = [corpus, speaker, document, table, doomed, remove]
-        box.submit(chat.respond, ask_inputs, ask_outputs, api_name=False)
-        send.click(chat.respond, ask_inputs, ask_outputs, api_name=False)
+        kept = [browser, conv_id, chatbot, exchanges]
+        remembered = [conv_id, past, title]
+        box.submit(chat.respond, ask_inputs, ask_outputs, api_name=False).then(
+            chat.remember, kept, remembered, api_name=False
+        )
+        send.click(chat.respond, ask_inputs, ask_outputs, api_name=False).then(
+            chat.remember, kept, remembered, api_name=False
+        )
+        pick_go.click(chat.respond_pick, [pick, chatbot, exchanges, fluent], ask_outputs, api_name=False).then(
+            chat.remember, kept, remembered, api_name=False
+        )
+        document.input(chat.narrow_speakers, [document, speaker], [speaker], api_name=False)
         upload.upload(chat.upload, [upload], [upload_status, *shown], api_name=False, show_progress="full")
-        remove.click(chat.delete, [doomed], [delete_status, *shown], api_name=False, show_progress="full")
+        remove.click(chat.ask_delete, [doomed], [delete_row, delete_ask], api_name=False)
+        delete_no.click(lambda: gr.update(visible=False), None, [delete_row], api_name=False)
+        delete_yes.click(lambda: gr.update(visible=False), None, [delete_row], api_name=False).then(
+            chat.delete, [doomed], [delete_status, *shown], api_name=False, show_progress="full"
+        )
         export.click(lambda ex: _export(ex), [exchanges], [download], api_name=False)
-        reset = ([], "", [], gr.update(visible=False))
-        clear.click(lambda: reset, None, [chatbot, status, exchanges, download], api_name=False)
-        chatbot.clear(lambda: reset[1:], None, [status, exchanges, download], api_name=False)
+        fresh = ([], "", [], gr.update(visible=False), "", gr.update(value=None), "")
+        new_outputs = [chatbot, status, exchanges, download, conv_id, past, title]
+        clear.click(lambda: fresh, None, new_outputs, api_name=False)
+        chatbot.clear(lambda: fresh[1:], None, new_outputs[1:], api_name=False)
+        past.input(chat.reopen, [browser, past], [chatbot, exchanges, conv_id, title, conv_status], api_name=False)
+        rename.click(chat.rename, [browser, conv_id, title], [past, conv_status], api_name=False)
+        forget.click(chat.ask_forget, [browser, conv_id], [forget_row, forget_ask, conv_status], api_name=False)
+        forget_no.click(lambda: gr.update(visible=False), None, [forget_row], api_name=False)
+        forget_yes.click(chat.forget, [browser, conv_id], [forget_row, conv_status, *new_outputs], api_name=False)
+        only_own_uploads(upload, app)  # an event reads no file the page did not upload, and no URL
+        only_own_uploads(chatbot, app)  # this chat is text: no file rides in its history
         app.load(chat.refresh, None, shown, api_name=False)
+        app.load(chat.arrive, [browser], [browser, past, who], api_name=False)
         gr.api(chat.ask_api, api_name="ask")
     return app
 
@@ -512,25 +838,27 @@ def launch(
     port: int = 7860,
     quiet: bool = False,
     token: str | None = None,
-    auth: tuple[str, str] | None = None,
+    auth: tuple[str, str] | list[tuple[str, str]] | None = None,
 ) -> Server:
     """Start the chat at / and the HTTP API at /v1 on one port, without blocking; `.close()` stops it.
 
     `auth`: a user name and password the chat asks for. With `auth` and no `token`, /v1 is off
     (it would be an open door beside a locked one).
     """
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI, Request, Response
 
     from rag.serve import create_app
 
+    chat.login_required = auth is not None
     blocks = build_app(chat)
     blocks.queue(default_concurrency_limit=4)
-    theme = gr.themes.Soft(
-        font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
-        font_mono=["ui-monospace", "monospace"],
-    )
+    theme = chat_theme()
     # one process, one loaded index, one port
     api = FastAPI() if auth is not None and token is None else create_app(lambda: chat.pipe, token=token)
+
+    # Swagger's page loads its script from a CDN that the CSP blocks: the chat's port has none
+    # (the schema stays at /openapi.json; `rag serve` has the docs page).
+    api.router.routes = [r for r in api.router.routes if getattr(r, "path", "") not in _DOCS_PAGES]
 
     @api.middleware("http")
     async def policy(request: Request, call_next: Any) -> Any:
@@ -538,6 +866,30 @@ def launch(
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
+
+    if auth is not None:
+
+        @api.middleware("http")
+        async def titled_login(request: Request, call_next: Any) -> Any:
+            if request.method != "GET" or request.url.path != "/":
+                return await call_next(request)
+            request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"accept-encoding"]
+            response = await call_next(request)
+            if not response.headers.get("content-type", "").startswith("text/html"):
+                return response
+            body = b"".join([chunk async for chunk in response.body_iterator])
+            body = body.replace(b"</head>", LOGIN_HEAD.encode() + b"</head>", 1)
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+            return Response(body, status_code=response.status_code, headers=headers)
+
+    if chat.read_only:
+        api.middleware("http")(refuse_uploads)
+    else:
+        chat.ledger = UploadLedger()
+        api.middleware("http")(chat.ledger)
+    if auth is not None:
+        api.middleware("http")(LoginThrottle())
+    api.middleware("http")(refuse_other_origins)  # outermost: a cross-site request meets nothing else
 
     app = gr.mount_gradio_app(
         api,
@@ -549,12 +901,34 @@ def launch(
         css=CSS,
         head=HEAD,
         theme=theme,
-        max_file_size=MAX_UPLOAD_BYTES,
-        show_error=True,
+        max_file_size=0 if chat.read_only else MAX_UPLOAD_BYTES,
+        show_error=False,  # only gr.Error texts reach the page: no path or traceback from Gradio
         auth=auth,
         auth_message="This chat asks for a user name and password.",
     )
     return Server(app, host=host, port=port)
+
+
+def chat_theme() -> Any:
+    """Gradio's Soft theme with every text at 4.5:1 or more in light and dark (its grey #9ca3af
+    and its indigo labels are 2.4-3.6:1 on their backgrounds)."""
+    return gr.themes.Soft(
+        font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
+        font_mono=["ui-monospace", "monospace"],
+    ).set(
+        body_text_color_subdued="*neutral_600",
+        body_text_color_subdued_dark="*neutral_300",
+        block_info_text_color="*neutral_600",
+        block_info_text_color_dark="*neutral_300",
+        block_label_text_color="*primary_800",
+        block_title_text_color="*primary_800",
+        input_placeholder_color="*neutral_500",
+        input_placeholder_color_dark="*neutral_300",
+        button_primary_background_fill="*primary_600",
+        button_primary_background_fill_hover="*primary_700",
+        checkbox_label_background_fill_selected="*primary_600",
+        color_accent="*primary_600",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -562,6 +936,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--index", type=Path, default=Path("index"))
     p.add_argument("--sources", type=Path, nargs="*", default=[Path("seeds")], help="transcripts (default: seeds/)")
     p.add_argument("--uploads", type=Path, default=Path("uploads"), help="where uploaded transcripts are kept")
+    p.add_argument(
+        "--conversations", type=Path, help="where past conversations are kept (default: conversations/ beside uploads)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--no-build", action="store_true", help="serve the index as it is")
@@ -577,8 +954,8 @@ def main(argv: list[str] | None = None) -> int:
     handler.setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG; filter at the handler
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s")
     try:
-        auth = _auth(args.auth or (os.environ.get(args.auth_env, "") if args.auth_env else None))
-        token = os.environ.get(args.token_env) if args.token_env else None
+        auth = _auth(args.auth or (os.environ.get(args.auth_env, "").strip("\r\n") if args.auth_env else None))
+        token = os.environ.get(args.token_env, "").strip() if args.token_env else None
         if args.token_env and not token:
             raise ValueError(f"--token-env {args.token_env}: that environment variable is empty or unset")
     except ValueError as err:
@@ -607,6 +984,7 @@ def main(argv: list[str] | None = None) -> int:
         uploads=args.uploads,
         generator=generator,
         read_only=args.no_uploads,
+        conversations=args.conversations,
     )
     app = launch(chat, host=args.host, port=args.port, quiet=True, token=token, auth=auth)
     api = "off (pass --token-env with --auth)" if auth is not None and token is None else "/v1"
@@ -649,6 +1027,15 @@ def _picker_or_question(
     if named and set(named) != set(picked):
         return None, f"The question names {', '.join(named)}, so the picker's {chosen} was not used."
     return chosen, ""
+
+
+def _plain_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat messages as stored: role and text only (Gradio may send parts and metadata)."""
+    return [
+        {"role": m.get("role"), "content": message_text(m.get("content"))}
+        for m in messages
+        if m.get("role") in ("user", "assistant")
+    ]
 
 
 def _corpus(index: Path, sources: list[Path], uploads: Path | None) -> list[Path]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rag import Answer, Citation, Pipeline
@@ -72,16 +73,101 @@ def source_card(pipe: Pipeline, c: Citation, turn: int) -> str:
 def render_answer(pipe: Pipeline, answer: Answer, turn: int, *, searched: str = "") -> str:
     """The assistant message: a status line, the answer with links, then its source cards."""
     status = f'<div class="status">{html.escape(searched, quote=False)}</div>' if searched else ""
+    numbers = [c.n for c in answer.citations]
     if not answer.answerable:
-        head = "Not in the transcripts." if not answer.citations else "Not as asked."
-        linked = link_markers(answer.text, turn, [c.n for c in answer.citations])
-        refusal = f'<div class="refusal"><b>{head}</b> {linked}</div>'
+        which = bool(getattr(answer, "candidates", None)) or answer.reason.startswith("ambiguous")
+        head = "Which one?" if which else "Not in the transcripts." if not answer.citations else "Not as asked."
+        linked = link_markers(answer.text, turn, numbers)
+        refusal = f'<div class="refusal"><b>{head}</b> {linked}{candidate_buttons(answer)}</div>'
         cards = "".join(source_card(pipe, c, turn) for c in answer.citations)  # a wrong premise: who did say it
         return f'{status}{refusal}<div class="sources">{cards}</div>' if cards else f"{status}{refusal}"
-    text = link_markers(answer.text, turn, [c.n for c in answer.citations])
+    grouped = quote_list(answer)
+    text = link_markers(answer.text, turn, numbers) if grouped is None else render_quote_list(grouped, turn, numbers)
     cards = "".join(source_card(pipe, c, turn) for c in answer.citations)
     note = generation_note(answer)
     return f'{status}<div class="answer">{text}</div>{note}<div class="sources">{cards}</div>'
+
+
+# One "Lead: “quote” [n]" part of an extractive answer (rag.answer writes them joined by spaces).
+_PART = re.compile(r"\s*(?P<lead>[^“”\[\]]*?): “(?P<quote>.*?)” \[(?P<n>\d+)\](?=\s|$)", re.S)
+
+
+@dataclass(frozen=True)
+class QuoteGroup:
+    """The quotes of one speaker, per document when the answer spans several.
+
+    `quotes` holds (doc_id or "", [(quote, n), ...]) in the answer's order.
+    """
+
+    speaker: str
+    quotes: tuple[tuple[str, tuple[tuple[str, int], ...]], ...]
+
+
+def quote_list(answer: Answer) -> tuple[list[QuoteGroup], str] | None:
+    """An extractive answer of two or more plain "X said: “...” [n]" parts as groups by speaker
+    (and by document when there are several), plus any closing note; None for anything else
+    (one quote, narration, "quoting", a model's answer), which is shown as written.
+
+    Example: 'A said: “x” [1] B said: “y” [2] A also said: “z” [3]' ->
+        ([QuoteGroup("A", (("", (("x", 1), ("z", 3))),)), QuoteGroup("B", (("", (("y", 2),)),))], "")
+    """
+    if not answer.answerable or answer.mode != "extractive" or len(answer.citations) < 2:
+        return None
+    by_n = {c.n: c for c in answer.citations}
+    parts, pos = [], 0
+    while (m := _PART.match(answer.text, pos)) is not None:
+        parts.append(m)
+        pos = m.end()
+    rest = answer.text[pos:].strip()
+    if len(parts) != len(answer.citations) or (rest and not (rest.startswith("(") and rest.endswith(")"))):
+        return None
+    several_docs = len({c.doc_id for c in answer.citations}) > 1
+    speakers: dict[str, dict[str, list[tuple[str, int]]]] = {}
+    for m in parts:
+        c = by_n.get(int(m.group("n")))
+        if c is None or c.speaker is None or m.group("lead") not in (f"{c.speaker} said", f"{c.speaker} also said"):
+            return None
+        docs = speakers.setdefault(c.speaker, {})
+        docs.setdefault(c.doc_id if several_docs else "", []).append((m.group("quote"), c.n))
+    groups = [
+        QuoteGroup(who, tuple((doc, tuple(quotes)) for doc, quotes in docs.items())) for who, docs in speakers.items()
+    ]
+    return groups, rest
+
+
+def render_quote_list(grouped: tuple[list[QuoteGroup], str], turn: int, numbers: Sequence[int]) -> str:
+    """Groups from `quote_list` as a heading per speaker and a short list of quotes (escaped, linked)."""
+    groups, rest = grouped
+    out = []
+    for g in groups:
+        out.append(f'<p class="said">{html.escape(g.speaker, quote=False)} said:</p>')
+        for doc, quotes in g.quotes:
+            items = "".join(f"<li>{link_markers(f'“{q}” [{n}]', turn, numbers)}</li>" for q, n in quotes)
+            where = f'<p class="in-doc">in {html.escape(doc, quote=False)}</p>' if doc else ""
+            out.append(f'{where}<ul class="quotes">{items}</ul>')
+    if rest:
+        out.append(f'<p class="note">{link_markers(rest, turn, numbers)}</p>')
+    return "".join(out)
+
+
+def candidate_buttons(answer: Answer) -> str:
+    """ "Which one?" replies: a button per candidate, when the answer lists them.
+
+    rag's Answer has no structured candidates yet; this expects `answer.candidates` to be people
+    (`.name`, `.doc_ids`, `.where`) and renders nothing without it, rather than parse the text.
+    """
+    candidates = getattr(answer, "candidates", None) or ()
+    buttons = []
+    for p in candidates:
+        doc = p.doc_ids[0] if len(p.doc_ids) == 1 else ""
+        label = html.escape(getattr(p, "where", p.name), quote=False)
+        # the hidden spans carry what the click asks with (Gradio's sanitiser drops data- attributes)
+        buttons.append(
+            f'<button class="candidate" type="button">{label}'
+            f'<span class="pick-name">{html.escape(p.name, quote=False)}</span>'
+            f'<span class="pick-doc">{html.escape(doc, quote=False)}</span></button>'
+        )
+    return f'<div class="candidates" role="group" aria-label="Which one?">{"".join(buttons)}</div>' if buttons else ""
 
 
 def generation_note(answer: Answer) -> str:
@@ -108,7 +194,8 @@ def searched_line(pipe: Pipeline, answer: Answer, *, doc_id: str | None = None) 
     if answer.speaker:
         names = [s.strip() for s in answer.speaker.split(",")]
         n = pipe.count(speakers=names, doc_id=doc_id)
-        who = answer.speaker + ("'" if answer.speaker.endswith("s") else "'s")
+        owned = [name + ("'" if name.endswith("s") else "'s") for name in names]
+        who = owned[0] if len(owned) == 1 else ", ".join(owned[:-1]) + " and " + owned[-1]
         return f"Searched {who} answers{where} ({count(n, 'passage')})"
     if doc_id:
         return f"Searched {doc_id} ({count(pipe.count(doc_id=doc_id), 'passage')})"
@@ -143,7 +230,7 @@ def documents_rows(documents: Sequence[dict[str, Any]]) -> list[list[str]]:
     for d in documents:
         speakers = d["speakers"]
         shown = ", ".join(speakers[:6]) + (f", … {len(speakers) - 6} more" if len(speakers) > 6 else "")
-        added = (d.get("added_at") or "").replace("T", " ").replace("Z", " UTC") or "-"
+        added = (d.get("added_at") or "")[:16].replace("T", " ") or "-"  # to the minute, UTC
         rows.append([d["doc_id"], shown or "(narration only)", f"{d['turns']:,}", added])
     return rows
 
@@ -165,6 +252,18 @@ def corpus_line(pipe: Pipeline) -> str:
     return f"{count(docs, 'document')} · {people} ({shown}) · {count(len(pipe.chunks), 'passage')}"
 
 
+def span_clock(start: float | None, end: float | None) -> str:
+    """span_clock(26, 33.4) -> "00:00:26–00:00:33"; the times a caption citation covers."""
+
+    def clock(t: float) -> str:
+        t = int(t)
+        return f"{t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}"
+
+    if start is None:
+        return ""
+    return clock(start) + (f"–{clock(end)}" if end is not None else "")
+
+
 def export_markdown(exchanges: Sequence[dict[str, Any]]) -> str:
     """The conversation as Markdown with each answer's citations and verbatim quotes."""
     lines = ["# Conversation", ""]
@@ -177,8 +276,11 @@ def export_markdown(exchanges: Sequence[dict[str, Any]]) -> str:
         for c in a["citations"]:
             who = c["speaker"] or "Narration"
             quote = " ".join(c["quote"].split())
+            when = (
+                f", at {span_clock(c.get('time_start'), c.get('time_end'))}" if c.get("time_start") is not None else ""
+            )
             lines += [
-                f"[{c['n']}] {who}, {c['source']} (characters {c['start']}–{c['end']}):",
+                f"[{c['n']}] {who}, {c['source']} (characters {c['start']}–{c['end']}{when}):",
                 "",
                 f"> {quote}",
                 "",
