@@ -70,7 +70,8 @@ class Directory:
             UnknownSpeakerError: nobody matches, or several people do; the message lists them.
         """
         roster = self.roster_for(doc_id)
-        mention = roster.match(name)
+        exact = tuple(p for p in roster.people if p.kind == "speaker" and p.name == name)
+        mention = Mention((name,), name, "exact", 0, len(name), exact) if len(exact) == 1 else roster.match(name)
         if mention is None:
             speakers = [p.name for p in roster.people if p.kind == "speaker"]
             where = f" in {doc_id}" if doc_id else ""

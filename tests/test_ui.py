@@ -608,7 +608,6 @@ def test_speakers_follow_the_document_and_say_where_they_speak(fake_chat: Chat, 
     assert fake_chat.narrow_speakers("panel", "James Okafor")["value"] == "James Okafor"
 
 
-@pytest.mark.xfail(strict=True, reason="rag: resolve_speaker misses exact names that start or end with markup")
 def test_a_speaker_whose_name_holds_markup_can_be_picked(tmp_path: Path) -> None:
     import json
 
