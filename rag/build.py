@@ -26,9 +26,10 @@ from rag.config import Settings
 from rag.embed import Embedder, TorchEmbedder, load_embedder, model_fingerprint, packaged_model_path
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SourceError
 from rag.index import FILES as INDEX_FILES
-from rag.index import FORMAT_VERSION, READS, Index, read_manifest
+from rag.index import FORMAT_VERSION, READS, RECORDINGS, Index, read_manifest
 from rag.load import collect_sources, display_path, load_document
 from rag.people import find_people
+from rag.recordings import Recorder
 from rag.sentences import RECIPE, Sentences
 from rag.turns import segment
 from rag.types import Chunk, Document, Transcript
@@ -145,7 +146,8 @@ def _build(
     excluded = sorted({*(display_path(out / e) for e in previous.get("excluded", [])), *exclude})
     skipped: list[Path] = []
     found = collect_sources(paths, skipped=skipped, exclude=excluded)
-    docs = [load_document(p, max_bytes=settings.max_source_bytes, doc_id=d) for p, d in found]
+    recorder = Recorder(out / RECORDINGS, model=settings.asr_model, progress=progress)  # recordings: rag.recordings
+    docs = [load_document(p, max_bytes=settings.max_source_bytes, doc_id=d, recorder=recorder) for p, d in found]
     unread = _unread(skipped)
     model_path = settings.model_path or packaged_model_path()
     identity = _identity(settings, model_path, embedder)
@@ -565,7 +567,7 @@ def _check_target(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise SourceError(f"{out} is a file, not an index directory; choose another --index")
     if out.is_dir() and not (out / "manifest.json").exists():
-        if any((out / name).exists() for name in (*INDEX_FILES, "milvus.db")):
+        if any((out / name).exists() for name in (*INDEX_FILES, "milvus.db", RECORDINGS)):
             return  # an index that lost its manifest: rebuilding it is the repair
         if any(not p.name.startswith(".") for p in out.iterdir()):
             raise SourceError(f"{out}/ holds files but no index; choose another --index or empty it")

@@ -6,6 +6,7 @@
     webvtt   .vtt       <v Alice> voice tags, or "Alice:" in the cue (Teams, Zoom)
     srt      .srt       "Alice:" labels; unlabelled cues continue the last speaker
     otter    .txt       "Alice Moreno  0:03" on its own line, the words below (Otter, Rev)
+    recording .wav .mp3 .m4a .mp4 ... audio and video, through their kept transcript (rag.recordings)
 
 Each module has `NAME`, `SUFFIXES`, a cheap `sniff(text) -> bool` and `read(text, source) ->
 Parsed`. When two formats claim one file, `choose` says so instead of guessing.
@@ -16,11 +17,11 @@ from __future__ import annotations
 from types import ModuleType
 
 from rag.errors import SourceError
-from rag.formats import otter, qmsum, srt, text, webvtt, whisper
+from rag.formats import otter, qmsum, recording, srt, text, webvtt, whisper
 from rag.formats.rendered import Parsed
 
 # Most specific first; plain text is the fallback for .txt and .md.
-FORMATS: tuple[ModuleType, ...] = (webvtt, srt, qmsum, whisper, otter, text)
+FORMATS: tuple[ModuleType, ...] = (webvtt, srt, qmsum, whisper, otter, text, recording)
 SUFFIXES: tuple[str, ...] = tuple(sorted({s for f in FORMATS for s in f.SUFFIXES}))
 
 __all__ = ["FORMATS", "SUFFIXES", "Parsed", "choose", "read"]

@@ -1,0 +1,212 @@
+"""Who speaks when: a voice vector per stretch of speech (Resemblyzer's GE2E encoder), clustered.
+
+Words are grouped into stretches split at pauses (people rarely change without one); a long stretch
+is cut into windows of about two seconds. Each window gets a 256-d voice vector, the vectors are
+clustered by average linkage on cosine distance, and each window goes to its nearest cluster.
+A window is *uncertain* when it is very short, when its two nearest clusters are close (overlapping
+voices, or a voice the clusters do not hold) or when it fits no cluster well: such stretches are
+marked, never given a confident name. Speakers are numbered by when they first speak. This module
+knows samples and times; it does not transcribe (`rag.transcribe`) or store (`rag.recordings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from rag.audio import RATE
+
+PAUSE = 0.35  # seconds of silence between words that start a new stretch
+WINDOW = 2.0  # seconds: longer stretches are cut into windows of about this length
+# Clusters merge while their average cosine similarity is above 1 - THRESHOLD. On espeak-ng voices
+# (rag's synthetic meetings) windows of one voice score 0.80-0.97, of two clearly different voices
+# 0.45-0.75; tests/test_recordings.py measures the resulting diarization error.
+THRESHOLD = 0.25
+MIN_MARGIN = 0.08  # best minus second-best cluster similarity below this: uncertain
+MIN_FIT = 0.65  # best cluster similarity below this: uncertain
+MIN_SECONDS = 0.6  # windows shorter than this: uncertain (too little voice to tell)
+MAX_CLUSTERED = 3000  # windows clustered exactly; the rest join their nearest cluster
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A stretch of speech: its words (indices into the word list) and its times in seconds."""
+
+    first: int
+    last: int  # inclusive
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """Who speaks in a window: a 0-based speaker number in order of appearance, and why it may be wrong."""
+
+    speaker: int
+    uncertain: str = ""  # "" when confident, else "short", "overlap or unclear" or "no clear match"
+
+
+def windows(times: Sequence[tuple[float, float]], *, pause: float = PAUSE, window: float = WINDOW) -> list[Window]:
+    """Group word times into windows: split at pauses, then into pieces of about `window` seconds.
+
+    Example: windows([(0, .4), (.5, .9), (2, 2.4)]) -> [Window(0, 1, 0, .9), Window(2, 2, 2, 2.4)]
+    """
+    out: list[Window] = []
+    first = 0
+    for i in range(1, len(times) + 1):
+        if i == len(times) or times[i][0] - times[i - 1][1] > pause:
+            _cut(times, first, i - 1, window, out)
+            first = i
+    return out
+
+
+def _cut(times: Sequence[tuple[float, float]], first: int, last: int, window: float, out: list[Window]) -> None:
+    start = first
+    for i in range(first, last + 1):
+        long_enough = times[i][1] - times[start][0] >= window and times[last][1] - times[i][1] >= window / 2
+        if i == last or long_enough:
+            out.append(Window(start, i, times[start][0], times[i][1]))
+            start = i + 1
+
+
+@lru_cache(maxsize=1)
+def load_encoder() -> Any:
+    """Resemblyzer's voice encoder on the CPU (weights ship in the package)."""
+    try:
+        from resemblyzer import VoiceEncoder
+    except ImportError as err:
+        raise ImportError('speaker detection needs the audio extra: pip install -e ".[audio]"') from err
+    return VoiceEncoder(device="cpu", verbose=False)
+
+
+def embed(samples: np.ndarray, offset: float, spans: Sequence[tuple[float, float]]) -> np.ndarray:
+    """(len(spans), 256) float32 voice vectors of the spans (seconds) of (n,) samples starting at `offset`."""
+    import torch
+
+    encoder = load_encoder()
+    mel = mel_frames(samples)  # (frames, 40), one frame per 10 ms
+    out = np.zeros((len(spans), 256), dtype=np.float32)
+    threads = torch.get_num_threads()
+    # One thread: after CTranslate2's OpenMP pool has run, two torch threads made this LSTM 45x slower
+    # (10 s instead of 0.2 s for 15 windows on 2 cores).
+    torch.set_num_threads(1)
+    try:
+        _encode(encoder, mel, offset, spans, out)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def _encode(
+    encoder: Any, mel: np.ndarray, offset: float, spans: Sequence[tuple[float, float]], out: np.ndarray
+) -> None:
+    import torch
+
+    with torch.no_grad():
+        for i, (start, end) in enumerate(spans):
+            a = max(0, int((start - offset - 0.1) * 100))
+            b = min(len(mel), int((end - offset + 0.1) * 100))
+            if b - a < 10:
+                continue
+            frames = mel[a:b]
+            parts = (
+                [frames[j : j + 160] for j in range(0, max(1, len(frames) - 80), 80)] if len(frames) > 240 else [frames]
+            )
+            vecs = [encoder(torch.from_numpy(np.ascontiguousarray(p))[None].to(encoder.device)) for p in parts]
+            v = torch.cat(vecs).mean(0).cpu().numpy()
+            out[i] = v / (np.linalg.norm(v) + 1e-9)
+
+
+def mel_frames(samples: np.ndarray) -> np.ndarray:
+    """(frames, 40) mel power spectrogram as Resemblyzer computes it (25 ms Hann windows every 10 ms).
+
+    Equal to `resemblyzer.audio.wav_to_mel_spectrogram` to 1e-6, without librosa's STFT (whose first
+    call compiles for about 4 s).
+    """
+    y = np.pad(samples.astype(np.float32), 200)
+    n = 1 + (len(y) - 400) // 160
+    if n <= 0:
+        return np.zeros((0, 40), np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(y, 400)[::160][:n]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(400) / 400)
+    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2  # (frames, 201)
+    mel: np.ndarray = (power @ _mel_filters().T).astype(np.float32)
+    return mel
+
+
+@lru_cache(maxsize=1)
+def _mel_filters() -> np.ndarray:
+    import librosa  # a Resemblyzer dependency
+
+    return np.asarray(librosa.filters.mel(sr=RATE, n_fft=400, n_mels=40), dtype=np.float64)  # (40, 201)
+
+
+def cluster(vectors: np.ndarray, seconds: np.ndarray, *, threshold: float = THRESHOLD) -> np.ndarray:
+    """(k, 256) unit centroids of the voices in (n, 256) vectors, first-heard voice first.
+
+    Average linkage on cosine distance, cut at `threshold`; clusters with under 1.5 s of speech
+    join their nearest neighbour (a cough, a laugh or a mixed window is not a speaker).
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    keep = np.flatnonzero(np.linalg.norm(vectors, axis=1) > 0.5)
+    if len(keep) == 0:
+        return np.zeros((0, vectors.shape[1]), np.float32)
+    if len(keep) == 1:
+        return vectors[keep]
+    sample = keep if len(keep) <= MAX_CLUSTERED else keep[np.linspace(0, len(keep) - 1, MAX_CLUSTERED).astype(int)]
+    labels = fcluster(linkage(vectors[sample], method="average", metric="cosine"), t=threshold, criterion="distance")
+    groups = [sample[labels == g] for g in np.unique(labels)]
+    groups.sort(key=lambda g: int(g.min()))
+    centroids = [_unit(vectors[g].mean(0)) for g in groups]
+    sizes = [float(seconds[g].sum()) for g in groups]
+    while len(centroids) > 1 and min(sizes) < 1.5:
+        small = int(np.argmin(sizes))
+        sims = [float(centroids[small] @ c) if j != small else -2.0 for j, c in enumerate(centroids)]
+        into = int(np.argmax(sims))
+        total = sizes[into] + sizes[small]
+        centroids[into] = _unit(centroids[into] * sizes[into] + centroids[small] * sizes[small])
+        sizes[into] = total
+        del centroids[small], sizes[small]
+    return np.stack(centroids).astype(np.float32)
+
+
+def assign(vectors: np.ndarray, seconds: np.ndarray, centroids: np.ndarray) -> list[Label]:
+    """The nearest voice of each window, marked uncertain when short, ambiguous or a poor fit."""
+    if len(centroids) == 0:
+        return [Label(0, "no clear match") for _ in range(len(vectors))]
+    sims = vectors @ centroids.T  # (n, k)
+    order = np.argsort(-sims, axis=1)
+    labels: list[Label] = []
+    for i in range(len(vectors)):
+        best = int(order[i, 0])
+        fit = float(sims[i, best])
+        margin = fit - float(sims[i, order[i, 1]]) if len(centroids) > 1 else 1.0
+        why = ""
+        if seconds[i] < MIN_SECONDS or np.linalg.norm(vectors[i]) < 0.5:
+            why = "short"
+        elif margin < MIN_MARGIN:
+            why = "overlap or unclear"
+        elif fit < MIN_FIT:
+            why = "no clear match"
+        labels.append(Label(best, why))
+    # number speakers by first confident appearance
+    first: dict[int, int] = {}
+    for lab in labels:
+        if lab.speaker not in first and not lab.uncertain:
+            first[lab.speaker] = len(first)
+    for lab in labels:
+        first.setdefault(lab.speaker, len(first))
+    return [Label(first[lab.speaker], lab.uncertain) for lab in labels]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    unit: np.ndarray = (v / (np.linalg.norm(v) + 1e-9)).astype(np.float32)
+    return unit
+
+
+__all__ = ["RATE", "Label", "Window", "assign", "cluster", "embed", "load_encoder", "windows"]
