@@ -223,7 +223,7 @@ def _hear(
             done = end
         if voices and words:
             first = len(heard.words)
-            ws = diarize.windows([(w.start, w.end) for w in words])
+            ws = diarize.windows([(w.start, w.end) for w in words], opens=[w.opens for w in words])
             heard.vectors.append(diarize.embed(samples, offset, [(w.start, w.end) for w in ws]))
             heard.windows += [diarize.Window(w.first + first, w.last + first, w.start, w.end) for w in ws]
         heard.words += words

@@ -40,6 +40,7 @@ class Word:
     start: float
     end: float
     probability: float
+    opens: bool = False  # the first word of a Whisper segment (a sentence or a phrase)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +105,10 @@ def is_multilingual(model: Any) -> bool:
 def transcribe_piece(model: Any, samples: np.ndarray, offset: float, *, language: str | None = None) -> Piece:
     """Words of (n,) 16 kHz samples, their times shifted by `offset` seconds.
 
-    Silence is skipped by faster-whisper's own VAD (Silero, bundled); decoding is greedy (beam 1),
-    which kept the words of the synthetic meetings exact at about twice the speed of beam 5.
+    Silence is skipped by faster-whisper's own VAD (Silero, bundled). Greedy decoding conditioned on
+    the previous text: on the synthetic meetings WER 4.9 / 6.6 / 5.4 % in 4.7 / 5.8 / 1.8 s, where
+    without the conditioning tiny.en dropped a whole sentence at a 30 s window's edge (19.5 % WER)
+    and beam 5 was as good as greedy at up to twice the time.
     """
     if language is None and not is_multilingual(model):
         language = "en"
@@ -115,15 +118,17 @@ def transcribe_piece(model: Any, samples: np.ndarray, offset: float, *, language
         beam_size=1,
         word_timestamps=True,
         vad_filter=True,
-        condition_on_previous_text=False,
+        condition_on_previous_text=True,
     )
     words: list[Word] = []
     logprobs: list[float] = []
     for seg in segments:
         logprobs.append(float(seg.avg_logprob))
+        first = True
         for w in seg.words or ():
             if w.word.strip():
-                words.append(Word(w.word, offset + float(w.start), offset + float(w.end), float(w.probability)))
+                words.append(Word(w.word, offset + float(w.start), offset + float(w.end), float(w.probability), first))
+                first = False
     lang = info.language if is_multilingual(model) else None
     return Piece(tuple(words), tuple(logprobs), lang, float(info.language_probability or 0.0))
 
@@ -156,6 +161,8 @@ class Clock:
         self.progress = progress
         self.started = time.perf_counter()
         self.done = 0.0
+        if progress is not None:
+            progress("transcribe", 0, int(total))
 
     def advance(self, done: float) -> None:
         self.done = done

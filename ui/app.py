@@ -47,6 +47,7 @@ from ui.format import (
     render_answer,
     searched_line,
 )
+from ui.player import add_player, gradio_login
 
 log = logging.getLogger("rag.ui")
 TYPES = ", ".join(TRANSCRIPT_SUFFIXES)
@@ -554,6 +555,7 @@ def launch(
         auth=auth,
         auth_message="This chat asks for a user name and password.",
     )
+    add_player(app, documents=lambda: chat.pipe.documents, allowed=gradio_login(app))  # recordings play
     return Server(app, host=host, port=port)
 
 
