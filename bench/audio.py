@@ -102,6 +102,39 @@ def first_answer(path: Path, folder: Path) -> dict[str, Any]:
     }
 
 
+def long_decode(hours: float, folder: Path) -> dict[str, Any]:
+    """Decoding a `hours`-long recording piece by piece (as a build does): its peak memory stays that of
+    one piece. The file (a tone every other second, 16 kHz 16-bit mono) is written a minute at a time."""
+    import wave
+
+    import numpy as np
+
+    from bench.common import run_timed
+
+    path = folder / "long.wav"
+    minute = (0.1 * np.sin(np.arange(60 * 16_000) * 0.07) * (np.arange(60 * 16_000) // 16_000 % 2)).astype(np.float32)
+    pcm = (minute * 32767).astype("<i2").tobytes()
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        for _ in range(int(hours * 60)):
+            w.writeframes(pcm)
+    code = "from pathlib import Path; import sys; from rag.audio import pieces; " + (
+        "n = sum(len(x) for _, x in pieces(Path(sys.argv[1]))); print(n / 16000)"
+    )
+    run = run_timed([sys.executable, "-c", code, str(path)])
+    size = path.stat().st_size
+    path.unlink()
+    return {
+        "hours": hours,
+        "file_mb": round(size / 1e6),
+        "decoded_seconds": float(run["stdout"].strip() or 0),
+        "decode_wall_seconds": round(run["seconds"], 1),
+        "peak_rss_mb": round(run["peak_mb"] or 0),
+    }
+
+
 def main(quick: bool = False) -> dict[str, Any]:
     from rag.transcribe import find_models
 
@@ -113,6 +146,7 @@ def main(quick: bool = False) -> dict[str, Any]:
         rows = [speed(name, short, short_ref, short_len) for name in models]
         long, _, long_len = meeting(minutes * 60, folder)
         e2e = {"audio_seconds": round(long_len, 1), **first_answer(long, folder)}
+        memory = long_decode(0.25 if quick else 3.0, folder)
     header = ["model", "multilingual", "audio s", "load s", "transcribe s", "x real time", "WER"]
     text = table([[r[k] for k in r] for r in rows], header)
     text += (
@@ -120,9 +154,11 @@ def main(quick: bool = False) -> dict[str, Any]:
         f"MiniLM): {e2e['upload_to_first_answer_seconds']} s (build {e2e['build_seconds']} s, "
         f"{e2e['x_real_time_with_speakers']}x real time with speakers, {e2e['speakers']} speakers found, "
         f"peak RSS {e2e['peak_rss_mb']} MB)\n"
+        f"Decoding a {memory['hours']:g}-hour file ({memory['file_mb']} MB) in 10-minute pieces: "
+        f"{memory['decode_wall_seconds']} s, peak RSS {memory['peak_rss_mb']} MB\n"
     )
     print(text)
-    result = {"machine": machine(), "models": rows, "first_answer": e2e}
+    result = {"machine": machine(), "models": rows, "first_answer": e2e, "long_decode": memory}
     write("audio", result)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "audio.md").write_text(text)

@@ -373,7 +373,7 @@ def test_bad_and_foreign_recordings_fail_alone(meetings: dict, tmp_path: Path) -
     expected = {
         "silent.wav": "no speech found",
         "empty.m4a": "the file is empty (0 bytes)",
-        "german.wav": "does not sound like English",
+        "german.wav": "reads English only",  # alone: "does not sound like English"; with base: "sounds like 'de'"
     }
     for name, make in cases.items():
         bad = corpus / name
@@ -393,3 +393,41 @@ def test_piece_boundaries_lose_no_words(meetings: dict, transcripts: dict) -> No
     path, _ = meetings["three"]
     small = transcribe_recording(path, source=path.name, recorder=Recorder(piece_seconds=20.0))  # 2 pieces
     assert synth.wer(" ".join(t for _, t in THREE), " ".join(s["text"] for s in small["segments"])) <= 0.10
+
+
+def test_speakers_rename_usage_errors_are_one_line(tmp_path: Path) -> None:
+    from tests.test_cli import one_line_error, rag
+
+    folder = tmp_path / "index" / "recordings"
+    folder.mkdir(parents=True)
+    segs = [{"start": 0, "end": 1, "text": "hi", "speaker": "Speaker 1", "uncertain": ""}]
+    (folder / "m.json").write_text(json.dumps({"audio_sha256": "x", "segments": segs}))
+    index = str(tmp_path / "index")
+    err = one_line_error(rag("speakers", "rename", "Speaker 1", "--doc", "m", "--index", index))
+    assert "usage: rag speakers rename OLD NEW --doc DOC" in err
+    err = one_line_error(rag("speakers", "merge", "Speaker 1", "Speaker 9", "--doc", "m", "--index", index))
+    assert "no speaker 'Speaker 9' in m to merge into; its speakers: Speaker 1" in err
+
+
+@audio
+def test_cli_rename_prints_times_and_uncertainty(meetings: dict, transcripts: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
+    from tests.test_cli import rag
+
+    path, _ = meetings["two"]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "two.wav").write_bytes(path.read_bytes())
+    kept = tmp_path / "index" / "recordings" / "two.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text(json.dumps({**transcripts["two"], "audio_sha256": _sha(path)}))
+    index = str(tmp_path / "index")
+    assert rag("build", str(corpus), "--index", index).returncode == 0
+    listed = rag("speakers", "--index", index)
+    assert 'Speaker 1 in two may be Dana: "' in listed.stdout, listed.stdout
+    renamed = rag("speakers", "rename", "Speaker 1", "Dana", "--doc", "two", "--index", index)
+    assert renamed.returncode == 0, renamed.stderr
+    assert "renamed Speaker 1 -> Dana in two" in renamed.stdout and "transcribing" not in renamed.stderr
+    answer = rag("ask", "What did Dana say about the swings?", "--index", index, "--json")
+    cites = json.loads(answer.stdout)["citations"]
+    assert cites and all(c["speaker"] == "Dana" and c["time_start"] is not None for c in cites)
+    assert all(c["uncertain"] is False for c in cites)
