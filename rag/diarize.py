@@ -182,10 +182,10 @@ def cluster(
     while len(centroids) > 1:  # voices whose centroids are alike are one voice
         sims = np.stack(centroids) @ np.stack(centroids).T
         np.fill_diagonal(sims, -2.0)
-        a, b = np.unravel_index(int(np.argmax(sims)), sims.shape)
-        if sims[a, b] < same:
+        i, j = (int(x) for x in np.unravel_index(int(np.argmax(sims)), sims.shape))
+        if sims[i, j] < same:
             break
-        a, b = int(min(a, b)), int(max(a, b))
+        a, b = min(i, j), max(i, j)
         centroids[a] = _unit(centroids[a] * sizes[a] + centroids[b] * sizes[b])
         sizes[a] += sizes[b]
         del centroids[b], sizes[b]
