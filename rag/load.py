@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rag import formats
 from rag.errors import EmptyCorpusError, SourceError
-from rag.formats import SUFFIXES
+from rag.formats import READABLE, SUFFIXES, TEXT_SUFFIXES
 from rag.recordings import TRACKS, Recorder, is_recording, load_recording
 from rag.types import Document
 
@@ -67,15 +67,15 @@ def collect_sources(
                     skipped.append(p)
         elif path.is_file():
             if path.suffix.lower() not in SUFFIXES:
-                raise SourceError(
-                    f"{path}: unsupported file type {path.suffix or '(none)'!r}; use {', '.join(SUFFIXES)}"
-                )
+                raise SourceError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use {READABLE}")
             found.append((path, path.stem))
         else:
             raise SourceError(f"{path}: no such file or directory")
     if not found:
         where = ", ".join(str(p) for p in paths) or "(no paths)"
-        raise EmptyCorpusError(f"no transcripts ({', '.join(SUFFIXES)}) in {where}; add one or pass a file path")
+        raise EmptyCorpusError(
+            f"no transcripts ({', '.join(TEXT_SUFFIXES)}) or recordings in {where}; add one or pass a file path"
+        )
     _check_unique_ids(found)
     return found
 

@@ -23,8 +23,11 @@ from rag.formats.rendered import Parsed
 # Most specific first; plain text is the fallback for .txt and .md.
 FORMATS: tuple[ModuleType, ...] = (webvtt, srt, qmsum, whisper, otter, text, recording)
 SUFFIXES: tuple[str, ...] = tuple(sorted({s for f in FORMATS for s in f.SUFFIXES}))
+TEXT_SUFFIXES: tuple[str, ...] = tuple(sorted({s for f in FORMATS if f is not recording for s in f.SUFFIXES}))
+# What rag reads, for messages: ".json, .md, .srt, .txt, .vtt, or a recording (.aac, .flac, ...)"
+READABLE = f"{', '.join(TEXT_SUFFIXES)}, or a recording ({', '.join(s for s in recording.SUFFIXES if s != '.tracks')})"
 
-__all__ = ["FORMATS", "SUFFIXES", "Parsed", "choose", "read"]
+__all__ = ["FORMATS", "READABLE", "SUFFIXES", "TEXT_SUFFIXES", "Parsed", "choose", "read"]
 
 
 def choose(suffix: str, content: str, source: str) -> ModuleType:
@@ -35,7 +38,7 @@ def choose(suffix: str, content: str, source: str) -> ModuleType:
     """
     candidates = [f for f in FORMATS if suffix.lower() in f.SUFFIXES]
     if not candidates:
-        raise SourceError(f"{source}: unsupported file type {suffix or '(none)'!r}; use {', '.join(SUFFIXES)}")
+        raise SourceError(f"{source}: unsupported file type {suffix or '(none)'!r}; use {READABLE}")
     specific = [f for f in candidates if f is not text and f.sniff(content)]
     if len(specific) > 1:
         names = " and ".join(f.NAME for f in specific)
