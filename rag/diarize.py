@@ -28,6 +28,7 @@ WINDOW = 5.0  # seconds: longer stretches are cut into windows of about this len
 # merging measured in tests/test_recordings.py (DER per meeting printed there).
 THRESHOLD = 0.25
 SAME = 0.85
+FINE = 1.5  # seconds: the spans that check a window from inside (see fine_spans)
 MIN_SPEAKER_SECONDS = 3.0  # a cluster with less speech than this is not a speaker (a cough, a mixed window)
 MIN_MARGIN = 0.08  # best minus second-best cluster similarity below this: uncertain
 MIN_FIT = 0.65  # best cluster similarity below this: uncertain
@@ -82,6 +83,69 @@ def _cut(times: Sequence[tuple[float, float]], first: int, last: int, window: fl
         if i == last or long_enough:
             out.append(Window(start, i, times[start][0], times[i][1]))
             start = i + 1
+
+
+def pauses(samples: np.ndarray, offset: float, *, least: float = 0.3) -> np.ndarray:
+    """(n, 2) seconds of the silences of at least `least` seconds in (n,) samples starting at `offset`.
+
+    Whisper's word times can run over a pause (it stretches words when it drops punctuation, as it
+    does under overlapping voices); the audio itself still shows the pause.
+    """
+    frame = RATE // 100  # 10 ms
+    n = len(samples) // frame
+    if n == 0:
+        return np.zeros((0, 2))
+    rms = np.sqrt(np.mean(samples[: n * frame].reshape(n, frame) ** 2, axis=1))
+    quiet = rms < max(1e-4, 0.03 * float(np.percentile(rms, 95)))  # about 30 dB under the speech
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
+    runs = edges.reshape(-1, 2)  # [start, end) frames of each quiet run
+    runs = runs[(runs[:, 1] - runs[:, 0]) >= int(least * 100)]
+    return offset + runs.astype(np.float64) / 100
+
+
+def breaks(times: Sequence[tuple[float, float]], silent: np.ndarray) -> list[bool]:
+    """breaks[i]: a silence of the audio lies between word i-1 and word i (their midpoints)."""
+    mids = [(a + b) / 2 for a, b in times]
+    centres = np.sort((silent[:, 0] + silent[:, 1]) / 2) if len(silent) else np.zeros(0)
+    out = [False] * len(times)
+    for i in range(1, len(times)):
+        j = int(np.searchsorted(centres, mids[i - 1]))
+        out[i] = j < len(centres) and centres[j] < mids[i]
+    return out
+
+
+def fine_spans(found: Sequence[Window], *, length: float = FINE, hop: float = FINE / 3) -> list[tuple[float, float]]:
+    """Spans of `length` seconds every `hop` inside each window, in time order (a short window is its own span).
+
+    A window's vector says whose voice dominates it; these check each part of it, so a second voice
+    inside it (overlapping speech, or a change the pauses did not show) is found and marked.
+    """
+    spans: list[tuple[float, float]] = []
+    for w in found:
+        if w.end - w.start <= length:
+            spans.append((w.start, w.end))
+            continue
+        starts = np.arange(w.start, w.end - length + 1e-6, hop).tolist()
+        if w.end - length - starts[-1] > 1e-6:
+            starts.append(w.end - length)
+        spans += [(float(s), float(s) + length) for s in starts]
+    return spans
+
+
+def inside(sims: np.ndarray, spans: np.ndarray, at: float) -> tuple[int, float] | None:
+    """The cluster nearest to the spans covering time `at`, and its margin over the next one.
+
+    `sims` (m, k): each span's cosine to each cluster; `spans` (m, 2) seconds, sorted by start.
+    """
+    lo = int(np.searchsorted(spans[:, 0], at - FINE - 1e-6))
+    hi = int(np.searchsorted(spans[:, 0], at, side="right"))
+    rows = [j for j in range(lo, hi) if spans[j, 1] >= at]
+    if not rows:
+        return None
+    mean = sims[rows].mean(0)
+    order = np.argsort(-mean)
+    margin = float(mean[order[0]] - mean[order[1]]) if len(order) > 1 else 1.0
+    return int(order[0]), margin
 
 
 @lru_cache(maxsize=1)

@@ -431,3 +431,27 @@ def test_cli_rename_prints_times_and_uncertainty(meetings: dict, transcripts: di
     cites = json.loads(answer.stdout)["citations"]
     assert cites and all(c["speaker"] == "Dana" and c["time_start"] is not None for c in cites)
     assert all(c["uncertain"] is False for c in cites)
+
+
+@audio
+def test_overlapping_voices_are_marked_uncertain_never_confidently_named() -> None:
+    pytest.importorskip("faster_whisper")
+    import tempfile
+
+    a, b = synth.speak(TWO[2][1], "A"), synth.speak(TWO[3][1], "B")
+    x0, _ = synth.meeting(TWO[:2])
+    over = int(1.5 * synth.RATE)  # B starts 1.5 s before A ends
+    mix = np.zeros(len(a) + len(b) - over, np.float32)
+    mix[: len(a)] += a
+    mix[len(a) - over :] += b
+    start = len(x0) / synth.RATE + len(a) / synth.RATE - 1.5
+    with tempfile.TemporaryDirectory() as d:
+        path = synth.write_wav(Path(d) / "overlap.wav", np.concatenate([x0, mix, np.zeros(8000, np.float32)]))
+        data = transcribe_recording(path, source=path.name, recorder=Recorder())
+    talked_over = [
+        w for s in data["segments"] for w in s["words"] if start <= (w["start"] + w["end"]) / 2 <= start + 1.5
+    ]
+    assert talked_over
+    confident = {id(w) for s in data["segments"] if not s["uncertain"] for w in s["words"]}
+    assert not [w["word"] for w in talked_over if id(w) in confident]
+    assert not data["segments"][0]["uncertain"]  # the clean opening stays confident
