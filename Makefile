@@ -98,8 +98,9 @@ eval: index
 	$(BIN)/rag eval eval/sets/qmsum-val.jsonl --index eval/indexes/qmsum
 
 ## bench: speed and memory benchmarks, table on stdout, JSON in bench/results/ (peers in their own venv)
-bench: index .venv-peers/.installed
+bench: index .venv-peers/.installed speech-tools
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.audio
 
 .venv-peers/.installed: pyproject.toml
 	@test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers
