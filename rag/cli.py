@@ -436,6 +436,7 @@ def _inspect(args: argparse.Namespace) -> int:
     from rag.build import analyse
     from rag.config import Settings
     from rag.load import load_documents
+    from rag.recordings import proposed_in
     from rag.types import clock
 
     settings = Settings()
@@ -473,6 +474,7 @@ def _inspect(args: argparse.Namespace) -> int:
                     {"name": p.name, "kind": p.kind, "aliases": list(p.aliases), "roles": list(p.roles)}
                     for p in t.people
                 ],
+                "proposed_names": proposed_in(doc) if doc.format == "recording" else [],
             }
         )
     if args.json:
@@ -484,6 +486,8 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"  speakers: {who}")
         for w in d["warnings"]:
             print(f"  warning: {w}")
+        for x in d["proposed_names"]:
+            print(f'  proposed (not applied): {x["speaker"]} may be {x["name"]}: "{x["said"]}"')
         for x in d["turns"][:50]:
             when = f" {clock(x['time_start'])}" if x["time_start"] is not None else ""
             print(

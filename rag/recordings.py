@@ -375,6 +375,16 @@ def propose_names(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def proposed_in(doc: Document) -> list[dict[str, Any]]:
+    """`propose_names` of a recording's Document, from its cues (no kept transcript needed)."""
+    segments = [
+        {"speaker": c.speaker, "text": doc.text[c.start : c.end], "uncertain": c.uncertain, "start": c.time_start}
+        for c in doc.cues
+        if c.speaker
+    ]
+    return propose_names(segments)
+
+
 def rename(folder: Path, doc_id: str, old: str, new: str) -> int:
     """Give the speaker `old` of recording `doc_id` the name `new` (merging when `new` exists).
 

@@ -424,6 +424,9 @@ def test_cli_rename_prints_times_and_uncertainty(meetings: dict, transcripts: di
     assert rag("build", str(corpus), "--index", index).returncode == 0
     listed = rag("speakers", "--index", index)
     assert 'Speaker 1 in two may be Dana: "' in listed.stdout, listed.stdout
+    inspected = rag("inspect", str(corpus / "two.wav"), "--json")  # transcribes it (nothing kept), proposes
+    proposed = json.loads(inspected.stdout)[0]["proposed_names"]
+    assert [(p["speaker"], p["name"]) for p in proposed] == [("Speaker 1", "Dana")]
     renamed = rag("speakers", "rename", "Speaker 1", "Dana", "--doc", "two", "--index", index)
     assert renamed.returncode == 0, renamed.stderr
     assert "renamed Speaker 1 -> Dana in two" in renamed.stdout and "transcribing" not in renamed.stderr
