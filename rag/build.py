@@ -29,7 +29,8 @@ from rag.corpus import check_drops, plan_changes, read_corpus, source_record
 from rag.embed import Embedder, TorchEmbedder, load_embedder, model_fingerprint, packaged_model_path
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SourceError
 from rag.index import FILES as INDEX_FILES
-from rag.index import FORMAT_VERSION, READS, Index, read_manifest
+from rag.index import FORMAT_VERSION, READS, RECORDINGS, Index, read_manifest
+from rag.recordings import Recorder
 from rag.sentences import RECIPE
 from rag.types import Chunk, Transcript
 from rag.vectors import Progress, embed_chunks, embed_sentences
@@ -120,7 +121,8 @@ def _build(
 ) -> BuildReport:
     started = time.perf_counter()
     previous = read_manifest(out) or {}
-    corpus = read_corpus(paths, out, previous, exclude, settings)
+    recorder = Recorder(out / RECORDINGS, model=settings.asr_model, progress=progress)  # recordings: rag.recordings
+    corpus = read_corpus(paths, out, previous, exclude, settings, recorder=recorder)
     docs, unread = corpus.docs, corpus.unread
     model_path = settings.model_path or packaged_model_path()
     identity = _identity(settings, model_path, embedder)
@@ -398,7 +400,7 @@ def _check_target(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise SourceError(f"{out} is a file, not an index directory; choose another --index")
     if out.is_dir() and not (out / "manifest.json").exists():
-        if any((out / name).exists() for name in (*INDEX_FILES, "milvus.db")):
+        if any((out / name).exists() for name in (*INDEX_FILES, "milvus.db", RECORDINGS)):
             return  # an index that lost its manifest: rebuilding it is the repair
         if any(not p.name.startswith(".") for p in out.iterdir()):
             raise SourceError(f"{out}/ holds files but no index; choose another --index or empty it")

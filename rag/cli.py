@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
         "--min-words", type=int, default=2, help="skip turns with fewer content words, e.g. 'Yeah .' (default: 2)"
     )
     b.add_argument("--aliases", type=Path, help='JSON file {"alias": "Speaker", ...}')
+    b.add_argument(
+        "--asr-model",
+        metavar="NAME",
+        help="Whisper model for recordings: tiny.en (ships), a models/whisper-NAME folder, or a path; "
+        "recordings kept with another model's transcript are transcribed again",
+    )
     b.add_argument("--json", action="store_true", help="print the build report as JSON")
     b.add_argument(
         "--sentence-vectors",
@@ -112,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     ad = command("add", "Add transcripts (files or folders) to the index's sources and build.")
     ad.add_argument("paths", nargs="+", type=Path)
     ad.add_argument("--index", type=Path, default=Path("index"))
+    ad.add_argument("--asr-model", metavar="NAME", help="Whisper model for recordings (see rag build --asr-model)")
     ad.set_defaults(func=_add)
 
     rm = command("remove", "Remove documents (by doc_id) from the index and build.")
@@ -153,7 +160,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_search)
 
-    sp = command("speakers", "List the speakers, their aliases, and the people quoted.")
+    sp = command(
+        "speakers",
+        "List the speakers, their aliases, and the people quoted; rename or merge a recording's speakers.",
+    )
+    sp.add_argument("action", nargs="?", choices=("rename", "merge"), help="rename OLD NEW, or merge OLD INTO")
+    sp.add_argument("names", nargs="*", metavar="NAME", help="the speaker and the new name (or the one to merge into)")
+    sp.add_argument("--doc", help="the recording (doc_id) whose speaker to rename or merge")
     sp.add_argument("--index", type=Path, default=Path("index"))
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=_speakers)
@@ -194,7 +207,7 @@ def _settings(args: argparse.Namespace) -> Any:
     if getattr(args, "aliases", None):
         aliases = _read_aliases(args.aliases)
     kwargs: dict[str, Any] = {"aliases": aliases}
-    for name in ("max_tokens", "overlap", "min_words"):
+    for name in ("max_tokens", "overlap", "min_words", "asr_model"):
         if hasattr(args, name):
             kwargs[name] = getattr(args, name)
     return Settings(**kwargs)
@@ -344,13 +357,16 @@ def _ask(args: argparse.Namespace) -> int:
         after=args.after,
         before=args.before,
     )
+    from rag.recordings import flag_uncertain
+
+    answer = flag_uncertain(answer, pipe.documents)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
     print(answer.text)
     dates = pipe.index.dates() if answer.citations else {}
     for c in answer.citations:
-        who = c.speaker or "narration"
+        who = (c.speaker or "narration") + (" (speaker uncertain)" if c.uncertain else "")
         when = f" at {c.when}" if c.when else ""
         dated = f" ({dates[c.doc_id]})" if dates.get(c.doc_id) and dates[c.doc_id] not in c.source else ""
         print(f"  [{c.n}] {who}, {c.source}{dated} [{c.start}:{c.end}]{when}")
@@ -385,12 +401,18 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _speakers(args: argparse.Namespace) -> int:
+    from rag.recordings import FOLDER, proposals
+
+    if args.action:
+        return _rename_speaker(args)
+    if args.names:
+        raise _usage("rag speakers takes no names without an action: rag speakers rename OLD NEW --doc DOC")
     pipe = _pipeline(args)
     people = pipe.people
     if args.json:
         from rag.views import speakers_json
 
-        print(json.dumps(speakers_json(pipe), ensure_ascii=False, indent=2))
+        print(json.dumps(speakers_json(pipe, recordings=args.index / FOLDER), ensure_ascii=False, indent=2))
         return 0
     for p in people:
         extra = ", ".join([*p.aliases, *p.roles])
@@ -399,6 +421,39 @@ def _speakers(args: argparse.Namespace) -> int:
         print(f"{p.name} ({kind}; in {docs})" + (f": {extra}" if extra else ""))
         if p.linked:
             print(f"  one person in {len(p.doc_ids)} documents: {p.linked}")
+    proposed = proposals(args.index / FOLDER)
+    if proposed:
+        print("names the recordings give (not applied; rag speakers rename SPEAKER NAME --doc DOC):")
+    for x in proposed:
+        from rag.types import clock
+
+        print(f'  {x["speaker"]} in {x["doc_id"]} may be {x["name"]}: "{x["said"]}" at {clock(x["start"])}')
+    return 0
+
+
+def _rename_speaker(args: argparse.Namespace) -> int:
+    """rag speakers rename OLD NEW --doc D / merge OLD INTO --doc D: edit the kept transcript, rebuild."""
+    from rag.build import build_index
+    from rag.recordings import FOLDER, rename, speakers_of
+
+    if len(args.names) != 2 or not args.doc:
+        raise _usage(f"usage: rag speakers {args.action} OLD {'NEW' if args.action == 'rename' else 'INTO'} --doc DOC")
+    old, new = args.names
+    folder = args.index / FOLDER
+    if args.action == "merge" and new not in speakers_of(folder, args.doc):
+        raise _usage(
+            f"no speaker {new!r} in {args.doc} to merge into; its speakers: {', '.join(speakers_of(folder, args.doc))}"
+        )
+    if args.action == "rename" and new in speakers_of(folder, args.doc):
+        raise _usage(
+            f"{args.doc} already has a speaker {new!r}; to make them one: "
+            f"rag speakers merge {old!r} {new!r} --doc {args.doc}"
+        )
+    changed = rename(folder, args.doc, old, new)
+    report = build_index(None, args.index)
+    verb = "renamed" if args.action == "rename" else "merged"
+    print(f"{verb} {old} -> {new} in {args.doc} ({changed} stretches); nothing transcribed again")
+    _print_report(report, False)
     return 0
 
 
@@ -406,6 +461,7 @@ def _inspect(args: argparse.Namespace) -> int:
     from rag.analysis import analyse
     from rag.config import Settings
     from rag.load import load_documents
+    from rag.recordings import proposed_in
     from rag.types import clock
 
     settings = Settings()
@@ -443,6 +499,7 @@ def _inspect(args: argparse.Namespace) -> int:
                     {"name": p.name, "kind": p.kind, "aliases": list(p.aliases), "roles": list(p.roles)}
                     for p in t.people
                 ],
+                "proposed_names": proposed_in(doc) if doc.format == "recording" else [],
             }
         )
     if args.json:
@@ -454,6 +511,8 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"  speakers: {who}")
         for w in d["warnings"]:
             print(f"  warning: {w}")
+        for x in d["proposed_names"]:
+            print(f'  proposed (not applied): {x["speaker"]} may be {x["name"]}: "{x["said"]}"')
         for x in d["turns"][:50]:
             when = f" {clock(x['time_start'])}" if x["time_start"] is not None else ""
             print(
@@ -563,6 +622,23 @@ class _Progress:
         now = time.perf_counter()
         if stage == "export":
             self._line("exporting the encoder to ONNX (once per index)")
+            return
+        if stage == "transcribe":  # seconds of audio: shown on every call (once per piece), tty or not
+            from rag.types import clock
+
+            if stage != self.stage:
+                self.stage, self.started = stage, now
+            spent = now - self.started
+            speed = done / spent if spent > 0 else 0.0
+            left = (total - done) / speed if speed > 0 else 0.0
+            text = (
+                f"transcribing: {clock(done)} of {clock(total)} audio, {spent:.0f} s elapsed, "
+                f"about {left:.0f} s left, {speed:.1f}x real time"
+            )
+            if self.tty:
+                self._line(text)
+            else:
+                print(f"rag: {text}", file=sys.stderr, flush=True)
             return
         if stage != self.stage:  # each stage ("embed", "sentences") has its own rate
             self.stage, self.started = stage, now

@@ -34,6 +34,11 @@ class Settings:
     # indexed; shorter passages than `full_words` words rank lower (measured on QMSum, eval/README.md).
     min_words: int = 2
 
+    # Recordings: the Whisper model (a name from rag.transcribe.find_models, or a folder). None keeps
+    # each recording's kept transcript whatever made it (tiny.en for new ones); a name re-transcribes
+    # the recordings whose transcript another model made.
+    asr_model: str | None = None
+
     # Sources: refuse files larger than this (bytes).
     max_source_bytes: int = 20_000_000
     # Questions longer than this (characters) are refused.

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings
 from rag.dates import document_date
@@ -20,6 +20,9 @@ from rag.errors import SourceError
 from rag.index import read_manifest
 from rag.load import collect_sources, display_path, load_document
 from rag.types import Document, Transcript
+
+if TYPE_CHECKING:
+    from rag.recordings import Recorder
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +46,16 @@ class Corpus:
 
 
 def read_corpus(
-    paths: Iterable[Path] | None, out: Path, previous: Mapping[str, Any], exclude: Iterable[str], settings: Settings
+    paths: Iterable[Path] | None,
+    out: Path,
+    previous: Mapping[str, Any],
+    exclude: Iterable[str],
+    settings: Settings,
+    *,
+    recorder: Recorder | None = None,
 ) -> Corpus:
-    """Every source under `paths` (None: the index's own roots, else seeds/), read and checked.
+    """Every source under `paths` (None: the index's own roots, else seeds/), read and checked;
+    recordings are transcribed by `recorder` (or their kept transcript reused).
 
     Raises:
         SourceError, EmptyCorpusError: a source is unusable.
@@ -56,7 +66,7 @@ def read_corpus(
     excluded = sorted({*(display_path(out / e) for e in previous.get("excluded", [])), *exclude})
     skipped: list[Path] = []
     found = collect_sources(list(given), skipped=skipped, exclude=excluded)
-    docs = tuple(load_document(p, max_bytes=settings.max_source_bytes, doc_id=d) for p, d in found)
+    docs = tuple(load_document(p, max_bytes=settings.max_source_bytes, doc_id=d, recorder=recorder) for p, d in found)
     roots = tuple(sorted(_relative(p, out) for p in given))
     leave_out = tuple(sorted(_relative(Path(e), out) for e in excluded))
     return Corpus(given, docs, _unread(skipped), tuple(excluded), roots, leave_out)

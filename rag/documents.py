@@ -154,7 +154,9 @@ def to_dict(t: Transcript) -> dict[str, Any]:
             "text": d.text,
             "format": d.format,
             "sha256": d.sha256,
-            "cues": [[c.start, c.end, c.speaker, c.time_start, c.time_end] for c in d.cues],
+            "cues": [
+                [c.start, c.end, c.speaker, c.time_start, c.time_end, *([True] if c.uncertain else [])] for c in d.cues
+            ],
         },
         "turns": [
             [x.index, x.speaker, x.start, x.end, [list(p) for p in x.paragraphs], x.time_start, x.time_end]

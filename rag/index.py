@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 3  # 2: cues and times, per-document people, Unicode terms; 3: columnar chunks, stores
 READS = (2, 3)  # format 2 (chunks.jsonl) is still read, so that `rag build` reuses its vectors
 FILES = ("manifest.json", "chunks", "documents.jsonl", "documents.index.json")
+RECORDINGS = "recordings"  # transcripts of recordings (rag.recordings), kept across builds, not checksummed
 
 
 class Index:
@@ -239,7 +240,7 @@ class Index:
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
             files.fsync_dir(tmp)
-            files.replace_dir(tmp, out, carry=getattr(self.store, "carry", ()))
+            files.replace_dir(tmp, out, carry=(*getattr(self.store, "carry", ()), RECORDINGS))
         except OSError as err:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -2,7 +2,8 @@
 
 Only reads and validates; it does not split turns (see `turns.py`). Formats whose bytes are not a
 clean transcript are rendered to one `Speaker: words` line per turn (see `rag.formats`), so their
-turns have offsets like any other document. Files of other types in a folder are listed, not read.
+turns have offsets like any other document; recordings are transcribed first (`rag.recordings`).
+Files of other types in a folder are listed, not read.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 
 from rag import formats
 from rag.errors import EmptyCorpusError, SourceError
-from rag.formats import SUFFIXES
+from rag.formats import READABLE, SUFFIXES, TEXT_SUFFIXES
+from rag.recordings import TRACKS, Recorder, is_recording, load_recording
 from rag.types import Document
 
 log = logging.getLogger(__name__)
@@ -49,39 +51,58 @@ def collect_sources(
     found: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
+            if path.suffix.lower() == TRACKS:  # one recording, one file per speaker (rag.recordings)
+                found.append((path, path.stem))
+                continue
             for p in sorted(path.rglob("*")):
-                if not p.is_file() or _is_hidden(p, path) or display_path(p) in leave_out:
+                if _is_hidden(p, path) or display_path(p) in leave_out or _in_tracks(p, path):
                     continue
-                if p.suffix.lower() in SUFFIXES:
+                if p.is_dir() and p.suffix.lower() == TRACKS:
+                    found.append((p, p.relative_to(path).with_suffix("").as_posix()))
+                elif not p.is_file():
+                    continue
+                elif p.suffix.lower() in SUFFIXES:
                     found.append((p, p.relative_to(path).with_suffix("").as_posix()))
                 elif skipped is not None:
                     skipped.append(p)
         elif path.is_file():
             if path.suffix.lower() not in SUFFIXES:
-                raise SourceError(
-                    f"{path}: unsupported file type {path.suffix or '(none)'!r}; use {', '.join(SUFFIXES)}"
-                )
+                raise SourceError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use {READABLE}")
             found.append((path, path.stem))
         else:
             raise SourceError(f"{path}: no such file or directory")
     if not found:
         where = ", ".join(str(p) for p in paths) or "(no paths)"
-        raise EmptyCorpusError(f"no transcripts ({', '.join(SUFFIXES)}) in {where}; add one or pass a file path")
+        raise EmptyCorpusError(
+            f"no transcripts ({', '.join(TEXT_SUFFIXES)}) or recordings in {where}; add one or pass a file path"
+        )
     _check_unique_ids(found)
     return found
 
 
-def load_documents(paths: Iterable[Path], *, max_bytes: int = 20_000_000) -> list[Document]:
+def load_documents(
+    paths: Iterable[Path], *, max_bytes: int = 20_000_000, recorder: Recorder | None = None
+) -> list[Document]:
     """Load every transcript under `paths`. Example: `load_documents([Path("seeds")])`."""
-    return [load_document(p, max_bytes=max_bytes, doc_id=d) for p, d in collect_sources(paths)]
+    return [load_document(p, max_bytes=max_bytes, doc_id=d, recorder=recorder) for p, d in collect_sources(paths)]
 
 
-def load_document(path: Path, *, max_bytes: int = 20_000_000, doc_id: str | None = None) -> Document:
+def load_document(
+    path: Path, *, max_bytes: int = 20_000_000, doc_id: str | None = None, recorder: Recorder | None = None
+) -> Document:
     """Read one transcript, checking size, binary content and encoding; `doc_id` defaults to the stem.
 
+    A recording (audio or video, `rag.recordings`) is transcribed, or read from the transcript
+    `recorder` keeps for it; it has no size limit (it is decoded a piece at a time).
+
     Raises:
-        SourceError: the file is empty, too large, binary, not UTF-8, or malformed JSON.
+        SourceError: the file is empty, too large, binary, not UTF-8, or malformed JSON; a
+            recording that is damaged, silent or cannot be decoded.
     """
+    if is_recording(path):
+        return load_recording(
+            path, doc_id=doc_id or path.stem, source=display_path(path), recorder=recorder or Recorder()
+        )
     data = read_source_bytes(path, max_bytes=max_bytes)
     return parse_document(data, doc_id=doc_id or path.stem, source=display_path(path))
 
@@ -135,6 +156,11 @@ def _decode(data: bytes, source: str) -> str:
             f"{source}: not valid UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start}); "
             f"re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8 {source}"
         ) from err
+
+
+def _in_tracks(path: Path, root: Path) -> bool:
+    """Inside a NAME.tracks/ folder, which is read as one recording."""
+    return any(Path(part).suffix.lower() == TRACKS for part in path.relative_to(root).parts[:-1])
 
 
 def _is_hidden(path: Path, root: Path) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rag.errors import RagError
-from rag.views import documents_json, search_json, speakers_json
+from rag.views import answer_json, documents_json, search_json, speakers_json
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -60,7 +60,9 @@ def create_server(pipe: Pipeline) -> MCPServer:
         question: str, history: list[str] | None = None, speaker: str | None = None, doc_id: str | None = None
     ) -> dict[str, Any]:
         """An answer that quotes the transcripts with verified citations, or a refusal saying why."""
-        return answering(lambda: pipe.ask(question, history=history or [], speaker=speaker, doc_id=doc_id).to_dict())
+        return answering(
+            lambda: answer_json(pipe, pipe.ask(question, history=history or [], speaker=speaker, doc_id=doc_id))
+        )
 
     @server.tool()
     def list_speakers() -> list[dict[str, Any]]:

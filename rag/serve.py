@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError, UnknownSpeakerError
 from rag.types import Answer
-from rag.views import documents_json, message_text, search_json, speakers_json
+from rag.views import answer_json, documents_json, message_text, search_json, speakers_json
 
 try:
     from fastapi import FastAPI, Request
@@ -117,7 +117,8 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], *, token: str | None
 
     @app.post("/v1/ask")
     def ask(body: AskBody) -> dict[str, Any]:
-        answer = current().ask(
+        pipe = current()
+        answer = pipe.ask(
             body.question,
             history=body.history,
             speaker=body.speaker,
@@ -126,7 +127,7 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], *, token: str | None
             after=body.after,
             before=body.before,
         )
-        return answer.to_dict()
+        return answer_json(pipe, answer)
 
     @app.post("/v1/search")
     def search(body: SearchBody) -> dict[str, Any]:
@@ -172,7 +173,7 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], *, token: str | None
                     {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
                 ],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-                "rag": answer.to_dict(),  # the structured citations ride along
+                "rag": answer_json(current(), answer),  # the structured citations ride along
             }
         return StreamingResponse(_stream(reply_id, created, content, answer), media_type="text/event-stream")
 

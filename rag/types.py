@@ -25,6 +25,7 @@ class Cue:
     speaker: str | None
     time_start: float | None = None  # seconds from the start of the recording
     time_end: float | None = None
+    uncertain: bool = False  # a recording's stretch whose speaker is not sure (overlap, short, unclear)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +217,7 @@ class Citation:
     score: float
     time_start: float | None = None  # seconds into the recording, when the source has times
     time_end: float | None = None
+    uncertain: bool = False  # from a recording's stretch whose speaker is not sure (rag.recordings)
 
     @property
     def when(self) -> str:
@@ -237,6 +239,7 @@ class Citation:
             "score": round(self.score, 6),
             "time_start": self.time_start,
             "time_end": self.time_end,
+            "uncertain": self.uncertain,
         }
 
 

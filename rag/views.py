@@ -6,10 +6,20 @@ The field names are a stable contract (README, "JSON for other programs"); `Answ
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rag.pipeline import Pipeline
+    from rag.types import Answer
+
+
+def answer_json(pipe: Pipeline, answer: Answer) -> dict[str, Any]:
+    """What `rag ask --json` prints: `Answer.to_dict`, each citation's `uncertain` set when it quotes a
+    recording's stretch whose speaker is not sure (overlap, very short, unclear voice)."""
+    from rag.recordings import flag_uncertain
+
+    return flag_uncertain(answer, pipe.documents).to_dict()
 
 
 def search_json(
@@ -26,12 +36,27 @@ def search_json(
     after it, `turn` to `last_turn`, text up to `passage_end`)."""
     hits = pipe.search(query, k=k, speaker=speaker, doc_id=doc_id, after=after, before=before)
     who = pipe.read(query, speaker=speaker, doc_id=doc_id).speakers
-    rows = [{**h.to_dict(), "passage": pipe.passage(h)} for h in hits]
+    from rag.recordings import is_uncertain
+
+    docs = pipe.documents
+    rows = [
+        {
+            **h.to_dict(),
+            "passage": pipe.passage(h),
+            "uncertain": is_uncertain(docs[h.chunk.doc_id], h.chunk.start, h.chunk.end),
+        }
+        for h in hits
+    ]
     return {"query": query, "speaker": ", ".join(who) if who else None, "hits": rows}
 
 
-def speakers_json(pipe: Pipeline) -> list[dict[str, Any]]:
-    """What `rag speakers --json` prints."""
+def speakers_json(pipe: Pipeline, *, recordings: Path | None = None) -> list[dict[str, Any]]:
+    """What `rag speakers --json` prints. With `recordings` (the index's `recordings/` folder),
+    `proposed_names` lists names a recording's speaker gave themselves ("I'm Dana"), never applied
+    until `rag speakers rename`."""
+    from rag.recordings import proposals
+
+    proposed = proposals(recordings) if recordings is not None else []
     return [
         {
             "name": p.name,
@@ -41,6 +66,7 @@ def speakers_json(pipe: Pipeline) -> list[dict[str, Any]]:
             "documents": list(p.doc_ids),
             "labels": [{"doc_id": d, "label": label} for d, label in p.labels],
             "linked": p.linked or None,
+            "proposed_names": [x for x in proposed if x["speaker"] == p.name and x["doc_id"] in p.doc_ids],
         }
         for p in pipe.people
     ]

@@ -495,7 +495,7 @@ def test_several_quotes_become_a_list_grouped_by_speaker_and_document() -> None:
     )
     assert quote_list(_answer(text, [("A", "d1"), ("B", "d1"), ("A", "d1")], mode="generated")) is None
     assert quote_list(_answer(text + " But not about Helsinki.", [("A", "d1"), ("B", "d1"), ("A", "d1")])) is None
-    inner = 'A said: “He wants a “neutral,” subservient Ukraine.” [1] A also said: “Clearly.” [2]'
+    inner = "A said: “He wants a “neutral,” subservient Ukraine.” [1] A also said: “Clearly.” [2]"
     nested = quote_list(_answer(inner, [("A", "d1"), ("A", "d1")]))
     assert nested is not None and nested[0][0].quotes[0][1][0] == ("He wants a “neutral,” subservient Ukraine.", 1)
     closing = quote_list(_answer(text + " (This is a note.)", [("A", "d1"), ("B", "d1"), ("A", "d1")]))

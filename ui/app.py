@@ -59,6 +59,7 @@ from ui.guard import (
     refuse_other_origins,
     refuse_uploads,
 )
+from ui.player import add_player, gradio_login
 
 log = logging.getLogger("rag.ui")
 TYPES = ", ".join(TRANSCRIPT_SUFFIXES)
@@ -906,6 +907,7 @@ def launch(
         auth=auth,
         auth_message="This chat asks for a user name and password.",
     )
+    add_player(app, documents=lambda: chat.pipe.documents, allowed=gradio_login(app))  # recordings play
     return Server(app, host=host, port=port)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag import Answer, Citation, Pipeline
+from ui.player import player_html
 
 _MARKER = re.compile(r"\[(\d+)\]")
 
@@ -66,7 +67,7 @@ def source_card(pipe: Pipeline, c: Citation, turn: int) -> str:
         f'<details class="source-card" id="{anchor(turn, c.n)}">'
         f'<summary><span class="cite-n">[{c.n}]</span> <b class="who">{who}</b> '
         f'<span class="doc">{html.escape(c.doc_id)}</span></summary>'
-        f'<div class="turn-text">{body}</div><div class="where">{where}</div></details>'
+        f'<div class="turn-text">{body}</div><div class="where">{where}</div>{player_html(c, document=doc)}</details>'
     )
 
 

@@ -6,6 +6,7 @@
     webvtt   .vtt       <v Alice> voice tags, or "Alice:" in the cue (Teams, Zoom)
     srt      .srt       "Alice:" labels; unlabelled cues continue the last speaker
     otter    .txt       "Alice Moreno  0:03" on its own line, the words below (Otter, Rev)
+    recording .wav .mp3 .m4a .mp4 ... audio and video, through their kept transcript (rag.recordings)
 
 Each module has `NAME`, `SUFFIXES`, a cheap `sniff(text) -> bool` and `read(text, source) ->
 Parsed`. When two formats claim one file, `choose` says so instead of guessing.
@@ -16,14 +17,17 @@ from __future__ import annotations
 from types import ModuleType
 
 from rag.errors import SourceError
-from rag.formats import otter, qmsum, srt, text, webvtt, whisper
+from rag.formats import otter, qmsum, recording, srt, text, webvtt, whisper
 from rag.formats.rendered import Parsed
 
 # Most specific first; plain text is the fallback for .txt and .md.
-FORMATS: tuple[ModuleType, ...] = (webvtt, srt, qmsum, whisper, otter, text)
+FORMATS: tuple[ModuleType, ...] = (webvtt, srt, qmsum, whisper, otter, text, recording)
 SUFFIXES: tuple[str, ...] = tuple(sorted({s for f in FORMATS for s in f.SUFFIXES}))
+TEXT_SUFFIXES: tuple[str, ...] = tuple(sorted({s for f in FORMATS if f is not recording for s in f.SUFFIXES}))
+# What rag reads, for messages: ".json, .md, .srt, .txt, .vtt, or a recording (.aac, .flac, ...)"
+READABLE = f"{', '.join(TEXT_SUFFIXES)}, or a recording ({', '.join(s for s in recording.SUFFIXES if s != '.tracks')})"
 
-__all__ = ["FORMATS", "SUFFIXES", "Parsed", "choose", "read"]
+__all__ = ["FORMATS", "READABLE", "SUFFIXES", "TEXT_SUFFIXES", "Parsed", "choose", "read"]
 
 
 def choose(suffix: str, content: str, source: str) -> ModuleType:
@@ -34,7 +38,7 @@ def choose(suffix: str, content: str, source: str) -> ModuleType:
     """
     candidates = [f for f in FORMATS if suffix.lower() in f.SUFFIXES]
     if not candidates:
-        raise SourceError(f"{source}: unsupported file type {suffix or '(none)'!r}; use {', '.join(SUFFIXES)}")
+        raise SourceError(f"{source}: unsupported file type {suffix or '(none)'!r}; use {READABLE}")
     specific = [f for f in candidates if f is not text and f.sniff(content)]
     if len(specific) > 1:
         names = " and ".join(f.NAME for f in specific)

@@ -21,6 +21,7 @@ class Segment:
     text: str
     time_start: float | None = None
     time_end: float | None = None
+    uncertain: bool = False  # the speaker of this stretch is not sure (rag.recordings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,5 +57,5 @@ def render(segments: Iterable[Segment], *, merge: bool = True) -> Parsed:
             start = offset + len(lines[-1])
             lines[-1] += words
             last = speaker
-        cues.append(Cue(start, start + len(words), speaker or None, seg.time_start, seg.time_end))
+        cues.append(Cue(start, start + len(words), speaker or None, seg.time_start, seg.time_end, seg.uncertain))
     return Parsed("\n".join(lines), tuple(cues))

@@ -1,7 +1,8 @@
 """Whisper and WhisperX JSON: `{"segments": [{"start", "end", "text", "speaker"?}, ...]}`.
 
 `speaker` comes from diarization (WhisperX: `SPEAKER_00`); without it the segments are narration
-and the build warns that nobody is named. Times are seconds.
+and the build warns that nobody is named. Times are seconds. A truthy `uncertain` (rag's own
+recording transcripts) marks a stretch whose speaker is not sure.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def read(text: str, source: str) -> Parsed:
             start, end = float(seg["start"]), float(seg["end"])
         except (KeyError, TypeError, ValueError) as err:
             raise SourceError(f"{source}: segment {i} needs numeric 'start' and 'end' seconds") from err
-        out.append(Segment(speaker if isinstance(speaker, str) and speaker.strip() else None, seg["text"], start, end))
+        who = speaker if isinstance(speaker, str) and speaker.strip() else None
+        out.append(Segment(who, seg["text"], start, end, bool(seg.get("uncertain"))))
     return render(out)
 
 
