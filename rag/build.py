@@ -178,7 +178,7 @@ def _build(
     )
     stale = old is not None and old.manifest.get("analysis") != analysis_fingerprint()
     # Kept relative to the index directory, so the index finds its sources from any working directory.
-    roots = sorted(_relative(p, out) for p in paths)
+    roots = sorted({_relative(p, out) for p in paths})  # a path given twice is one root
     leave_out = sorted(_relative(Path(e), out) for e in excluded)
     same_corpus = previous.get("roots") == roots and previous.get("excluded", []) == leave_out
     wants_sentences = sentences if sentences is not None else previous.get("sentences", {}) is not None
