@@ -174,6 +174,8 @@ def line_reply(line: bytes) -> dict[str, Any] | None:
         request_id = None
     if data.get("jsonrpc") != "2.0":
         return error(INVALID_REQUEST, 'Invalid Request: the message needs "jsonrpc": "2.0"', request_id)
+    if "id" in data and request_id is None:  # the SDK would take it for a notification and stay silent
+        return error(INVALID_REQUEST, f"Invalid Request: the id must be a string or a whole number, not {raw_id!r:.40}")
     try:
         check_json_text(data, "message")
     except RagError as err:
