@@ -112,7 +112,8 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], *, token: str | None
         pipe = current()
         text = body.question if isinstance(body, AskBody) else body.query
         history = body.history if isinstance(body, AskBody) else []
-        check_request(pipe.settings, k=body.k, history=history, texts=[("question", text)])
+        texts = [("question", text), ("speaker", body.speaker), ("doc_id", body.doc_id)]
+        check_request(pipe.settings, k=body.k, history=history, texts=texts)
         check_document(pipe, body.doc_id)
         return pipe
 

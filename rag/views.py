@@ -27,8 +27,9 @@ def check_request(
     """Refuse, in one line, a size or text no interface may pass on to the pipeline.
 
     `k` (when given) must be 1 to `settings.max_k`; `history` at most `settings.max_history`
-    questions of at most `settings.max_question_chars` each; `texts` are (name, value) pairs whose
-    values must be encodable as UTF-8 (a JSON "\\ud800" is not). Example:
+    questions; `texts` are (name, value) pairs (question, speaker, doc_id); every text and history
+    question must be encodable as UTF-8 (a JSON "\\ud800" is not) and at most
+    `settings.max_question_chars` long. Example:
     check_request(Settings(), k=0) raises QuestionError("k must be 1 to 100, not 0").
 
     Raises:
@@ -51,6 +52,11 @@ def check_request(
     for name, value in [*texts, *((f"history[{i}]", h) for i, h in enumerate(history))]:
         if isinstance(value, str):
             check_text(name, value)
+            if len(value) > settings.max_question_chars:
+                raise QuestionError(
+                    f"the {name} is {len(value):,} characters, "
+                    f"over the {settings.max_question_chars:,} limit; shorten it"
+                )
 
 
 def check_text(name: str, value: str) -> None:

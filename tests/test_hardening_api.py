@@ -166,11 +166,14 @@ def test_http_k_out_of_bounds_is_a_422_in_one_line(served: Served, k: object) ->
         assert one_line_error(r, 422).startswith("k: "), r.text
 
 
-def test_http_history_is_bounded(served: Served) -> None:
+def test_http_history_and_names_are_bounded(served: Served) -> None:
     r = httpx.post(f"{served.url}/v1/ask", json={"question": HELSINKI, "history": ["What about NATO?"] * 21})
     assert "history: List should have at most 20 items" in one_line_error(r, 422)
     r = httpx.post(f"{served.url}/v1/ask", json={"question": HELSINKI, "history": ["y" * 3000]})
     assert "history[0] is 3,000 characters, over the 2,000 limit" in one_line_error(r, 400)
+    for field in ("speaker", "doc_id"):
+        r = httpx.post(f"{served.url}/v1/search", json={"query": HELSINKI, field: "Dannenberg " * 300})
+        assert f"the {field} is 3,300 characters, over the 2,000 limit" in one_line_error(r, 400)
 
 
 def test_cli_k_out_of_bounds_is_one_line(fake_index: Path) -> None:
@@ -386,6 +389,8 @@ def test_mcp_k_out_of_bounds_is_a_tool_error(mcp: McpProcess) -> None:
         assert f"k must be a whole number from 1 to 100, not {k}" in tool_error(reply, 100 + i)
     reply = mcp.call("ask_transcripts", {"question": HELSINKI, "history": ["NATO?"] * 21}, 110)
     assert "history has 21 questions, over the 20 limit" in tool_error(reply, 110)
+    reply = mcp.call("search_transcripts", {"query": "Helsinki", "speaker": "x" * 2001}, 112)
+    assert "the speaker is 2,001 characters, over the 2,000 limit" in tool_error(reply, 112)
     ok = mcp.call("search_transcripts", {"query": "Helsinki", "k": 2}, 111)
     assert not ok["result"].get("isError") and len(ok["result"]["structuredContent"]["hits"]) == 2
 
