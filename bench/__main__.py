@@ -2,7 +2,7 @@
 
 python -m bench                 # everything (about 25 minutes on 2 cores; 1M vectors is most of it)
 python -m bench --quick         # ours only, smaller repeats, no scale, no peers (about 1 minute)
-python -m bench --only scale    # one part: ours, scale, peers
+python -m bench --only scale    # one part: ours, scale, peers, load
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from bench.common import ENV, ROOT, machine, table, write
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--only", choices=["ours", "scale", "peers"])
+    p.add_argument("--only", choices=["ours", "scale", "peers", "load"])
     p.add_argument("--sizes", nargs="*", type=int, default=[10_000, 100_000, 1_000_000])
     p.add_argument("--milvus-sizes", nargs="*", type=int, default=[100_000], help="Milvus Lite store sizes")
     args = p.parse_args()
     result: dict[str, Any] = {"machine": machine()}
-    parts = [args.only] if args.only else (["ours"] if args.quick else ["ours", "scale", "peers"])
+    parts = [args.only] if args.only else (["ours"] if args.quick else ["ours", "scale", "peers", "load"])
     if "ours" in parts:
         from bench import ours
 
@@ -42,6 +42,10 @@ def main() -> int:
         if (ROOT / "eval/indexes/qmsum").exists() and (ROOT / "eval/sets/qmsum-val.jsonl").exists():
             sets["qmsum"] = (ROOT / "eval/sets/qmsum-val.jsonl", ROOT / "eval/indexes/qmsum")
         result["peers"] = peers(sets)
+    if "load" in parts:  # 16 clients for 60 s while rag add / rag remove change the index
+        from bench import load
+
+        result["load"] = load.run()
     path = write("bench", result)
     print(report(result))
     print(f"\nJSON: {path}")
@@ -233,6 +237,10 @@ def report(r: dict[str, Any]) -> str:
             out += ["", "Dense recall@10 against exact scoring of the same rows:", "", table(recall, header)]
     if r.get("peers"):
         out += ["", peers_table(r["peers"])]
+    if r.get("load"):
+        from bench import load
+
+        out += ["", load.report(r["load"])]
     return "\n".join(out)
 
 

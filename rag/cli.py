@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rag import __version__
 from rag.errors import RagError, SourceError
@@ -61,8 +61,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as every other error of rag: one line on stderr, exit 1."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"rag: error: {self.prog}: {message}; see: {self.prog} --help", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def _port(text: str) -> int:
+    """A TCP port number, 1-65535 (argparse type)."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"--port {text[:20]!r} is not a port; use 1 to 65535 (e.g. 8000)")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rag", description="Speaker-aware question answering over transcripts.")
+    p = _Parser(prog="rag", description="Speaker-aware question answering over transcripts.")
     p.add_argument("--version", action="version", version=f"rag {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -179,7 +194,7 @@ def _parser() -> argparse.ArgumentParser:
     sv = command("serve", "Serve the HTTP API (and an OpenAI-compatible /v1/chat/completions) on this machine.")
     sv.add_argument("--index", type=Path, default=Path("index"))
     sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
-    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--port", type=_port, default=8000, help="1-65535 (default: 8000)")
     sv.add_argument("--token-env", metavar="NAME", help="require the bearer token held in this environment variable")
     sv.add_argument("--workers", type=int, default=1, help="worker processes sharing the port (default: 1)")
     sv.set_defaults(func=_serve)
@@ -250,10 +265,15 @@ def _build(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     from rag.build import build_index
     from rag.corpus import corpus_roots
+    from rag.load import collect_sources
 
+    for path in args.paths:
+        collect_sources([path])  # a folder with no transcripts is an error here, not a silent root
     roots = corpus_roots(args.index)
+    known = {r.resolve() for r in roots}
+    new = [p for p in dict.fromkeys(args.paths) if p.resolve() not in known]
     bar = _Progress()
-    report = build_index([*roots, *args.paths], args.index, settings=_settings(args), progress=bar)
+    report = build_index([*roots, *new], args.index, settings=_settings(args), progress=bar)
     bar.done()
     _print_report(report, False)
     return 0
@@ -541,6 +561,10 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     if args.set is None:
         raise _usage("name a question set, e.g. rag eval eval/sets/seed.jsonl")
+    from rag.config import Settings
+    from rag.views import check_request
+
+    check_request(Settings(), k=args.k)
     result = run_eval(
         args.set, index=args.index, k=args.k, out=args.out, dense_only=args.dense_only, progress=_Progress()
     )
@@ -552,8 +576,8 @@ def _serve(args: argparse.Namespace) -> int:
     from rag.serve import run, run_workers
 
     token = _token(args.token_env)
-    if args.workers < 1:
-        raise _usage(f"--workers must be 1 or more, not {args.workers}")
+    if not 1 <= args.workers <= 64:
+        raise _usage(f"--workers must be 1 to 64, not {args.workers}")
     pipe = _pipeline(args)  # loaded here too, so a broken index is one line before any worker starts
     print(f"rag API on http://{args.host}:{args.port}/v1 (docs at /docs)", file=sys.stderr, flush=True)
     if args.workers == 1:
@@ -580,12 +604,16 @@ def _token(name: str | None) -> str | None:
 
 
 def _pipeline(args: argparse.Namespace) -> Any:
+    from rag.config import Settings
     from rag.index import stale_sources
     from rag.pipeline import Pipeline
+    from rag.views import check_document, check_request
 
-    if getattr(args, "k", 1) < 1:
-        raise _usage(f"--k must be 1 or more, not {args.k}")
+    # the same bounds as HTTP and MCP, checked before the model loads
+    texts = [(name, getattr(args, name, None)) for name in ("question", "query", "speaker", "doc")]
+    check_request(Settings(), k=getattr(args, "k", None), history=getattr(args, "history", []), texts=texts)
     pipe = Pipeline.load(args.index)
+    check_document(pipe, getattr(args, "doc", None))
     for line in stale_sources(pipe.index.manifest):
         print(f"rag: warning: {line}", file=sys.stderr)
     return pipe

@@ -43,6 +43,10 @@ class Settings:
     max_source_bytes: int = 20_000_000
     # Questions longer than this (characters) are refused.
     max_question_chars: int = 2_000
+    # Bounds on the sizes a caller sets (CLI, HTTP, MCP check them all through `rag.views`):
+    # passages asked for, and earlier questions of a conversation (each up to max_question_chars).
+    max_k: int = 100
+    max_history: int = 20
     # Extra aliases, alias -> speaker label, on top of those found in the documents.
     aliases: dict[str, str] = field(default_factory=dict)
 

@@ -67,7 +67,7 @@ def read_corpus(
     skipped: list[Path] = []
     found = collect_sources(list(given), skipped=skipped, exclude=excluded)
     docs = tuple(load_document(p, max_bytes=settings.max_source_bytes, doc_id=d, recorder=recorder) for p, d in found)
-    roots = tuple(sorted(_relative(p, out) for p in given))
+    roots = tuple(sorted({_relative(p, out) for p in given}))  # a path given twice is one root
     leave_out = tuple(sorted(_relative(Path(e), out) for e in excluded))
     return Corpus(given, docs, _unread(skipped), tuple(excluded), roots, leave_out)
 

@@ -9,8 +9,11 @@
     POST /v1/chat/completions  the last user message answered, earlier ones as history; stream or not
 
 Bad input is a 4xx with {"error": "one line"}; with a token every route but /v1/health needs
-`Authorization: Bearer TOKEN`. `create_app(pipe)` builds the app around one loaded Pipeline (the
-chat in ui/ mounts itself on it); `rag serve` runs it with uvicorn on 127.0.0.1.
+`Authorization: Bearer TOKEN` (the docs, /docs, /redoc and /openapi.json, too). A body is read up
+to 256 KB whatever its headers say, and must be UTF-8 JSON; the guard covers /v1 and the docs
+only, so the chat that ui/ mounts on this app keeps its own upload limit. `create_app(pipe)`
+builds the app around one loaded Pipeline (the chat in ui/ mounts itself on it); `rag serve`
+runs it with uvicorn on 127.0.0.1.
 This module does not answer questions itself; `Pipeline` does.
 """
 
@@ -23,9 +26,19 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import RagError, UnknownSpeakerError
+from rag.config import Settings
+from rag.errors import RagError, UnknownDocumentError, UnknownSpeakerError
 from rag.types import Answer
-from rag.views import answer_json, documents_json, message_text, search_json, speakers_json
+from rag.views import (
+    answer_json,
+    check_document,
+    check_json_text,
+    check_request,
+    documents_json,
+    message_text,
+    search_json,
+    speakers_json,
+)
 
 try:
     from fastapi import FastAPI, Request
@@ -40,21 +53,23 @@ if TYPE_CHECKING:
 
 MAX_BODY = 256_000  # bytes; a question is at most a few KB, history included
 MODEL = "rag"
+DOCS = ("/docs", "/redoc", "/openapi.json")  # FastAPI's own routes (and /docs/oauth2-redirect)
+_BOUNDS = Settings()  # the schema shows the default bounds; each request is checked against its pipeline's
 
 
 class AskBody(BaseModel):
     question: str
-    history: list[str] = Field(default_factory=list)
+    history: list[str] = Field(default_factory=list, max_length=_BOUNDS.max_history)
     speaker: str | None = None
     doc_id: str | None = None
-    k: int = Field(default=5, ge=1, le=50)
+    k: int = Field(default=5, ge=1, le=_BOUNDS.max_k)
     after: str | None = None  # ISO date: only documents dated on or after it
     before: str | None = None
 
 
 class SearchBody(BaseModel):
     query: str
-    k: int = Field(default=5, ge=1, le=100)
+    k: int = Field(default=5, ge=1, le=_BOUNDS.max_k)
     speaker: str | None = None
     doc_id: str | None = None
     after: str | None = None
@@ -83,18 +98,9 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], *, token: str | None
         return pipeline() if callable(pipeline) else pipeline
 
     def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": " ".join(message.split())}, status_code=status)
+        return JSONResponse({"error": one_line(message)}, status_code=status)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Any:
-        size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
-            return error(413, f"the request body is over {MAX_BODY:,} bytes; send a shorter question")
-        if token and request.url.path.startswith("/v1/") and request.url.path != "/v1/health":
-            given = request.headers.get("authorization", "")
-            if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return error(401, "missing or wrong token; send the header Authorization: Bearer TOKEN")
-        return await call_next(request)
+    app.add_middleware(_Guard, token=token)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
@@ -104,7 +110,17 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], *, token: str | None
 
     @app.exception_handler(RagError)
     async def refused(_: Request, err: RagError) -> JSONResponse:
-        return error(404 if isinstance(err, UnknownSpeakerError) else 400, str(err))
+        return error(404 if isinstance(err, UnknownSpeakerError | UnknownDocumentError) else 400, str(err))
+
+    def checked(body: AskBody | SearchBody) -> Pipeline:
+        """The pipeline, once the body is within its bounds and names a document it has."""
+        pipe = current()
+        text = body.question if isinstance(body, AskBody) else body.query
+        history = body.history if isinstance(body, AskBody) else []
+        texts = [("question", text), ("speaker", body.speaker), ("doc_id", body.doc_id)]
+        check_request(pipe.settings, k=body.k, history=history, texts=texts)
+        check_document(pipe, body.doc_id)
+        return pipe
 
     @app.get("/v1/health")
     def health() -> dict[str, Any]:
@@ -117,7 +133,7 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], *, token: str | None
 
     @app.post("/v1/ask")
     def ask(body: AskBody) -> dict[str, Any]:
-        pipe = current()
+        pipe = checked(body)
         answer = pipe.ask(
             body.question,
             history=body.history,
@@ -132,7 +148,7 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], *, token: str | None
     @app.post("/v1/search")
     def search(body: SearchBody) -> dict[str, Any]:
         return search_json(
-            current(),
+            checked(body),
             body.query,
             k=body.k,
             speaker=body.speaker,
@@ -178,6 +194,96 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], *, token: str | None
         return StreamingResponse(_stream(reply_id, created, content, answer), media_type="text/event-stream")
 
     return app
+
+
+class _Guard:
+    """ASGI middleware for /v1 and the docs: the token, then the body, read (never trusted from its
+    headers) up to MAX_BODY bytes, chunked or not, and refused unless it is UTF-8 JSON with valid
+    Unicode strings. Every other path (the chat ui/ mounts here, with its own limits) passes as is."""
+
+    def __init__(self, app: Any, *, token: str | None) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        api = path == "/v1" or path.startswith("/v1/")
+        if not api and not path.startswith(DOCS):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if self.token and path != "/v1/health":
+            given = headers.get("authorization", "")
+            if not secrets.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+                await _reply(send, 401, "missing or wrong token; send the header Authorization: Bearer TOKEN")
+                return
+        if not api:
+            await self.app(scope, receive, send)
+            return
+        size = headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
+            await _reply(send, 413, f"the request body is over {MAX_BODY:,} bytes; send a shorter question")
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left; nobody to answer
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                await _reply(send, 413, f"the request body is over {MAX_BODY:,} bytes; send a shorter question")
+                return
+            if not message.get("more_body", False):
+                break
+        problem = body_problem(bytes(body)) if body else None
+        if problem:
+            await _reply(send, 400, problem)
+            return
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return dict(await receive())  # after the body: wait for the disconnect
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def body_problem(body: bytes) -> str | None:
+    """What is wrong with a request body, in words, or None when it is UTF-8 JSON whose strings
+    are all valid Unicode. Example: body_problem(b'{"a": 1 "b"}') ->
+    "the body is not valid JSON: expecting ',' delimiter at line 1 column 9"."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return f"the body is not valid UTF-8 (byte {err.start}: {body[err.start : err.start + 1]!r}); send UTF-8 JSON"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        return f"the body is not valid JSON: {err.msg[0].lower()}{err.msg[1:]} at line {err.lineno} column {err.colno}"
+    except RecursionError:
+        return "the body is not usable JSON: nested too deeply; send a flat object"
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits
+        return f"the body is not usable JSON: {' '.join(str(err).split())[:120]}"
+    try:
+        check_json_text(data)
+    except RagError as err:
+        return str(err)
+    return None
+
+
+def one_line(message: str) -> str:
+    """A message on one line, writable as UTF-8 (a lone surrogate it quotes becomes an escape)."""
+    return " ".join(message.encode("utf-8", "backslashreplace").decode("utf-8").split())
+
+
+async def _reply(send: Any, status: int, message: str) -> None:
+    """A {"error": "one line"} JSON response sent straight from the ASGI middleware."""
+    payload = json.dumps({"error": one_line(message)}, ensure_ascii=False).encode("utf-8")
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def chat_content(answer: Answer) -> str:

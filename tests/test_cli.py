@@ -124,7 +124,7 @@ class TestWithIndex:
         assert "over the 2,000 limit" in one_line_error(rag("ask", "why " * 25_600, *idx))
         line = one_line_error(rag("ask", "What about Putin?", "--speaker", "Zelensky", *idx))
         assert "no speaker matches 'Zelensky'; speakers: Dannenberg, McLaughlin" in line
-        assert "--k must be 1 or more" in one_line_error(rag("search", "x", "--k", "0", *idx))
+        assert "k must be a whole number from 1 to 100, not 0" in one_line_error(rag("search", "x", "--k", "0", *idx))
 
     def test_other_model_and_truncated_index(self, real_index: Path, tmp_path: Path) -> None:
         other = tmp_path / "other"
