@@ -27,7 +27,7 @@ def is_own_upload(path: str, uploaded: set[str], folder: Path) -> bool:
     """True when `path` is a file Gradio's upload route wrote (it is in `uploaded`) inside `folder`.
 
     A URL, a path outside the folder, or one that only resolves into it through a link is refused.
-    Example: is_own_upload("/etc/passwd", {...}, Path("/tmp/gradio")) -> False
+    Example: is_own_upload("/etc/passwd", {...}, Path("gradio-cache")) -> False
     """
     if client_utils.is_http_url_like(path) or "://" in path:
         return False
