@@ -189,6 +189,18 @@ def wait_for_swap(out: Path, attempt: int) -> bool:
         return True
 
 
+def stamp(path: Path) -> tuple[int, ...] | None:
+    """What tells one version of a file from the next without reading it (None when it is absent).
+
+    A swap puts a new manifest.json in place: another inode, change time and size.
+    """
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns, st.st_size)
+
+
 def link_or_copy(src: Path, dst: Path) -> None:
     try:
         os.link(src, dst)

@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 
 def create_server(pipe: Pipeline) -> MCPServer:
-    """An MCP server whose tools answer from `pipe`."""
+    """An MCP server whose tools answer from `pipe` (from the newest generation of its index)."""
     try:
         from mcp.server.mcpserver import MCPServer
         from mcp.server.mcpserver.exceptions import ToolError
@@ -53,24 +53,26 @@ def create_server(pipe: Pipeline) -> MCPServer:
         query: str, k: int = 5, speaker: str | None = None, doc_id: str | None = None
     ) -> dict[str, Any]:
         """The best passages for a query, best first, optionally by one speaker or in one document."""
-        return answering(lambda: search_json(pipe, query, k=k, speaker=speaker, doc_id=doc_id))
+        return answering(lambda: search_json(pipe.refreshed(), query, k=k, speaker=speaker, doc_id=doc_id))
 
     @server.tool()
     def ask_transcripts(
         question: str, history: list[str] | None = None, speaker: str | None = None, doc_id: str | None = None
     ) -> dict[str, Any]:
         """An answer that quotes the transcripts with verified citations, or a refusal saying why."""
-        return answering(lambda: pipe.ask(question, history=history or [], speaker=speaker, doc_id=doc_id).to_dict())
+        return answering(
+            lambda: pipe.refreshed().ask(question, history=history or [], speaker=speaker, doc_id=doc_id).to_dict()
+        )
 
     @server.tool()
     def list_speakers() -> list[dict[str, Any]]:
         """Everyone who speaks (and who is quoted), with aliases, roles and documents."""
-        return speakers_json(pipe)
+        return speakers_json(pipe.refreshed())
 
     @server.tool()
     def list_documents() -> list[dict[str, Any]]:
         """The documents of the index with their speakers, turns and chunks."""
-        return documents_json(pipe)
+        return documents_json(pipe.refreshed())
 
     return server
 

@@ -58,6 +58,7 @@ class Pipeline:
         self.settings = settings
         self.generator = generator  # an LLM for fluent answers, checked by rag.verify; None: extractive
         self._recent: dict[str, np.ndarray] = {}  # the last texts embedded, by text
+        self._next: Pipeline | None = None  # over a newer generation of the index (`refreshed`)
 
     @classmethod
     def load(
@@ -100,6 +101,14 @@ class Pipeline:
                 f"run: rag build --index {path}"
             )
         return cls(index, embedder, settings, generator=generator)
+
+    def refreshed(self) -> Pipeline:
+        """This pipeline, or one over the generation of its index that a build (`rag add`, `rag
+        remove`, `rag build`) swapped in since; a long-lived server calls it before each request."""
+        index, newer = self.index.latest(), self._next
+        if index is not self.index and (newer is None or newer.index is not index):
+            newer = self._next = Pipeline(index, self.embedder, self.settings, generator=self.generator)
+        return self if newer is None or index is self.index else newer
 
     # --- questions -------------------------------------------------------------------------------
 
