@@ -9,6 +9,7 @@ repairs it; a killed build leaves an index that answers; concurrent builders eit
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import shutil
@@ -18,7 +19,8 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -613,3 +615,133 @@ def test_rag_serve_outlives_rag_add_build_and_remove(tmp_path: Path) -> None:
     assert not errors, (f"{len(errors)} errors ({len(corrupt)} corrupt) in {asked}", errors[:3])
     assert asked > 20 and documents == MEETINGS + 1 and zed["citations"][0]["speaker"] == "Zed Quill"
     print(f"\nrag serve through 11 CLI builds: {asked} questions, 0 errors, 0 corrupt")
+
+
+# --- real full, read-only and unwritable targets (mounted for the test; skipped where not allowed) --
+
+
+@contextmanager
+def _mount(where: Path, *args: str) -> Iterator[Path]:
+    """`mount ARGS WHERE` for the test, always unmounted after it; skips where mounting is not allowed."""
+    where.mkdir(parents=True, exist_ok=True)
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("mounting needs root and mount(8)")
+    done = subprocess.run(["mount", *args, str(where)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"mounting is not permitted here ({done.stderr.strip()})")
+    try:
+        yield where
+    finally:
+        if subprocess.run(["umount", str(where)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _fill(folder: Path) -> Path:
+    """Write zeros into `folder` until its file system has no byte left."""
+    fill = folder / "fill"
+    with fill.open("wb", buffering=0) as f:
+        for block in (1 << 20, 4096, 1):
+            try:
+                while True:
+                    f.write(b"\0" * block)
+            except OSError as err:
+                assert err.errno == errno.ENOSPC, err
+    return fill
+
+
+def _rag(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args], env=env or ENV, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def _snapshot(index: Path) -> dict[str, bytes]:
+    return {p.relative_to(index).as_posix(): p.read_bytes() for p in sorted(index.rglob("*")) if p.is_file()}
+
+
+def test_a_disk_already_full_is_one_line_and_keeps_the_index(tmp_path: Path) -> None:
+    with _mount(tmp_path / "small", "-t", "tmpfs", "-o", "size=110m", "tmpfs") as disk:  # a build asks ~100 MB
+        out = disk / "index"
+        build_index([SEEDS], out, embedder=FakeEmbedder())
+        before = _snapshot(out)
+        fill = _fill(disk)
+        for args in (("build", str(SEEDS), str(DATA / "panel.txt")), ("add", str(DATA / "panel.txt"))):
+            done = _rag(*args, "--index", str(out))
+            assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+            assert done.stderr == (
+                f"rag: error: cannot write in {disk}/ (No space left on device); "
+                "free some space or choose another --index\n"
+            )
+        assert _snapshot(out) == before
+        fill.unlink()
+        assert Pipeline.load(out, embedder=FakeEmbedder()).ask(HELSINKI).citations[0].speaker == "Dannenberg"
+
+
+FILLED_DURING = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import rag.build, rag.cli
+    from tests.conftest import FakeEmbedder
+
+    class Slow(FakeEmbedder):  # the model stands in; the write path under test is the real one
+        def embed(self, texts):
+            Path(sys.argv[1]).touch()
+            time.sleep(1.0)
+            return super().embed(texts)
+
+    rag.build.load_embedder = lambda *args, **kwargs: Slow()
+    sys.exit(rag.cli.main(sys.argv[2:]))
+    """
+)
+
+
+def test_a_disk_that_fills_during_a_build_is_one_line_and_keeps_the_index(tmp_path: Path) -> None:
+    with _mount(tmp_path / "small", "-t", "tmpfs", "-o", "size=110m", "tmpfs") as disk:  # the build asks for ~100 MB
+        out = disk / "index"
+        build_index([SEEDS], out, embedder=FakeEmbedder())
+        before = _snapshot(out)
+        started = tmp_path / "embedding"
+        build = subprocess.Popen(
+            [sys.executable, "-c", FILLED_DURING, str(started), "build", str(SEEDS), str(DATA), "--index", str(out)],
+            env=ENV,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _wait_for(started.exists)
+        fill = _fill(disk)  # after the free-space check, before the index is written
+        _, err = build.communicate(timeout=300)
+        assert build.returncode == 1 and err == (
+            f"rag: error: could not write the index to {out}/ (No space left on device); "
+            "the previous index is unchanged; free some space or choose another --index\n"
+        ), err
+        assert _snapshot(out) == before
+        assert not list(disk.glob(".index.tmp-*"))
+        fill.unlink()
+        assert Pipeline.load(out, embedder=FakeEmbedder()).ask(HELSINKI).citations[0].speaker == "Dannenberg"
+
+
+def test_a_read_only_mount_is_one_line_and_keeps_the_index(tmp_path: Path) -> None:
+    source = tmp_path / "disk"
+    build_index([SEEDS], source / "index", embedder=FakeEmbedder())
+    with _mount(tmp_path / "ro", "--bind", str(source)) as ro:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], check=True)
+        out = ro / "index"
+        before = _snapshot(out)
+        for args in (("build", str(SEEDS), str(DATA / "panel.txt")), ("add", str(DATA / "panel.txt"))):
+            done = _rag(*args, "--index", str(out))
+            assert done.returncode == 1 and done.stderr == (
+                f"rag: error: cannot write in {ro}/ (Read-only file system); "
+                "the file system is read-only; choose another --index\n"
+            ), done.stderr
+        assert _snapshot(out) == before
+        assert Pipeline.load(out, embedder=FakeEmbedder()).ask(HELSINKI).citations[0].speaker == "Dannenberg"
+
+
+def test_an_unwritable_target_is_one_line() -> None:
+    done = _rag("build", str(SEEDS), "--index", "/proc/x")
+    assert done.returncode == 1 and done.stderr == (
+        "rag: error: cannot write in /proc/ (No such file or directory); choose another --index\n"
+    ), done.stderr
