@@ -174,3 +174,14 @@ def test_qmsum_has_no_false_promotions() -> None:
 def test_headers() -> None:
     assert is_header("THE EXPERTS") and is_header("Part Two of the Interview")
     assert not is_header("Absolutely") and not is_header("Yes, of course.")
+
+
+def test_diarization_ids_of_any_length_are_labels() -> None:
+    ids = [998, 999, 1000, 1001, 10000, 123456]
+    doc = _doc("".join(f"Speaker {i}: I am number {i}.\n" for i in ids * 2))
+    turns = split_turns(doc)
+    assert [t.speaker for t in turns] == [f"Speaker {i}" for i in ids * 2]
+    assert [doc.text[slice(*t.paragraphs[0])] for t in turns] == [f"I am number {i}." for i in ids * 2]
+    from rag.formats.labels import is_diarized
+
+    assert is_diarized("Speaker 1000") and is_diarized("SPEAKER_10000")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 TIME = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
 _TIME_RE = re.compile(TIME)
 _WORD = r"[^\W\d_][\w'’.\-]*"  # starts with a letter of any script
-_PART = rf"(?:{_WORD}|\d{{1,3}})"
+_PART = rf"(?:{_WORD}|\d+)"  # "Speaker 10000": diarization ids have any length
 LABEL_RE = re.compile(
     rf"[ \t]*(?:\*\*|__)?[ \t]*"
     rf"(?:[\[(]?(?P<t1>{TIME})[\])]?[ \t]+(?:[-–—|][ \t]+)?)?"
@@ -32,7 +32,7 @@ HONORIFICS = frozenset(
     """mr mrs ms miss mx dr prof professor dame sir lord lady hon rt rev judge justice sen senator
     rep cllr councillor mayor madam mister""".split()
 )
-_DIARIZED = re.compile(r"(?i)(?:speaker|spk|participant|person|voice|unknown speaker)[ _-]?(?:\d{1,3}|[a-z])")
+_DIARIZED = re.compile(r"(?i)(?:speaker|spk|participant|person|voice|unknown speaker)[ _-]?(?:\d+|[a-z])")
 
 
 @dataclass(frozen=True, slots=True)
