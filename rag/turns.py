@@ -164,7 +164,8 @@ def _segment(doc: Document) -> Segmentation:
     for i, (speaker, time, paras) in enumerate(kept):
         later = next((t for _, t, _ in kept[i + 1 :] if t is not None), None) if time is not None else None
         turns.append(Turn(doc.doc_id, len(turns), speaker, paras[0][0], paras[-1][1], tuple(paras), time, later))
-    return Segmentation(turns, excluded, _warnings(doc, spans, turns, rejected))
+    hidden = [(i, lab) for i, lab in enumerate(found) if lab is not None and lab.hidden and lab.name in accepted]
+    return Segmentation(turns, excluded, _warnings(doc, spans, turns, rejected) + _hidden_warnings(doc, spans, hidden))
 
 
 def _judge_labels(text: str, spans: list[Span], found: list[Label | None]) -> tuple[set[str], list[tuple[int, Label]]]:
@@ -247,6 +248,23 @@ def _warnings(doc: Document, spans: list[Span], turns: list[Turn], rejected: lis
     if any(t.speaker for t in turns) and total and narrated / total > 0.5:
         out.append(f"{doc.source}: {100 * narrated // total}% of the text has no speaker label (narration)")
     return out
+
+
+def _hidden_warnings(doc: Document, spans: list[Span], hidden: list[tuple[int, Label]]) -> list[str]:
+    """Labels read through invisible characters (pasted from a web page or a chat, or planted)."""
+    if not hidden:
+        return []
+    lines = [
+        f"line {doc.text.count(chr(10), 0, spans[i][0]) + 1} {doc.text[spans[i][0] : lab.end].rstrip()!r} "
+        f"read as {lab.name!r}"
+        for i, lab in hidden[:6]
+    ]
+    more = f" and {len(hidden) - 6} more" if len(hidden) > 6 else ""
+    kinds = ", ".join(dict.fromkeys(h for _, lab in hidden for h in lab.hidden))
+    return [
+        f"{doc.source}: {', '.join(lines)}{more}: labels holding invisible characters ({kinds}); "
+        "check the source, or re-save it without them"
+    ]
 
 
 def time_span(doc: Document, start: int, end: int, turn: Turn | None = None) -> tuple[float | None, float | None]:
