@@ -66,17 +66,26 @@ class BuildReport:
         return not (self.added or self.changed or self.removed or self.reanalysed or self.sentences)
 
 
+LONG = 1_000_000  # characters: a document whose analysis logs each step (it takes seconds)
+
+
 def analyse(doc: Document, settings: Settings) -> Transcript:
-    """Turns, excluded paragraphs and people of one document."""
+    """Turns, excluded paragraphs and people of one document (a long one logs each step at INFO)."""
     from rag.people import common_words, find_quoted
 
+    started = time.perf_counter()
+    step = log.info if len(doc.text) >= LONG else log.debug
+    step("%s: %.1f MB; finding speaker turns", doc.source, len(doc.text.encode()) / 1e6)
     seg = segment(doc)
+    step("%s: %d turns; finding the people quoted", doc.source, len(seg.turns))
     quoted: list[str] = []
     common = common_words(doc.text)
     for t in seg.turns:
         for s, e in t.paragraphs:
             quoted.extend(find_quoted(doc.text[s:e], exclude=[t.speaker] if t.speaker else [], common=common))
+    step("%s: %d names quoted; reading who is who", doc.source, len(set(quoted)))
     people = find_people(doc, seg.turns, quoted, settings.aliases)
+    step("%s: analysed in %.1f s (%d people)", doc.source, time.perf_counter() - started, len(people))
     return Transcript(doc, tuple(seg.turns), tuple(seg.excluded), tuple(people), tuple(seg.warnings))
 
 
@@ -101,7 +110,8 @@ def build_index(
         paths: files and folders; None rebuilds the sources the index was built from.
         embedder: the model to embed with; None loads the packaged model (and exports it to ONNX
             for fast queries). Pass one to use another model or a fake in tests.
-        progress: called as progress(stage, done, total) while embedding.
+        progress: called as progress(stage, done, total) while analysing ("analyse", documents)
+            and embedding ("embed", "sentences": texts).
         prune: allow dropping documents of the index that are not under `paths`.
         exclude: sources to leave out even though they are under `paths` (`rag remove`).
         store: where vectors and terms live, as the manifest's "store" entry: {"kind": "faiss"}
@@ -214,7 +224,9 @@ def _build(
     # analysis code changed since the build: only chunks whose text or attribution moved are embedded.
     reusable = {(c.doc_id, c.start, c.end, c.embed_text): i for i, c in enumerate(old.chunks)} if stale and old else {}
     reused: list[tuple[int, int]] = []  # (new row, old row)
-    for doc in docs:
+    for done, doc in enumerate(docs):
+        if progress:
+            progress("analyse", done, len(docs))
         if plan[doc.doc_id] == "kept" and old is not None and not stale:
             transcripts.append(old_docs[doc.doc_id])
             rows = old.chunks.rows_of_doc(doc.doc_id)

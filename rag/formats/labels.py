@@ -64,11 +64,12 @@ def read_label(text: str, start: int = 0, end: int | None = None) -> Label | Non
     line = text.find("\n", start, stop)
     head_end = min(stop if line < 0 else line, start + _HEAD)
     hidden = _hidden(text, start, head_end)
+    seen: tuple[str, ...] = ()
     if not hidden:
         m = LABEL_RE.match(text, start, stop)
         if m is None:
             return None
-        label_end, seen = m.end(), ()
+        label_end = m.end()
     else:  # read the label without them; offsets stay those of the original text
         kept = [i for i in range(start, head_end) if i not in hidden]
         m = LABEL_RE.match("".join(text[i] for i in kept))
