@@ -5,8 +5,10 @@ generation of its index and never call a good one corrupt).
 
     python -m bench.churn [--clients 16] [--seconds 60]   # table on stdout, JSON in bench/results/
 
-The index is built in a temporary folder from seeds/ and tests/data (the real model); the document
-added and removed is tests/data/panel.txt. Loopback only, a free port, stopped at the end.
+The index is built in a temporary folder (the real model) from seeds/ and 80 short generated
+meetings, more than a loaded index keeps parsed, so most answers read documents.jsonl. The writer
+removes a meeting from the middle and adds it back (its line moves to the end: every later line of
+documents.jsonl moves), a different one each time. Loopback only, a free port, stopped at the end.
 """
 
 from __future__ import annotations
@@ -26,12 +28,21 @@ import httpx
 
 from bench.common import ENV, ROOT, machine, stats, write
 
-QUESTIONS = [
-    "What did Dannenberg say about Helsinki?",
-    "What did McLaughlin say about NATO?",
-    "What did Maria Lopez say about the budget?",
-    "What did Priya Nair say?",
-]
+MEETINGS = 80
+
+
+def question(i: int) -> str:
+    if i % 10 == 0:
+        return "What did Dannenberg say about Helsinki?"
+    m = i % MEETINGS
+    return f"What did Bob{m} Lane say about the harbour{m}?"
+
+
+def meeting(i: int) -> str:
+    return (
+        f"Chair{i}: Welcome to meeting {i}.\n\nBob{i} Lane: The harbour{i} needs rebuilding before winter.\n\n"
+        f"Carol{i} Diaz: I disagree about the budget{i}, it is far too small.\n"
+    )
 
 
 def rag(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,9 +53,10 @@ def main(clients: int, seconds: float, every: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         corpus, index = Path(tmp) / "corpus", Path(tmp) / "index"
         corpus.mkdir()
-        for p in [*sorted((ROOT / "seeds").glob("*.txt")), *sorted((ROOT / "tests/data").glob("*.txt"))]:
-            if p.name != "panel.txt":
-                shutil.copy(p, corpus / p.name)
+        for p in sorted((ROOT / "seeds").glob("*.txt")):
+            shutil.copy(p, corpus / p.name)
+        for i in range(MEETINGS):
+            (corpus / f"m{i:03d}.txt").write_text(meeting(i), encoding="utf-8")
         built = rag("build", str(corpus), "--index", str(index))
         if built.returncode != 0:
             raise RuntimeError(built.stderr)
@@ -65,13 +77,13 @@ def main(clients: int, seconds: float, every: float) -> dict[str, Any]:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("rag serve did not start")
                 time.sleep(0.2)
-            return _load(base, index, clients=clients, seconds=seconds, every=every)
+            return _load(base, index, corpus, clients=clients, seconds=seconds, every=every)
         finally:
             server.terminate()
             server.wait(timeout=30)
 
 
-def _load(base: str, index: Path, *, clients: int, seconds: float, every: float) -> dict[str, Any]:
+def _load(base: str, index: Path, corpus: Path, *, clients: int, seconds: float, every: float) -> dict[str, Any]:
     stop = time.monotonic() + seconds
     lock = threading.Lock()
     latencies: dict[str, list[float]] = {"ask": [], "search": [], "chat": []}
@@ -82,7 +94,7 @@ def _load(base: str, index: Path, *, clients: int, seconds: float, every: float)
         with httpx.Client(base_url=base, timeout=120) as http:
             i = offset
             while time.monotonic() < stop:
-                q = QUESTIONS[i % len(QUESTIONS)]
+                q = question(i)
                 kind = ("ask", "search", "chat")[i % 3]
                 t0 = time.perf_counter()
                 if kind == "ask":
@@ -94,17 +106,19 @@ def _load(base: str, index: Path, *, clients: int, seconds: float, every: float)
                 dt = time.perf_counter() - t0
                 with lock:
                     latencies[kind].append(dt)
-                    if r.status_code != 200:
+                    if r.status_code != 200 or "corrupt" in r.text:
                         errors.append(f"{kind} {r.status_code} {r.text[:200]}")
                 i += 1
 
     def writer() -> None:
-        panel = ROOT / "tests/data/panel.txt"
+        n = 0
         while time.monotonic() < stop - every:
-            for args in (("add", str(panel)), ("remove", "panel")):
+            doc = f"m{(7 + 13 * n) % MEETINGS:03d}"  # a different meeting each round
+            for args in (("remove", doc), ("add", str(corpus / f"{doc}.txt"))):
                 done = rag(*args, "--index", str(index))
                 builds.append(f"{args[0]}: {'ok' if done.returncode == 0 else done.stderr.strip()[-200:]}")
                 time.sleep(every)
+            n += 1
 
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)] + [threading.Thread(target=writer)]
     started = time.monotonic()
