@@ -20,12 +20,12 @@ from bench.common import ENV, ROOT, machine, table, write
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--only", choices=["ours", "scale", "peers", "load"])
+    p.add_argument("--only", choices=["ours", "scale", "peers", "load", "speakers"])
     p.add_argument("--sizes", nargs="*", type=int, default=[10_000, 100_000, 1_000_000])
     p.add_argument("--milvus-sizes", nargs="*", type=int, default=[100_000], help="Milvus Lite store sizes")
     args = p.parse_args()
     result: dict[str, Any] = {"machine": machine()}
-    parts = [args.only] if args.only else (["ours"] if args.quick else ["ours", "scale", "peers", "load"])
+    parts = [args.only] if args.only else (["ours"] if args.quick else ["ours", "scale", "peers", "load", "speakers"])
     if "ours" in parts:
         from bench import ours
 
@@ -46,6 +46,10 @@ def main() -> int:
         from bench import load
 
         result["load"] = load.run()
+    if "speakers" in parts:
+        from bench import speakers
+
+        result["speakers"] = speakers.main([1_000, 2_000, 10_000], repeat=1)["speakers"]  # prints its table
     path = write("bench", result)
     print(report(result))
     print(f"\nJSON: {path}")

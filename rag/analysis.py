@@ -8,6 +8,8 @@ analysed again. Chunking and embedding are `build.py`'s job.
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,16 +19,27 @@ from rag.people import find_people
 from rag.turns import segment
 from rag.types import Document, Transcript
 
+log = logging.getLogger(__name__)
+
+
+LONG = 1_000_000  # characters: a document whose analysis logs each step (it takes seconds)
+
 
 def analyse(doc: Document, settings: Settings) -> Transcript:
-    """Turns, excluded paragraphs and people of one document."""
+    """Turns, excluded paragraphs and people of one document (a long one logs each step at INFO)."""
+    started = time.perf_counter()
+    step = log.info if len(doc.text) >= LONG else log.debug
+    step("%s: %.1f MB; finding speaker turns", doc.source, len(doc.text.encode()) / 1e6)
     seg = segment(doc)
+    step("%s: %d turns; finding the people quoted", doc.source, len(seg.turns))
     quoted: list[str] = []
     common = common_words(doc.text)
     for t in seg.turns:
         for s, e in t.paragraphs:
             quoted.extend(find_quoted(doc.text[s:e], exclude=[t.speaker] if t.speaker else [], common=common))
+    step("%s: %d names quoted; reading who is who", doc.source, len(set(quoted)))
     people = find_people(doc, seg.turns, quoted, settings.aliases)
+    step("%s: analysed in %.1f s (%d people)", doc.source, time.perf_counter() - started, len(people))
     return Transcript(doc, tuple(seg.turns), tuple(seg.excluded), tuple(people), tuple(seg.warnings))
 
 

@@ -83,7 +83,8 @@ def build_index(
         paths: files and folders; None rebuilds the sources the index was built from.
         embedder: the model to embed with; None loads the packaged model (and exports it to ONNX
             for fast queries). Pass one to use another model or a fake in tests.
-        progress: called as progress(stage, done, total) while embedding.
+        progress: called as progress(stage, done, total) while analysing ("analyse", documents)
+            and embedding ("embed", "sentences": texts).
         prune: allow dropping documents of the index that are not under `paths`.
         exclude: sources to leave out even though they are under `paths` (`rag remove`).
         store: where vectors and terms live, as the manifest's "store" entry: {"kind": "faiss"}
@@ -180,7 +181,9 @@ def _build(
     # analysis code changed since the build: only chunks whose text or attribution moved are embedded.
     reusable = {(c.doc_id, c.start, c.end, c.embed_text): i for i, c in enumerate(old.chunks)} if stale and old else {}
     reused: list[tuple[int, int]] = []  # (new row, old row)
-    for doc in docs:
+    for done, doc in enumerate(docs):
+        if progress:
+            progress("analyse", done, len(docs))
         if plan[doc.doc_id] == "kept" and old is not None and not stale:
             transcripts.append(old_docs[doc.doc_id])
             rows = old.chunks.rows_of_doc(doc.doc_id)

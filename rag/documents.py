@@ -7,6 +7,8 @@ Files in an index directory:
 Opening an index reads only the small `documents.index.json` (who is in each document is needed
 for every question); a document's text and turns are parsed when first asked for, and the last
 few are kept (`CACHED`). So an index of ten thousand meetings opens as fast as one of ten.
+`documents.jsonl` is opened once, when the index is: a build that swaps in a new generation of
+the index later does not change what an open one reads (its file stays readable until closed).
 
     docs = Transcripts.open(Path("index"))
     docs["trump-putin"].turns, list(docs), docs.people()
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
@@ -32,8 +35,17 @@ CACHED = 64  # documents kept parsed
 class Transcripts(Mapping[str, Transcript]):
     """doc_id -> Transcript, parsed on demand from documents.jsonl."""
 
-    def __init__(self, path: Path | None, where: dict[str, tuple[int, int]], people: dict[str, tuple[Person, ...]]):
+    def __init__(
+        self,
+        path: Path | None,
+        where: dict[str, tuple[int, int]],
+        people: dict[str, tuple[Person, ...]],
+        file: BinaryIO | None = None,
+    ):
         self._path = path
+        self._file = file  # documents.jsonl of this generation, held open (closed with this object)
+        if file is not None:
+            weakref.finalize(self, file.close)
         self._where = where  # doc_id -> (offset, length) in documents.jsonl
         self._people = people
         self._cache: OrderedDict[str, Transcript] = OrderedDict()
@@ -59,12 +71,13 @@ class Transcripts(Mapping[str, Transcript]):
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ValueError(f"documents.index.json is unreadable ({first_line(err)})") from err
         try:
-            size = (folder / "documents.jsonl").stat().st_size
+            file = (folder / "documents.jsonl").open("rb")
         except OSError as err:
             raise ValueError(f"documents.jsonl is unreadable ({first_line(err)})") from err
-        if any(at + n > size for at, n in where.values()):
+        if any(at + n > os.fstat(file.fileno()).st_size for at, n in where.values()):
+            file.close()
             raise ValueError("documents.jsonl is shorter than documents.index.json says (it was cut)")
-        return cls(folder / "documents.jsonl", where, people)
+        return cls(folder / "documents.jsonl", where, people, file)
 
     def __getitem__(self, doc_id: str) -> Transcript:
         with self._lock:
@@ -73,12 +86,13 @@ class Transcripts(Mapping[str, Transcript]):
                 self._cache.move_to_end(doc_id)
                 return found
         at, n = self._where[doc_id]
-        if self._path is None:
+        if self._path is None or self._file is None:
             raise KeyError(doc_id)
         try:
-            with self._path.open("rb") as f:
-                f.seek(at)
-                t = from_dict(json.loads(f.read(n)))
+            with self._lock:
+                self._file.seek(at)
+                line = self._file.read(n)
+            t = from_dict(json.loads(line))
         except Exception as err:  # noqa: BLE001  (a garbled line fails in many ways; each is one line)
             raise IndexCorruptError(
                 f"{self._path} is corrupt at {doc_id} ({first_line(err)}); run: rag build --index {self._path.parent}"

@@ -10,6 +10,7 @@ between the two renames the previous index is put back. This module knows files,
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -76,31 +77,50 @@ def writer_lock(out: Path) -> Iterator[None]:
 
     Raises:
         IndexBusyError: another build holds the lock.
+        IndexWriteError: the folder cannot be written (read-only, full, not a real folder).
     """
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks; one writer is the user's job there
         yield
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
     lock = out.parent / f".{out.name}.lock"
-    with lock.open("a+") as f:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        f = lock.open("a+")
+    except OSError as err:
+        raise cannot_write(out.parent, err) from err
+    with f:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
             pid = f.read().strip() or "?"
             raise IndexBusyError(f"another build (pid {pid}) is writing {out}/; try again when it ends") from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
+        try:  # unbuffered: a byte a full disk refused must not be written again when the file closes
+            os.ftruncate(f.fileno(), 0)
+            os.write(f.fileno(), str(os.getpid()).encode())
+        except OSError as err:  # a full disk takes no byte, not even the pid
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            raise cannot_write(out.parent, err) from err
         try:
             yield
         finally:
-            f.seek(0)
-            f.truncate()
+            os.ftruncate(f.fileno(), 0)
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def cannot_write(folder: Path, err: OSError) -> IndexWriteError:
+    """One line for a folder that takes no index, naming the fix for the cause."""
+    return IndexWriteError(f"cannot write in {folder}/ ({err.strerror or err}); {_fix(err)}")
+
+
+def _fix(err: OSError) -> str:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space or choose another --index"
+    if err.errno == errno.EROFS:
+        return "the file system is read-only; choose another --index"
+    return "choose another --index"
 
 
 def recover(out: Path) -> None:
@@ -135,7 +155,7 @@ def check_writable(out: Path, need: int) -> None:
         with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{out.name}.probe-"):
             pass
     except OSError as err:
-        raise IndexWriteError(f"cannot write in {parent}/ ({err.strerror}); choose another --index") from err
+        raise cannot_write(parent, err) from err
     free = shutil.disk_usage(parent).free
     if free < need:
         raise IndexWriteError(
@@ -187,6 +207,20 @@ def wait_for_swap(out: Path, attempt: int) -> bool:
     except IndexBusyError:
         time.sleep(0.05)
         return True
+    except IndexWriteError:  # a read-only copy of an index: nothing to put back from here
+        return False
+
+
+def stamp(path: Path) -> tuple[int, ...] | None:
+    """What tells one version of a file from the next without reading it (None when it is absent).
+
+    A swap puts a new manifest.json in place: another inode, change time and size.
+    """
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns, st.st_size)
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -210,4 +244,6 @@ def fsync_dir(path: Path) -> None:
 def write_error(out: Path, err: OSError) -> IndexWriteError:
     """A one-line error for a failed write; the previous index is untouched by then."""
     what = err.strerror or str(err)
-    return IndexWriteError(f"could not write the index to {out}/ ({what}); the previous index is unchanged")
+    return IndexWriteError(
+        f"could not write the index to {out}/ ({what}); the previous index is unchanged; {_fix(err)}"
+    )

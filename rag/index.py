@@ -14,7 +14,9 @@ Files in an index directory:
                            built before them or with --no-sentence-vectors has none)
 
 Saving is atomic: everything is written to a sibling temporary directory that then replaces the
-old one, so an interrupted build leaves the previous index loadable. This module stores and loads;
+old one, so an interrupted build leaves the previous index loadable. A loaded index keeps reading
+its own generation (its files are memory-mapped or held open) after a build replaced it on disk;
+`latest()` gives the generation on disk now, for servers that outlive builds. This module stores and loads;
 scoring is the store's, and fusing rankings and reading questions happen in `search.py`.
 
 Over 350 lines on purpose: it is the one place that knows the directory's files, so loading,
@@ -28,6 +30,7 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -73,6 +76,11 @@ class Index:
         self.manifest = manifest
         self.store = store
         self.sentences = sentences
+        self.path: Path | None = None  # the directory it was loaded from or saved to
+        self._stamp: tuple[int, ...] | None = None  # manifest.json's stat then
+        self._latest = self  # the newest generation loaded through `latest()`
+        self._refused: tuple[int, ...] | None = None  # a manifest stat whose generation was not taken
+        self._reloading = threading.Lock()
 
     @classmethod
     def create(
@@ -250,6 +258,7 @@ class Index:
                 shutil.rmtree(tmp, ignore_errors=True)
             raise
         self.manifest = manifest
+        self.path, self._stamp = out, files.stamp(out / "manifest.json")
         self.store.commit()
 
     @classmethod
@@ -277,6 +286,54 @@ class Index:
                 return index
         return cls._load_once(path, check=check)  # a build every few milliseconds: take what is there
 
+    def latest(self) -> Index:
+        """The generation of this index on disk now: this one, or the one a build swapped in since.
+
+        One stat of manifest.json when nothing changed. A new generation is loaded once, by one
+        caller (the others keep the one they have meanwhile), and returned to every later call;
+        an Index in use stays valid, so a question in flight finishes on the generation it began
+        with. A generation that fails to load or was built with another model is logged and
+        skipped: this one keeps answering.
+
+        Example: index = index.latest()  # before each request of a long-lived server
+        """
+        current = self._latest
+        if self.path is None:
+            return current
+        stamp = files.stamp(self.path / "manifest.json")
+        if stamp is None or stamp in (current._stamp, self._refused):  # mid-swap, unchanged or refused
+            return current
+        if not self._reloading.acquire(blocking=False):
+            return current  # another thread is loading it
+        try:
+            current = self._latest
+            if stamp == current._stamp:
+                return current
+            try:
+                new = Index.load(self.path)
+            except (IndexNotFoundError, IndexCorruptError, IndexMismatchError) as err:
+                log.warning("%s; still answering from the generation loaded before", err)
+                self._refused = stamp
+                return current
+            same = ("model", "model_sha256", "dim")
+            if any(new.manifest.get(k) != current.manifest.get(k) for k in same):
+                log.warning(
+                    "%s/ was rebuilt with model %r; still answering with %r until restarted",
+                    self.path,
+                    new.manifest.get("model"),
+                    current.manifest.get("model"),
+                )
+                self._refused = stamp
+                return current
+            if new.manifest.get("generation") == current.manifest.get("generation"):
+                current._stamp = new._stamp  # the same build (manifest touched): nothing to swap
+                return current
+            log.info("%s/: loaded generation %s", self.path, new.manifest.get("generation"))
+            self._latest = new
+            return new
+        finally:
+            self._reloading.release()
+
     @classmethod
     def _load_once(cls, path: Path, *, check: bool) -> Index:
         fix = f"run: rag build --index {path}"
@@ -284,6 +341,7 @@ class Index:
             if path.exists() and any(path.iterdir()):
                 raise IndexCorruptError(f"{path}/manifest.json is missing; {fix}")
             raise IndexNotFoundError(f"no index at {path}/; {fix}")
+        stamp = files.stamp(path / "manifest.json")
         try:
             manifest = json.loads((path / "manifest.json").read_text())
         except (OSError, ValueError) as err:
@@ -337,7 +395,9 @@ class Index:
                 sentences = Sentences.load(path / "sentences", chunks=len(chunks), dim=int(manifest.get("dim", -1)))
             except ValueError as err:
                 raise IndexCorruptError(f"{path}/sentences/{err}; {fix}") from err
-        return cls(chunks, transcripts, manifest, store, sentences)
+        index = cls(chunks, transcripts, manifest, store, sentences)
+        index.path, index._stamp = path, stamp
+        return index
 
 
 def stale_sources(manifest: dict[str, Any]) -> list[str]:

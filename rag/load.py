@@ -141,6 +141,11 @@ def display_path(path: Path) -> str:
 def _decode(data: bytes, source: str) -> str:
     if not data.strip():
         raise SourceError(f"{source}: the file is empty; add a transcript or remove the file")
+    wide = _wide_encoding(data)
+    if wide is not None:
+        name, iconv = wide
+        out = Path(source).with_name(f"{Path(source).stem}-utf8{Path(source).suffix}")
+        raise SourceError(f"{source}: {name}; re-save it as UTF-8 (e.g. iconv -f {iconv} -t utf-8 {source} > {out})")
     nul = data.find(b"\x00")
     if 0 <= nul < 8192:
         raise SourceError(f"{source}: looks binary (NUL bytes), not a text transcript; export it as UTF-8 text")
@@ -161,6 +166,29 @@ def _decode(data: bytes, source: str) -> str:
 def _in_tracks(path: Path, root: Path) -> bool:
     """Inside a NAME.tracks/ folder, which is read as one recording."""
     return any(Path(part).suffix.lower() == TRACKS for part in path.relative_to(root).parts[:-1])
+
+
+def _wide_encoding(data: bytes) -> tuple[str, str] | None:
+    """("UTF-16", iconv's name for it) for UTF-16 or UTF-32 text, by its byte-order mark or, without
+    one, by NUL bytes in every other place (the high bytes of Latin text); None for anything else."""
+    for bom, name, iconv in (
+        (b"\xff\xfe\x00\x00", "UTF-32", "utf-32"),
+        (b"\x00\x00\xfe\xff", "UTF-32", "utf-32"),
+        (b"\xff\xfe", "UTF-16", "utf-16"),
+        (b"\xfe\xff", "UTF-16", "utf-16"),
+    ):
+        if data.startswith(bom):
+            return name, iconv
+    head = data[:4096]
+    half = len(head) // 2
+    if half < 4:
+        return None
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    if odd >= 0.6 * half and even <= 0.05 * half:
+        return "UTF-16", "utf-16le"
+    if even >= 0.6 * half and odd <= 0.05 * half:
+        return "UTF-16", "utf-16be"
+    return None
 
 
 def _is_hidden(path: Path, root: Path) -> bool:

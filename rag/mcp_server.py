@@ -39,7 +39,7 @@ T = TypeVar("T")
 
 
 def create_server(pipe: Pipeline) -> MCPServer:
-    """An MCP server whose tools answer from `pipe`."""
+    """An MCP server whose tools answer from `pipe` (from the newest generation of its index)."""
     try:
         from mcp.server.mcpserver import MCPServer
         from mcp.server.mcpserver.exceptions import ToolError
@@ -70,8 +70,9 @@ def create_server(pipe: Pipeline) -> MCPServer:
         def search() -> dict[str, Any]:
             texts = [("query", query), ("speaker", speaker), ("doc_id", doc_id)]
             check_request(pipe.settings, k=k, texts=texts)
-            check_document(pipe, doc_id)
-            return search_json(pipe, query, k=k, speaker=speaker, doc_id=doc_id)
+            now = pipe.refreshed()
+            check_document(now, doc_id)
+            return search_json(now, query, k=k, speaker=speaker, doc_id=doc_id)
 
         return answering(search)
 
@@ -84,20 +85,21 @@ def create_server(pipe: Pipeline) -> MCPServer:
         def ask() -> dict[str, Any]:
             texts = [("question", question), ("speaker", speaker), ("doc_id", doc_id)]
             check_request(pipe.settings, history=history or [], texts=texts)
-            check_document(pipe, doc_id)
-            return answer_json(pipe, pipe.ask(question, history=history or [], speaker=speaker, doc_id=doc_id))
+            now = pipe.refreshed()
+            check_document(now, doc_id)
+            return answer_json(now, now.ask(question, history=history or [], speaker=speaker, doc_id=doc_id))
 
         return answering(ask)
 
     @server.tool()
     def list_speakers() -> list[dict[str, Any]]:
         """Everyone who speaks (and who is quoted), with aliases, roles and documents."""
-        return speakers_json(pipe)
+        return speakers_json(pipe.refreshed())
 
     @server.tool()
     def list_documents() -> list[dict[str, Any]]:
         """The documents of the index with their speakers, turns and chunks."""
-        return documents_json(pipe)
+        return documents_json(pipe.refreshed())
 
     return server
 

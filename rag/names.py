@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable
 
 from rag.formats.labels import is_diarized
 
-_NAME_TOKEN = r"[A-Z][\w'’\-]*[\w]"
+NAME_TOKEN = r"[A-Z][\w'’\-]*[\w]"
 
 
 _VERBS = (
@@ -23,14 +23,14 @@ _VERBS = (
 
 
 _QUOTE_BEFORE = re.compile(
-    rf"(?P<name>{_NAME_TOKEN}(?:\s+{_NAME_TOKEN}){{0,4}})(?<!’s)(?<!'s)"
+    rf"(?P<name>{NAME_TOKEN}(?:\s+{NAME_TOKEN}){{0,4}})(?<!’s)(?<!'s)"
     rf"(?:\s+\w+ly)?\s+(?:{_VERBS})\b"
-    rf"|(?P<owner>{_NAME_TOKEN})(?:’s|'s)\s+(?:\w+\s+){{0,2}}"
+    rf"|(?P<owner>{NAME_TOKEN})(?:’s|'s)\s+(?:\w+\s+){{0,2}}"
     r"(?:speech|statement|remarks|address|interview|post|letter|message|article|op-ed|tweet)\b"
 )
 
 
-_QUOTE_AFTER = re.compile(rf"[,”\"]\s*(?:{_VERBS})\s+(?P<name>{_NAME_TOKEN}(?:\s+{_NAME_TOKEN}){{0,3}})")
+_QUOTE_AFTER = re.compile(rf"[,”\"]\s*(?:{_VERBS})\s+(?P<name>{NAME_TOKEN}(?:\s+{NAME_TOKEN}){{0,3}})")
 
 
 # Words that sit in front of names but are not names.
@@ -126,7 +126,7 @@ def common_words(text: str) -> frozenset[str]:
 def find_full_names(text: str, surname: str) -> list[str]:
     """Full names used for a surname in the text: ("Medvedev") -> ["Dmitry Medvedev"]."""
     names = []
-    for m in re.finditer(rf"(?P<first>{_NAME_TOKEN})\s+{re.escape(surname)}\b", text):
+    for m in re.finditer(rf"(?P<first>{NAME_TOKEN})\s+{re.escape(surname)}\b", text):
         first = m.group("first")
         if first.lower() not in TITLES and first.lower() not in NOT_NAMES:
             names.append(f"{first} {surname}")
@@ -145,7 +145,7 @@ def asked_about_person(question: str) -> str | None:
     slot = speech_slot(question, possessive=False)
     if slot is None:
         return None
-    names = re.findall(rf"{_NAME_TOKEN}(?:\s+{_NAME_TOKEN}){{0,2}}", question[slot[0] : slot[1]])
+    names = re.findall(rf"{NAME_TOKEN}(?:\s+{NAME_TOKEN}){{0,2}}", question[slot[0] : slot[1]])
     for name in names:
         bare = strip_titles(name)
         if bare:

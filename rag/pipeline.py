@@ -54,6 +54,7 @@ class Pipeline:
         self.retriever = Retriever(index, vectors, settings)
         self.quoter = Quoter(index, vectors, settings)
         self.decider = Decider(index, self.retriever, self.quoter, settings)
+        self._next: Pipeline | None = None  # over a newer generation of the index (`refreshed`)
 
     @classmethod
     def load(
@@ -72,6 +73,14 @@ class Pipeline:
         """
         index, embedder = open_index(Path(path), settings, embedder)
         return cls(index, embedder, settings, generator=generator)
+
+    def refreshed(self) -> Pipeline:
+        """This pipeline, or one over the generation of its index that a build (`rag add`, `rag
+        remove`, `rag build`) swapped in since; a long-lived server calls it before each request."""
+        index, newer = self.index.latest(), self._next
+        if index is not self.index and (newer is None or newer.index is not index):
+            newer = self._next = Pipeline(index, self.embedder, self.settings, generator=self.generator)
+        return self if newer is None or index is self.index else newer
 
     # --- questions -------------------------------------------------------------------------------
 

@@ -94,8 +94,8 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], *, token: str | None
     """
     app = FastAPI(title="rag", version=_version(), description=__doc__)
 
-    def current() -> Pipeline:
-        return pipeline() if callable(pipeline) else pipeline
+    def current() -> Pipeline:  # the index's generation on disk now: `rag add` may have swapped it
+        return (pipeline() if callable(pipeline) else pipeline).refreshed()
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": one_line(message)}, status_code=status)

@@ -12,6 +12,9 @@ Files of the FAISS store in an index directory:
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,7 +154,10 @@ class FaissStore:
     def save(self, folder: Path) -> None:
         import faiss
 
-        faiss.write_index(self.faiss, str(folder / "vectors.faiss"))
+        try:
+            faiss.write_index(self.faiss, str(folder / "vectors.faiss"))
+        except RuntimeError as err:  # faiss says "... write error in FILE: 4051 != 230400 (No space left on device)"
+            raise _os_error(err) from err
         self.bm25.save(str(folder / "bm25"), show_progress=False)
 
     def commit(self) -> None:
@@ -259,3 +265,11 @@ def _bm25_is_sound(scores: dict[str, Any]) -> bool:
     if len(indices) <= 5_000_000 and len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= n):
         return False
     return True
+
+
+def _os_error(err: RuntimeError) -> OSError:
+    """The OSError behind a faiss I/O failure, from the reason its message ends with."""
+    m = re.search(r"\(([^()]+)\)\s*$", str(err))
+    reason = m.group(1) if m else "write error"
+    code = next((c for c in errno.errorcode if os.strerror(c) == reason), errno.EIO)
+    return OSError(code, reason)

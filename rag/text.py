@@ -116,3 +116,27 @@ def _stemmer() -> Any:
     import Stemmer
 
     return Stemmer.Stemmer("english")
+
+
+_WORD_CHARS = re.compile(r"\w+")
+
+
+def has_word(text: str, word: str) -> bool:
+    """`re.search(rf"\\b{re.escape(word)}\\b", text)`, answered from a set of the text's words
+    (built once per text) when `word` is letters, digits and underscores: a document with
+    thousands of speakers asks this for every one of them."""
+    if _WORD_CHARS.fullmatch(word):
+        return word in _word_set(text)
+    return re.search(rf"\b{re.escape(word)}\b", text) is not None
+
+
+@lru_cache(maxsize=4)
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(_WORD_CHARS.findall(text))
+
+
+def is_boundary(text: str, i: int) -> bool:
+    """Whether `\\b` matches at text[i]: a word character on one side only."""
+    before = i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")
+    after = i < len(text) and (text[i].isalnum() or text[i] == "_")
+    return before != after

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag.formats.labels import HONORIFICS, Label, is_person_shaped, read_label
-from rag.text import trim_span
+from rag.text import has_word, is_boundary, trim_span
 from rag.types import Cue, Document, Excluded, Span, Turn
 
 __all__ = ["paragraphs", "segment", "split_turns", "trim_span"]
@@ -164,7 +165,8 @@ def _segment(doc: Document) -> Segmentation:
     for i, (speaker, time, paras) in enumerate(kept):
         later = next((t for _, t, _ in kept[i + 1 :] if t is not None), None) if time is not None else None
         turns.append(Turn(doc.doc_id, len(turns), speaker, paras[0][0], paras[-1][1], tuple(paras), time, later))
-    return Segmentation(turns, excluded, _warnings(doc, spans, turns, rejected))
+    hidden = [(i, lab) for i, lab in enumerate(found) if lab is not None and lab.hidden and lab.name in accepted]
+    return Segmentation(turns, excluded, _warnings(doc, spans, turns, rejected) + _hidden_warnings(doc, spans, hidden))
 
 
 def _judge_labels(text: str, spans: list[Span], found: list[Label | None]) -> tuple[set[str], list[tuple[int, Label]]]:
@@ -217,8 +219,64 @@ def _introduced(text: str, name: str, labelled: int) -> bool:
     last = name.split()[-1]
     if len(last) < 3 or not last[0].isupper():
         return False
-    pattern = rf"(?<=[^\W\d_,;’'][ \t])(?:{re.escape(name)}|{re.escape(last)})\b"
-    return any(m.group(0)[0].isupper() for m in re.finditer(pattern, text, re.I))
+    words = rf"(?:{re.escape(name)}|{re.escape(last)})\b"
+    heads = [_WORD_RUN.match(name), _WORD_RUN.match(last)]
+    if heads[0] is None or heads[1] is None:  # not a word first: look everywhere
+        anywhere = re.compile(rf"(?<=[^\W\d_,;’'][ \t]){words}", re.I)
+        return any(m.group(0)[0].isupper() for m in anywhere.finditer(text))
+    # It can only match where a word follows a letter and a space (the lookbehind): the same
+    # matches as finditer over the whole text, tried there alone (indexed once per document).
+    where = _words_after_letters(text)
+    starts = sorted({p for h in heads if h is not None for p in where.get(_fold(h.group(0)), ())})
+    if not starts:
+        return False
+    pattern: re.Pattern[str] | None = None
+    pos = 0
+    for p in starts:
+        if p < pos:
+            continue
+        end = _ascii_match(text, p, (name, last))
+        if end == -1:  # beyond ASCII, the regex decides what IGNORECASE makes equal
+            pattern = pattern or re.compile(words, re.I)
+            m = pattern.match(text, p)
+            end = m.end() if m is not None else None
+        if end is not None:
+            if text[p].isupper():
+                return True
+            pos = end
+    return False
+
+
+def _ascii_match(text: str, p: int, alternatives: tuple[str, ...]) -> int | None:
+    """Where `(?:a|b)\\b` (IGNORECASE) matching at p ends, None when it does not match; -1 when
+    the text or a word there is not ASCII (where lower() and IGNORECASE may differ)."""
+    for word in alternatives:
+        seen = text[p : p + len(word)]
+        if not (seen.isascii() and word.isascii()):
+            return -1
+        if seen.lower() == word.lower() and is_boundary(text, p + len(word)):
+            return p + len(word)
+    return None
+
+
+_WORD_RUN = re.compile(r"\w+")
+
+
+def _fold(word: str) -> str:
+    """A key equal for any two spellings that re.IGNORECASE takes as equal (and a few more)."""
+    return word.translate(_DOTTED).casefold()
+
+
+_DOTTED = str.maketrans({"İ": "i", "ı": "i"})
+
+
+@lru_cache(maxsize=2)
+def _words_after_letters(text: str) -> dict[str, list[int]]:
+    """Folded word -> where it starts, for each word right after a letter and a space or tab."""
+    out: dict[str, list[int]] = {}
+    for m in re.finditer(r"(?<=[^\W\d_,;’'][ \t])\w+", text):
+        out.setdefault(_fold(m.group(0)), []).append(m.start())
+    return out
 
 
 def _enumerator(name: str) -> bool:
@@ -229,7 +287,7 @@ def _enumerator(name: str) -> bool:
 
 def _common_words(text: str, name: str) -> bool:
     """Every word of the label also appears in lower case in the text: a word, not a name."""
-    return all(re.search(rf"\b{re.escape(w.lower())}\b", text) for w in name.split() if w.isalpha())
+    return all(has_word(text, w.lower()) for w in name.split() if w.isalpha())
 
 
 def _warnings(doc: Document, spans: list[Span], turns: list[Turn], rejected: list[tuple[int, Label]]) -> list[str]:
@@ -247,6 +305,23 @@ def _warnings(doc: Document, spans: list[Span], turns: list[Turn], rejected: lis
     if any(t.speaker for t in turns) and total and narrated / total > 0.5:
         out.append(f"{doc.source}: {100 * narrated // total}% of the text has no speaker label (narration)")
     return out
+
+
+def _hidden_warnings(doc: Document, spans: list[Span], hidden: list[tuple[int, Label]]) -> list[str]:
+    """Labels read through invisible characters (pasted from a web page or a chat, or planted)."""
+    if not hidden:
+        return []
+    lines = [
+        f"line {doc.text.count(chr(10), 0, spans[i][0]) + 1} {doc.text[spans[i][0] : lab.end].rstrip()!r} "
+        f"read as {lab.name!r}"
+        for i, lab in hidden[:6]
+    ]
+    more = f" and {len(hidden) - 6} more" if len(hidden) > 6 else ""
+    kinds = ", ".join(dict.fromkeys(h for _, lab in hidden for h in lab.hidden))
+    return [
+        f"{doc.source}: {', '.join(lines)}{more}: labels holding invisible characters ({kinds}); "
+        "check the source, or re-save it without them"
+    ]
 
 
 def time_span(doc: Document, start: int, end: int, turn: Turn | None = None) -> tuple[float | None, float | None]:
@@ -268,6 +343,19 @@ def _display_names(text: str, labels: set[str]) -> dict[str, str]:
 
     Word by word, so "Ms. PATEL" -> "Ms. Patel"; court labels ("THE COURT") stay as written.
     """
+    caps = {_fold(w) for label in labels for w in label.split() if w.isupper() and len(w) > 2 and w.isalpha()}
+    at: dict[str, list[int]] = {}  # where each of those words is written, in any case (one pass)
+    for m in _WORD_RUN.finditer(text) if caps else ():
+        key = _fold(m.group(0))
+        if key in caps:
+            at.setdefault(key, []).append(m.start())
+
+    def spelled(w: str) -> re.Match[str] | None:
+        """The first of `re.finditer(rf"\\b{w}\\b", text, re.I)` not in capitals, tried where w is."""
+        pattern = re.compile(rf"\b{re.escape(w)}\b", re.I)
+        found = (pattern.match(text, p) for p in at.get(_fold(w), ()))
+        return next((m for m in found if m is not None and not m.group(0).isupper()), None)
+
     names = {}
     for label in labels:
         words = label.split()
@@ -279,8 +367,8 @@ def _display_names(text: str, labels: set[str]) -> dict[str, str]:
             if w.rstrip(".").lower() in HONORIFICS:
                 w = w.capitalize()  # "MR." -> "Mr."
             elif w.isupper() and len(w) > 2 and w.isalpha():
-                m = next((m for m in re.finditer(rf"\b{re.escape(w)}\b", text, re.I) if not m.group(0).isupper()), None)
-                w = m.group(0) if m else w.title()
+                written = spelled(w)
+                w = written.group(0) if written else w.title()
             out.append(w)
         names[label] = " ".join(out)
     return names

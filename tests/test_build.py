@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from rag import Pipeline, Settings, SourceError, build_index
 from rag.index import Index
-from tests.conftest import DATA, FakeEmbedder
+from tests.conftest import DATA, ROOT, FakeEmbedder
 
 
 def _manifest(path: Path) -> dict:  # type: ignore[type-arg]
@@ -177,3 +178,32 @@ def test_fake_embedders_without_word_pieces_still_batch(tmp_path: Path) -> None:
     fake = FakeEmbedder()
     direct = fake.embed([clean_for_embedding(c.embed_text) for c in chunks])
     assert np.allclose(embed_chunks(chunks, fake), direct)  # rows come back in input order
+
+
+def test_a_long_document_logs_each_step_of_its_analysis(tmp_path: Path) -> None:
+    """A 19 MB single-line file took minutes with nothing said when not on a terminal: each step
+    of a long analysis is logged (at INFO: `rag -v`), and the build reports it as a stage."""
+    import subprocess
+    import sys
+
+    big = tmp_path / "one-line.txt"
+    sentence = "The council met again and Kalo Temirel said the budget was tight, while Sudo wrote that roads matter. "
+    big.write_text(sentence * (1_100_000 // len(sentence)), encoding="utf-8")  # 1.1 MB, one line
+    done = subprocess.run(
+        [sys.executable, "-m", "rag", "inspect", "-v", str(big)],
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    steps = [line for line in done.stderr.splitlines() if "one-line.txt" in line]
+    assert [s.split(": ", 2)[-1].split(";")[-1].strip() for s in steps[:3]] == [
+        "finding speaker turns",
+        "finding the people quoted",
+        "reading who is who",
+    ]
+    assert "1.1 MB" in steps[0] and "analysed in" in steps[3]
+    stages: list[str] = []
+    build_index([big], tmp_path / "index", embedder=FakeEmbedder(), progress=lambda s, d, t: stages.append(s))
+    assert stages[0] == "analyse"

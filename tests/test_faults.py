@@ -9,6 +9,7 @@ repairs it; a killed build leaves an index that answers; concurrent builders eit
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import shutil
@@ -18,7 +19,8 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -378,3 +380,368 @@ def test_a_build_that_would_drop_documents_needs_prune(tmp_path: Path) -> None:
     assert build_index(None, out, embedder=FakeEmbedder()).is_noop  # no paths: its own sources
     report = build_index([DATA / "panel.txt"], out, embedder=FakeEmbedder(), prune=True)
     assert report.removed == ("cipher-brief-trump-putin-call",)
+
+
+# --- a long-lived reader and a server while `rag add` / `rag remove` change the index ------------
+
+MEETINGS = 150  # more than rag.documents.CACHED: most reads of a document go to documents.jsonl
+
+
+def _meetings(root: Path) -> tuple[Path, Path]:
+    """A corpus of meetings and, in a root listed first, one more whose presence shifts every line."""
+    corpus, early = root / "corpus", root / "early"
+    corpus.mkdir()
+    early.mkdir()
+    for i in range(MEETINGS):
+        (corpus / f"m{i:03d}.txt").write_text(
+            f"Chair{i}: Welcome to meeting {i}.\n\nBob{i} Lane: The harbour{i} needs rebuilding before winter.\n\n"
+            + f"Carol{i} Diaz: I disagree about the budget{i}, it is far too small.\n" * 4,
+            encoding="utf-8",
+        )
+    (early / "aaa.txt").write_text(
+        "Zed Quill: Zebras crossed the harbour road at dawn.\n\nYann Ode: Yaks do not swim.\n", encoding="utf-8"
+    )
+    return corpus, early
+
+
+CYCLES = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from rag import build_index
+    from tests.conftest import FakeEmbedder
+
+    index, corpus, early = map(Path, sys.argv[1:4])
+    for _ in range(int(sys.argv[4])):
+        build_index([early, corpus], index, embedder=FakeEmbedder())  # rag add early/
+        build_index([corpus], index, embedder=FakeEmbedder(), prune=True)  # rag remove aaa
+    build_index([early, corpus], index, embedder=FakeEmbedder())
+    """
+)
+FAKE_SERVE = (
+    "import sys, uvicorn; from rag import Pipeline; from rag.serve import create_app; "
+    "from tests.conftest import FakeEmbedder; "
+    "uvicorn.run(create_app(Pipeline.load(sys.argv[1], embedder=FakeEmbedder())), host='127.0.0.1', "
+    "port=int(sys.argv[2]), log_level='warning')"
+)
+
+
+def _start_server(command: list[str], port: int) -> subprocess.Popen[str]:
+    import httpx
+
+    proc = subprocess.Popen(command, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/health").status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(proc.stderr.read() if proc.stderr else "the server did not start")
+        time.sleep(0.1)
+
+
+def test_a_reader_and_a_server_outlive_add_and_remove_in_another_process(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.conftest import free_port
+
+    corpus, early = _meetings(tmp_path)
+    out = tmp_path / "index"
+    build_index([corpus], out, embedder=FakeEmbedder())
+    port = free_port()
+    server = _start_server([sys.executable, "-c", FAKE_SERVE, str(out), str(port)], port)
+    held = Pipeline.load(out, embedder=FakeEmbedder())  # never refreshed: keeps its generation whole
+    live = Pipeline.load(out, embedder=FakeEmbedder())  # refreshed before each question
+    writer = subprocess.Popen(
+        [sys.executable, "-c", CYCLES, str(out), str(corpus), str(early), "6"],
+        env=ENV,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    errors: list[str] = []
+    counts = {"held": 0, "live": 0, "http": 0}
+    seen: set[int] = set()  # documents in the live pipeline's generations: both states are seen
+
+    def asked(i: int) -> tuple[str, str]:
+        return f"What did Bob{i} Lane say about the harbour{i}?", f"Bob{i} Lane"
+
+    def check(who: str, speaker: str | None, text: str) -> None:
+        counts[who] += 1
+        if speaker != expected:
+            errors.append(f"{who}: {text[:160]}")
+
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            n = 0
+            while writer.poll() is None:
+                question, expected = asked(n % MEETINGS)
+                for who, pipe in (("held", held), ("live", live.refreshed())):
+                    try:
+                        answer = pipe.ask(question)
+                        check(who, answer.citations[0].speaker if answer.citations else None, answer.text)
+                    except Exception as err:  # noqa: BLE001 - any failure of a reader is the finding
+                        check(who, None, f"{type(err).__name__}: {err}")
+                seen.add(len(live.refreshed().documents))
+                r = http.post("/v1/ask", json={"question": question})
+                body = r.json()
+                cited = body["citations"][0]["speaker"] if r.status_code == 200 and body.get("citations") else None
+                check("http", cited, f"{r.status_code} {body}")
+                n += 1
+            assert writer.wait() == 0, writer.stderr.read() if writer.stderr else ""
+            corrupt = [e for e in errors if "corrupt" in e]
+            assert not errors, (f"{len(errors)} errors, {len(corrupt)} corrupt in {counts}", errors[:3])
+            # After the last build (aaa.txt added): the server and the live pipeline answer from it.
+            zed = "What did Zed Quill say about zebras?"
+            r = http.post("/v1/ask", json={"question": zed})
+            assert r.status_code == 200 and r.json()["citations"][0]["speaker"] == "Zed Quill", r.text
+            assert http.get("/v1/health").json()["documents"] == MEETINGS + 1
+        assert live.refreshed().ask(zed).citations[0].speaker == "Zed Quill"
+        assert len(held.documents) == MEETINGS  # the held pipeline still reads its own generation
+    finally:
+        writer.kill()
+        server.terminate()
+        server.wait(timeout=20)
+    assert seen == {MEETINGS, MEETINGS + 1}  # the live pipeline followed the adds and the removes
+    assert min(counts.values()) > 20, counts
+    print(f"\n13 builds under readers: {counts} questions, 0 errors, 0 corrupt")
+
+
+def test_a_newer_generation_that_does_not_load_or_changes_model_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Other(FakeEmbedder):
+        name = "other-fake-384"
+
+    out = tmp_path / "index"
+    build_index([SEEDS], out, embedder=FakeEmbedder())
+    pipe = Pipeline.load(out, embedder=FakeEmbedder())
+    assert pipe.refreshed() is pipe  # nothing changed: one stat
+    build_index([SEEDS, DATA / "panel.txt"], out, embedder=FakeEmbedder())
+    damage(out / "documents.jsonl", "truncate")
+    with caplog.at_level("WARNING", logger="rag.index"):
+        assert pipe.refreshed() is pipe and pipe.ask(HELSINKI).citations[0].speaker == "Dannenberg"
+    assert "documents.jsonl is" in caplog.text and "still answering from the generation loaded before" in caplog.text
+    build_index([SEEDS, DATA / "panel.txt"], out, embedder=FakeEmbedder())  # repaired
+    newer = pipe.refreshed()
+    assert newer is not pipe and newer is pipe.refreshed() and "panel" in newer.documents
+    assert newer.ask(HELSINKI).citations[0].speaker == "Dannenberg"
+    build_index([SEEDS], out, embedder=Other(), prune=True)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rag.index"):
+        assert pipe.refreshed() is newer
+    assert (
+        "was rebuilt with model 'other-fake-384'; still answering with 'fake-hash-384' until restarted" in caplog.text
+    )
+
+
+@pytest.mark.slow
+def test_rag_serve_outlives_rag_add_build_and_remove(tmp_path: Path) -> None:
+    """As a user runs them: `rag serve` answering while `rag add`, `rag build`, `rag remove` run in a shell."""
+    import httpx
+
+    from tests.conftest import free_port
+
+    MEETINGS = 80  # over rag.documents.CACHED
+    GONE = ("m005", "m010")
+    corpus, early = tmp_path / "corpus", tmp_path / "a-early"  # "../a-early" sorts before "../corpus"
+    corpus.mkdir()
+    early.mkdir()
+    for i in range(MEETINGS):
+        (corpus / f"m{i:03d}.txt").write_text(
+            f"Chair{i}: Welcome to meeting {i}.\n\nBob{i} Lane: The harbour{i} needs rebuilding before winter.\n\n"
+            f"Carol{i} Diaz: I disagree about the budget{i}, it is far too small.\n",
+            encoding="utf-8",
+        )
+    (early / "aaa.txt").write_text(
+        "Zed Quill: Zebras crossed the harbour road at dawn.\n\nYann Ode: Yaks do not swim.\n", encoding="utf-8"
+    )
+    out = tmp_path / "index"
+
+    def rag(*args: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "rag", *args, "--index", str(out)], env=ENV, cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    rag("build", str(corpus))
+    port = free_port()
+    server = _start_server([sys.executable, "-m", "rag", "serve", "--index", str(out), "--port", str(port)], port)
+    stop = threading.Event()
+    errors: list[str] = []
+    asked = 0
+
+    def client() -> None:
+        nonlocal asked
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            while not stop.is_set():
+                i = asked % MEETINGS
+                if f"m{i:03d}" in GONE:  # removed for a while: "not in the transcripts" is right then
+                    i += 1
+                r = http.post("/v1/ask", json={"question": f"What did Bob{i} Lane say about the harbour{i}?"})
+                body = r.json()
+                if r.status_code != 200 or not body["citations"] or body["citations"][0]["speaker"] != f"Bob{i} Lane":
+                    errors.append(f"{r.status_code} {str(body)[:200]}")
+                r = http.post("/v1/search", json={"query": f"harbour{i}", "k": 3})  # reads the documents' text
+                body = r.json()
+                if r.status_code != 200 or f"harbour{i} needs" not in body["hits"][0]["passage"]:
+                    errors.append(f"{r.status_code} {str(body)[:200]}")
+                asked += 1
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        for gone in GONE:  # each build moves the lines of documents.jsonl that the server reads
+            rag("remove", gone)
+            rag("add", str(early / "aaa.txt"))
+            with (corpus / "m003.txt").open("a", encoding="utf-8") as f:
+                f.write("Carol3 Diaz: And one more thing about the budget3.\n")
+            rag("build")  # m003 changed: every later line moves
+            rag("remove", "aaa")
+            rag("add", str(corpus / f"{gone}.txt"))  # back, now at the end
+        rag("add", str(early / "aaa.txt"))
+        stop.set()
+        thread.join(timeout=120)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            zed = http.post("/v1/ask", json={"question": "What did Zed Quill say about zebras?"}).json()
+            documents = http.get("/v1/health").json()["documents"]
+    finally:
+        stop.set()
+        server.terminate()
+        server.wait(timeout=20)
+    corrupt = [e for e in errors if "corrupt" in e]
+    assert not errors, (f"{len(errors)} errors ({len(corrupt)} corrupt) in {asked}", errors[:3])
+    assert asked > 20 and documents == MEETINGS + 1 and zed["citations"][0]["speaker"] == "Zed Quill"
+    print(f"\nrag serve through 11 CLI builds: {asked} questions, 0 errors, 0 corrupt")
+
+
+# --- real full, read-only and unwritable targets (mounted for the test; skipped where not allowed) --
+
+
+@contextmanager
+def _mount(where: Path, *args: str) -> Iterator[Path]:
+    """`mount ARGS WHERE` for the test, always unmounted after it; skips where mounting is not allowed."""
+    where.mkdir(parents=True, exist_ok=True)
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("mounting needs root and mount(8)")
+    done = subprocess.run(["mount", *args, str(where)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"mounting is not permitted here ({done.stderr.strip()})")
+    try:
+        yield where
+    finally:
+        if subprocess.run(["umount", str(where)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _fill(folder: Path) -> Path:
+    """Write zeros into `folder` until its file system has no byte left."""
+    fill = folder / "fill"
+    with fill.open("wb", buffering=0) as f:
+        for block in (1 << 20, 4096, 1):
+            try:
+                while True:
+                    f.write(b"\0" * block)
+            except OSError as err:
+                assert err.errno == errno.ENOSPC, err
+    return fill
+
+
+def _rag(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args], env=env or ENV, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def _snapshot(index: Path) -> dict[str, bytes]:
+    return {p.relative_to(index).as_posix(): p.read_bytes() for p in sorted(index.rglob("*")) if p.is_file()}
+
+
+def test_a_disk_already_full_is_one_line_and_keeps_the_index(tmp_path: Path) -> None:
+    with _mount(tmp_path / "small", "-t", "tmpfs", "-o", "size=110m", "tmpfs") as disk:  # a build asks ~100 MB
+        out = disk / "index"
+        build_index([SEEDS], out, embedder=FakeEmbedder())
+        before = _snapshot(out)
+        fill = _fill(disk)
+        for args in (("build", str(SEEDS), str(DATA / "panel.txt")), ("add", str(DATA / "panel.txt"))):
+            done = _rag(*args, "--index", str(out))
+            assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+            assert done.stderr == (
+                f"rag: error: cannot write in {disk}/ (No space left on device); "
+                "free some space or choose another --index\n"
+            )
+        assert _snapshot(out) == before
+        fill.unlink()
+        assert Pipeline.load(out, embedder=FakeEmbedder()).ask(HELSINKI).citations[0].speaker == "Dannenberg"
+
+
+FILLED_DURING = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import rag.build, rag.cli
+    from tests.conftest import FakeEmbedder
+
+    class Slow(FakeEmbedder):  # the model stands in; the write path under test is the real one
+        def embed(self, texts):
+            Path(sys.argv[1]).touch()
+            time.sleep(1.0)
+            return super().embed(texts)
+
+    rag.build.load_embedder = lambda *args, **kwargs: Slow()
+    sys.exit(rag.cli.main(sys.argv[2:]))
+    """
+)
+
+
+def test_a_disk_that_fills_during_a_build_is_one_line_and_keeps_the_index(tmp_path: Path) -> None:
+    with _mount(tmp_path / "small", "-t", "tmpfs", "-o", "size=110m", "tmpfs") as disk:  # the build asks for ~100 MB
+        out = disk / "index"
+        build_index([SEEDS], out, embedder=FakeEmbedder())
+        before = _snapshot(out)
+        started = tmp_path / "embedding"
+        build = subprocess.Popen(
+            [sys.executable, "-c", FILLED_DURING, str(started), "build", str(SEEDS), str(DATA), "--index", str(out)],
+            env=ENV,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _wait_for(started.exists)
+        fill = _fill(disk)  # after the free-space check, before the index is written
+        _, err = build.communicate(timeout=300)
+        assert build.returncode == 1 and err == (
+            f"rag: error: could not write the index to {out}/ (No space left on device); "
+            "the previous index is unchanged; free some space or choose another --index\n"
+        ), err
+        assert _snapshot(out) == before
+        assert not list(disk.glob(".index.tmp-*"))
+        fill.unlink()
+        assert Pipeline.load(out, embedder=FakeEmbedder()).ask(HELSINKI).citations[0].speaker == "Dannenberg"
+
+
+def test_a_read_only_mount_is_one_line_and_keeps_the_index(tmp_path: Path) -> None:
+    source = tmp_path / "disk"
+    build_index([SEEDS], source / "index", embedder=FakeEmbedder())
+    with _mount(tmp_path / "ro", "--bind", str(source)) as ro:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], check=True)
+        out = ro / "index"
+        before = _snapshot(out)
+        for args in (("build", str(SEEDS), str(DATA / "panel.txt")), ("add", str(DATA / "panel.txt"))):
+            done = _rag(*args, "--index", str(out))
+            assert done.returncode == 1 and done.stderr == (
+                f"rag: error: cannot write in {ro}/ (Read-only file system); "
+                "the file system is read-only; choose another --index\n"
+            ), done.stderr
+        assert _snapshot(out) == before
+        assert Pipeline.load(out, embedder=FakeEmbedder()).ask(HELSINKI).citations[0].speaker == "Dannenberg"
+
+
+def test_an_unwritable_target_is_one_line() -> None:
+    done = _rag("build", str(SEEDS), "--index", "/proc/x")
+    assert done.returncode == 1 and done.stderr == (
+        "rag: error: cannot write in /proc/ (No such file or directory); choose another --index\n"
+    ), done.stderr

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from rag import EmptyCorpusError, SourceError, load_documents
 from rag.load import find_sources, load_document
-from tests.conftest import DATA, QMSUM, SEED
+from tests.conftest import DATA, QMSUM, ROOT, SEED
 
 
 def test_seed_loads_with_its_exact_text() -> None:
@@ -113,3 +116,67 @@ def test_equal_file_names_in_two_folders_are_two_documents(tmp_path: Path) -> No
 def test_errors_are_also_builtin_errors() -> None:
     assert issubclass(SourceError, ValueError)
     assert issubclass(EmptyCorpusError, ValueError)
+
+
+UTF16_TEXT = "Ann: We met in Zürich.\nBob: And then in Łódź.\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "iconv"),
+    [
+        (UTF16_TEXT.encode("utf-16"), "utf-16"),  # with a byte-order mark, as Windows Notepad saves it
+        (b"\xfe\xff" + UTF16_TEXT.encode("utf-16-be"), "utf-16"),
+        (UTF16_TEXT.encode("utf-16-le"), "utf-16le"),  # no mark: told apart by where the NUL bytes are
+        (UTF16_TEXT.encode("utf-16-be"), "utf-16be"),
+    ],
+    ids=["bom-le", "bom-be", "le", "be"],
+)
+def test_utf16_is_named_with_the_command_that_converts_it(tmp_path: Path, data: bytes, iconv: str) -> None:
+    p = tmp_path / "meeting.txt"
+    p.write_bytes(data)
+    with pytest.raises(SourceError) as err:
+        load_document(p)
+    assert str(err.value) == (
+        f"{p}: UTF-16; re-save it as UTF-8 (e.g. iconv -f {iconv} -t utf-8 {p} > {tmp_path / 'meeting-utf8.txt'})"
+    )
+    converted = subprocess.run(["iconv", "-f", iconv, "-t", "utf-8", str(p)], capture_output=True, check=True)
+    p.write_bytes(converted.stdout)
+    assert load_document(p).text.lstrip("\ufeff") == UTF16_TEXT  # the command given works
+
+
+def test_utf16_through_the_cli_is_one_line(tmp_path: Path) -> None:
+    p = tmp_path / "meeting.txt"
+    p.write_bytes(UTF16_TEXT.encode("utf-16"))
+    done = subprocess.run(
+        [sys.executable, "-m", "rag", "build", str(p), "--index", str(tmp_path / "index")],
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "UTF-16; re-save it as UTF-8" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[" * 1000 + "]" * 1000,
+        '{"segments": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"meeting_transcripts": [' + '{"a": ' * 100_000 + "1" + "}" * 100_000 + "]}",
+    ],
+    ids=["lists", "segments", "objects"],
+)
+def test_json_nested_too_deeply_is_one_line(tmp_path: Path, content: str) -> None:
+    p = tmp_path / "deep.json"
+    p.write_text(content)
+    with pytest.raises(SourceError) as err:
+        load_documents([p])  # what the chat's upload calls too
+    assert str(err.value).startswith(f"{p}: JSON nested too deeply (")
+    assert "\n" not in str(err.value)
+    done = subprocess.run(
+        [sys.executable, "-m", "rag", "build", str(p), "--index", str(tmp_path / "index")],
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr[-500:]
+    assert "JSON nested too deeply" in done.stderr and "Traceback" not in done.stderr

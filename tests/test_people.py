@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rag.analysis import analyse
 from rag.config import Settings
@@ -205,3 +207,96 @@ def test_a_capitalised_ordinary_word_before_said_is_nobody(tmp_path: Path) -> No
     assert [p.name for p in people if p.kind == "quoted"] == ["Palmer"]
     m = match_people("What did Having say about the scheme?", people)
     assert m is None or "Having" not in m.names
+
+
+# --- analysis near-linear in the number of speakers, with the same results as before --------------
+
+GOLDEN = Path(__file__).with_name("analysis-before.json")
+GOLDEN_SOURCES = ("tests/data", "seeds", "eval/data/qmsum/val")
+GOLDEN_GENERATED = ((2000, 0), (300, 1))
+
+
+def analysis_digests(root: Path) -> dict[str, str]:
+    """sha256 (16 hex) of each document's analysis (turns, excluded, people, warnings) under the
+    repository's test data, the seeds, the QMSum meetings and two generated town halls."""
+    import hashlib
+    import json
+
+    from bench.speakers import many_speakers
+    from rag.documents import to_dict
+    from rag.load import collect_sources, parse_document
+
+    def digest(data: bytes, doc_id: str, source: str) -> str:
+        t = to_dict(analyse(parse_document(data, doc_id=doc_id, source=source), Settings()))
+        del t["document"]
+        return hashlib.sha256(json.dumps(t, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+    out = {}
+    for folder in GOLDEN_SOURCES:
+        if (root / folder).is_dir():
+            for p, d in collect_sources([root / folder]):
+                source = f"{folder}/{p.relative_to(root / folder).as_posix()}"
+                out[f"{folder}/{d}"] = digest(p.read_bytes(), d, source)
+    for n, seed in GOLDEN_GENERATED:
+        out[f"many_speakers({n}, {seed})"] = digest(many_speakers(n, seed).encode(), "t", "t.txt")
+    return out
+
+
+def test_the_analysis_is_what_the_per_name_regexes_gave() -> None:
+    """The digests in analysis-before.json were made by the code this replaced (a regex over the
+    whole text per speaker in find_people and _introduced, commit c2a913f and before): the turns,
+    aliases, roles, people quoted and warnings are identical, on every document. A deliberate
+    change to the analysis regenerates them (`analysis_digests(ROOT)` written as JSON)."""
+    import json
+
+    from tests.conftest import ROOT
+
+    expected = json.loads(GOLDEN.read_text())
+    got = analysis_digests(ROOT)
+    assert len(got) >= 20
+    assert {k: v for k, v in got.items() if expected.get(k) != v} == {}
+
+
+_ALPHABET = "AaBbKkİıSſ  \t\n,;'’-._Zé1"
+_TEXTS = st.text(alphabet=_ALPHABET, max_size=60)
+_WORDS = st.text(alphabet="AaBbKkİıSſ'’-._Zé1", min_size=1, max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_TEXTS, surnames=st.lists(_WORDS, min_size=1, max_size=4))
+def test_full_names_and_occurrences_match_the_regex_over_the_whole_text(text: str, surnames: list[str]) -> None:
+    import re
+
+    from rag.people import _Runs, find_full_names
+
+    runs = _Runs(text, surnames)
+    for s in surnames:
+        assert runs.full_names(s) == find_full_names(text, s)
+        for first in ("A", "Bb", "Ka-B"):
+            full = f"{first} {s}"
+            assert runs.occurrences(full) == [m.span() for m in re.finditer(re.escape(full), text)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_TEXTS, word=_WORDS)
+def test_has_word_is_the_word_boundary_regex(text: str, word: str) -> None:
+    import re
+
+    from rag.text import has_word
+
+    assert has_word(text, word) == (re.search(rf"\b{re.escape(word)}\b", text) is not None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_TEXTS, name=st.lists(_WORDS, min_size=1, max_size=2).map(" ".join))
+def test_introduced_is_the_regex_over_the_whole_text(text: str, name: str) -> None:
+    import re
+
+    from rag.turns import _introduced
+
+    last = name.split()[-1]
+    pattern = rf"(?<=[^\W\d_,;’'][ \t])(?:{re.escape(name)}|{re.escape(last)})\b"
+    before = (
+        len(last) >= 3 and last[0].isupper() and any(m.group(0)[0].isupper() for m in re.finditer(pattern, text, re.I))
+    )
+    assert _introduced(text, name, 1) == before

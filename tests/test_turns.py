@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rag.load import load_document, parse_document
@@ -174,3 +176,69 @@ def test_qmsum_has_no_false_promotions() -> None:
 def test_headers() -> None:
     assert is_header("THE EXPERTS") and is_header("Part Two of the Interview")
     assert not is_header("Absolutely") and not is_header("Yes, of course.")
+
+
+def test_diarization_ids_of_any_length_are_labels() -> None:
+    ids = [998, 999, 1000, 1001, 10000, 123456]
+    doc = _doc("".join(f"Speaker {i}: I am number {i}.\n" for i in ids * 2))
+    turns = split_turns(doc)
+    assert [t.speaker for t in turns] == [f"Speaker {i}" for i in ids * 2]
+    assert [doc.text[slice(*t.paragraphs[0])] for t in turns] == [f"I am number {i}." for i in ids * 2]
+    from rag.formats.labels import is_diarized
+
+    assert is_diarized("Speaker 1000") and is_diarized("SPEAKER_10000")
+
+
+@pytest.mark.parametrize(
+    ("label", "speaker", "hidden"),
+    [
+        ("Ali\u200bce:", "Alice", "U+200B"),  # zero-width space
+        ("Bob\u202e:", "Bob", "U+202E"),  # right-to-left override
+        ("\u2067Alice\u2069:", "Alice", "U+2067"),  # right-to-left isolate ... pop directional isolate
+        ("Bob:\u200b", "Bob", "U+200B"),  # after the colon
+    ],
+    ids=["zwsp", "rlo", "isolate", "after-colon"],
+)
+def test_invisible_characters_in_a_label_are_read_through_and_warned_about(
+    label: str, speaker: str, hidden: str
+) -> None:
+    from rag.turns import segment
+
+    doc = _doc(
+        f"Alice: The budget is fine.\nBob: We must rebuild the harbour.\n{label} Words of this turn.\nAlice: Yes.\n"
+    )
+    seg = segment(doc)
+    assert [t.speaker for t in seg.turns] == ["Alice", "Bob", speaker, "Alice"]
+    third = seg.turns[2]
+    assert [doc.text[s:e] for s, e in third.paragraphs] == ["Words of this turn."]  # offsets into the original
+    assert any("line 3" in w and hidden in w and "invisible" in w and f"read as {speaker!r}" in w for w in seg.warnings)
+
+
+def test_a_zero_width_joiner_inside_a_persian_name_is_part_of_it() -> None:
+    from rag.turns import segment
+
+    name = "\u0645\u06cc\u200c\u0631\u0627"  # ZWNJ between two Arabic-script letters: spelling, not noise
+    doc = _doc(f"{name}: سلام.\nBob: Hello.\n{name}: خداحافظ.\n")
+    seg = segment(doc)
+    assert [t.speaker for t in seg.turns] == [name, "Bob", name] and not seg.warnings
+
+
+def test_a_hidden_override_in_a_label_does_not_give_bob_alice_s_words(tmp_path: Path) -> None:
+    from rag import Pipeline, build_index
+    from tests.conftest import FakeEmbedder
+
+    src = tmp_path / "harbour.txt"
+    src.write_text(
+        "Alice: The ferry timetable changes in May and the fares rise.\n"
+        "Bob\u202e: Rebuilding the harbour wall must come before anything else, the storms broke it.\n"
+        "Alice: I would rather fix the ferry first.\n",
+        encoding="utf-8",
+    )
+    report = build_index([src], tmp_path / "index", embedder=FakeEmbedder())
+    assert any("U+202E" in w for w in report.warnings)
+    pipe = Pipeline.load(tmp_path / "index", embedder=FakeEmbedder())
+    answer = pipe.ask("What did Bob say about rebuilding the harbour?")
+    cited = answer.citations[0]
+    doc = pipe.documents[cited.doc_id]
+    assert cited.speaker == "Bob" and "harbour wall" in cited.quote and "\u202e" not in cited.quote
+    assert doc.text[cited.start : cited.end] == cited.quote

@@ -14,6 +14,7 @@ Parsed`. When two formats claim one file, `choose` says so instead of guessing.
 
 from __future__ import annotations
 
+import json
 from types import ModuleType
 
 from rag.errors import SourceError
@@ -39,6 +40,8 @@ def choose(suffix: str, content: str, source: str) -> ModuleType:
     candidates = [f for f in FORMATS if suffix.lower() in f.SUFFIXES]
     if not candidates:
         raise SourceError(f"{source}: unsupported file type {suffix or '(none)'!r}; use {READABLE}")
+    if suffix.lower() == ".json":
+        _check_depth(content, source)  # before any reader parses it
     specific = [f for f in candidates if f is not text and f.sniff(content)]
     if len(specific) > 1:
         names = " and ".join(f.NAME for f in specific)
@@ -50,8 +53,6 @@ def choose(suffix: str, content: str, source: str) -> ModuleType:
     if len(candidates) == 1:
         return candidates[0]  # let its reader say what is wrong
     if suffix.lower() == ".json":
-        import json
-
         try:
             json.loads(content)
         except json.JSONDecodeError as err:
@@ -65,3 +66,17 @@ def read(content: str, source: str, suffix: str) -> tuple[str, Parsed]:
     fmt = choose(suffix, content, source)
     parsed: Parsed = fmt.read(content, source)
     return fmt.NAME, parsed
+
+
+def _check_depth(content: str, source: str) -> None:
+    """Python's JSON parser recurses once per level: a file nested a thousand deep would end in a
+    RecursionError traceback instead of a message."""
+    try:
+        json.loads(content)
+    except RecursionError as err:
+        raise SourceError(
+            f"{source}: JSON nested too deeply (a transcript needs three levels); "
+            'export it as a list of {"speaker", "content"} turns or as Whisper JSON'
+        ) from err
+    except ValueError:
+        pass  # malformed: said below, once no format takes it

@@ -5,19 +5,23 @@ Understood: names in any script (`Özlem Yılmaz:`, `王小明：` with a full-w
 office-holders with the person in parentheses (`The Secretary of State for Environment (Dame Helen
 Ashcroft):`), diarization ids (`Speaker 2:`, `SPEAKER_00:`), Markdown bold (`**Alice:**`) and a
 timestamp before or after the name (`[00:01:23] Alice:`, `Alice Moreno (00:01:23):`), kept as a
-time, never as a role. This module reads the shape of one label; whether a label really names a
+time, never as a role. Characters that show nothing inside a label (a zero-width space, a
+direction override or isolate, pasted or planted) are read through, and the label lists them.
+This module reads the shape of one label; whether a label really names a
 speaker is decided from the whole document (`rag.turns`).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 TIME = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
 _TIME_RE = re.compile(TIME)
-_WORD = r"[^\W\d_][\w'’.\-]*"  # starts with a letter of any script
-_PART = rf"(?:{_WORD}|\d{{1,3}})"
+# starts with a letter of any script; a zero-width (non-)joiner between letters is spelling (Persian, Indic)
+_WORD = r"[^\W\d_](?:[\w'’.\-]|[\u200c\u200d](?=[^\W\d_]))*"
+_PART = rf"(?:{_WORD}|\d+)"  # "Speaker 10000": diarization ids have any length
 LABEL_RE = re.compile(
     rf"[ \t]*(?:\*\*|__)?[ \t]*"
     rf"(?:[\[(]?(?P<t1>{TIME})[\])]?[ \t]+(?:[-–—|][ \t]+)?)?"
@@ -32,7 +36,11 @@ HONORIFICS = frozenset(
     """mr mrs ms miss mx dr prof professor dame sir lord lady hon rt rev judge justice sen senator
     rep cllr councillor mayor madam mister""".split()
 )
-_DIARIZED = re.compile(r"(?i)(?:speaker|spk|participant|person|voice|unknown speaker)[ _-]?(?:\d{1,3}|[a-z])")
+# Characters that show nothing: soft hyphen, Arabic letter mark, zero-width space, (non-)joiner,
+# direction marks, embeddings and overrides, word joiner and invisible operators, isolates, BOM.
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_HEAD = 600  # a label is shorter than this (name, three parentheses, a time)
+_DIARIZED = re.compile(r"(?i)(?:speaker|spk|participant|person|voice|unknown speaker)[ _-]?(?:\d+|[a-z])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +51,8 @@ class Label:
     roles: tuple[str, ...]  # parenthesised extras and offices: ("Leeds North", "Lab")
     time: float | None  # seconds, from a timestamp before or after the name
     end: int  # where the label (with its colon and the spaces after it) ends
-    raw: str  # the name part exactly as written (for evidence checks)
+    raw: str  # the name part as written, invisible characters left out (for evidence checks)
+    hidden: tuple[str, ...] = ()  # invisible characters the label held: ("U+202E RIGHT-TO-LEFT OVERRIDE",)
 
 
 def read_label(text: str, start: int = 0, end: int | None = None) -> Label | None:
@@ -51,9 +60,23 @@ def read_label(text: str, start: int = 0, end: int | None = None) -> Label | Non
 
     Example: read_label("[00:01:23] Alice Moreno: Hi.") -> Label("Alice Moreno", (), 83.0, 25, ...)
     """
-    m = LABEL_RE.match(text, start, len(text) if end is None else end)
-    if m is None:
-        return None
+    stop = len(text) if end is None else end
+    line = text.find("\n", start, stop)
+    head_end = min(stop if line < 0 else line, start + _HEAD)
+    hidden = _hidden(text, start, head_end)
+    seen: tuple[str, ...] = ()
+    if not hidden:
+        m = LABEL_RE.match(text, start, stop)
+        if m is None:
+            return None
+        label_end = m.end()
+    else:  # read the label without them; offsets stay those of the original text
+        kept = [i for i in range(start, head_end) if i not in hidden]
+        m = LABEL_RE.match("".join(text[i] for i in kept))
+        if m is None or (m.end() == len(kept) and head_end == start + _HEAD):
+            return None
+        label_end = kept[m.end()] if m.end() < len(kept) else head_end
+        seen = tuple(dict.fromkeys(_describe(text[i]) for i in sorted(hidden) if i < label_end))
     raw = " ".join(m.group("name").split())
     if not is_name_shaped(raw):
         return None
@@ -72,7 +95,31 @@ def read_label(text: str, start: int = 0, end: int | None = None) -> Label | Non
     if person is not None:
         roles.insert(0, raw)
         name = person
-    return Label(name, tuple(roles), time, m.end(), raw)
+    return Label(name, tuple(roles), time, label_end, raw, seen)
+
+
+def strip_invisible(text: str) -> str:
+    """`text` without the characters that show nothing (joiners between letters stay)."""
+    hidden = _hidden(text, 0, len(text))
+    return "".join(ch for i, ch in enumerate(text) if i not in hidden) if hidden else text
+
+
+def _hidden(text: str, start: int, end: int) -> set[int]:
+    """Positions of invisible characters in text[start:end]; a joiner between two letters of a
+    script that writes with them (not ASCII) is spelling, not one of them."""
+    out = set()
+    for m in _INVISIBLE.finditer(text, start, end):
+        i = m.start()
+        if text[i] in "\u200c\u200d" and 0 < i < len(text) - 1:
+            before, after = text[i - 1], text[i + 1]
+            if before.isalpha() and after.isalpha() and not (before.isascii() and after.isascii()):
+                continue
+        out.add(i)
+    return out
+
+
+def _describe(ch: str) -> str:
+    return f"U+{ord(ch):04X} {unicodedata.name(ch, '')}".strip()
 
 
 def is_name_shaped(name: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rag.formats.labels import strip_invisible
 from rag.types import Cue
 
 
@@ -43,7 +44,7 @@ def render(segments: Iterable[Segment], *, merge: bool = True) -> Parsed:
     last: str | None | bool = False  # the current line's speaker (False: no line yet)
     for seg in segments:
         words = " ".join(seg.text.split())
-        speaker = " ".join(seg.speaker.split()).replace(":", " ").strip() if seg.speaker else None
+        speaker = " ".join(strip_invisible(seg.speaker).split()).replace(":", " ").strip() if seg.speaker else None
         if merge and not words:
             continue
         if merge and lines and speaker == last:
