@@ -88,7 +88,7 @@ lint: install
 	$(BIN)/ruff format --check rag ui eval tests bench
 	$(BIN)/mypy
 
-## eval: the seed, formats and QMSum validation sets, reports in eval/results/
+## eval: the seed, formats, QMSum (within meetings and as one archive), series, styles and follow-up sets; reports in eval/results/
 eval: index
 	$(BIN)/rag eval eval/sets/seed.jsonl --index index
 	$(BIN)/rag build tests/data/formats --index eval/indexes/formats
@@ -96,6 +96,15 @@ eval: index
 	$(BIN)/python eval/qmsum.py
 	$(BIN)/rag build "$$($(BIN)/python eval/qmsum.py --print-data)" --index eval/indexes/qmsum
 	$(BIN)/rag eval eval/sets/qmsum-val.jsonl --index eval/indexes/qmsum
+	$(BIN)/rag eval eval/sets/qmsum-archive.jsonl --index eval/indexes/qmsum
+	$(BIN)/rag build eval/data/series/transcripts --index eval/indexes/series
+	$(BIN)/rag eval eval/sets/series.jsonl --index eval/indexes/series
+	$(BIN)/rag build eval/data/series-real/transcripts --index eval/indexes/series-real
+	$(BIN)/rag eval eval/sets/series-real.jsonl --index eval/indexes/series-real
+	$(BIN)/rag build tests/data/styles/transcripts --index eval/indexes/styles
+	$(BIN)/rag eval eval/sets/styles.jsonl --index eval/indexes/styles
+	$(BIN)/rag build seeds tests/data/formats --index eval/indexes/followups
+	$(BIN)/rag eval eval/sets/followups.jsonl --index eval/indexes/followups
 
 ## bench: speed and memory benchmarks, table on stdout, JSON in bench/results/ (peers in their own venv)
 bench: index .venv-peers/.installed speech-tools
