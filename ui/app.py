@@ -444,6 +444,7 @@ class Chat:
     ) -> Iterator[tuple[list[dict[str, Any]], str, list[dict[str, Any]], str]]:
         """Answer `message`, first showing what is searched, then the answer with its sources
         (a model's answer sentence by sentence, as each one is verified)."""
+        self.pipe = self.pipe.refreshed()  # a build from a shell (rag add, rag remove) swapped in a new generation
         pipe = self.fluent if fluent and self.fluent is not None else self.pipe
         message = (message or "").strip()
         if not message:
@@ -493,6 +494,7 @@ class Chat:
     def ask_api(self, question: str, speaker: str = "", history: list[str] | None = None) -> dict[str, Any]:
         """For programs: the same JSON as `rag ask --json`."""
         try:
+            self.pipe = self.pipe.refreshed()
             answer = self.pipe.ask(question, history=history or [], speaker=speaker or None)
         except RagError as err:
             return {"question": question, "error": str(err)}
