@@ -243,10 +243,11 @@ def analysis_digests(root: Path) -> dict[str, str]:
 
 
 def test_the_analysis_is_what_the_per_name_regexes_gave() -> None:
-    """The digests in analysis-before.json were made by the code this replaced (a regex over the
-    whole text per speaker in find_people and _introduced, commit c2a913f and before): the turns,
-    aliases, roles, people quoted and warnings are identical, on every document. A deliberate
-    change to the analysis regenerates them (`analysis_digests(ROOT)` written as JSON)."""
+    """The digests in analysis-before.json pin the analysis (turns, aliases, roles, people quoted,
+    warnings) of every document: first made by the per-name regexes that the text indexes replaced
+    (commit c2a913f, identical digest for digest), regenerated on each deliberate change to the
+    analysis since (names with suffixes and middle initials, titles such as Cllr and Host), as
+    `analysis_digests(ROOT)` written as JSON."""
     import json
 
     from tests.conftest import ROOT
@@ -267,7 +268,8 @@ _WORDS = st.text(alphabet="AaBbKkİıSſ'’-._Zé1", min_size=1, max_size=6)
 def test_full_names_and_occurrences_match_the_regex_over_the_whole_text(text: str, surnames: list[str]) -> None:
     import re
 
-    from rag.people import _Runs, find_full_names
+    from rag.names import find_full_names
+    from rag.people import _Runs
 
     runs = _Runs(text, surnames)
     for s in surnames:
