@@ -60,6 +60,12 @@ class Decider:
             premise: check that the person named spoke about the topic (off when the caller
                 chose the speaker: they asked for that person's words whatever they are).
         """
+        if scope.unclear:
+            text = (
+                f"Who do you mean by {scope.unclear!r}? The question names nobody and there is no earlier "
+                "question to take it from; ask again with the person's name."
+            )
+            return refuse(query, (), f"nobody for {scope.unclear!r} to stand for", text=text)
         if scope.unknown is not None:
             who = not_here(scope.unknown, scope)
             return refuse(query, (), f"{scope.unknown} is not in the transcripts", text=who)
@@ -70,7 +76,7 @@ class Decider:
             who = f"by {', '.join(query.speakers)} " if query.speakers else ""
             return refuse(query, (), f"nothing {who}is indexed{where}")
         answer = self.quoter.answer(query, hits, exclude=exclude)
-        if premise and query.speakers and not query.followup and topic_terms(query.topic):
+        if premise and query.speakers and (not query.followup or query.carried) and topic_terms(query.topic):
             answer = self._check_premise(query, answer, doc_id=scope.doc_id, k=k)
         return answer
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from rag.dates import find_dates
 from rag.errors import QuestionError
-from rag.names import asked_about_person
+from rag.names import asked_about_person, speech_slot
 from rag.roster import Mention, Roster
 from rag.text import tokenize
 from rag.types import Person
@@ -85,6 +85,8 @@ class Query:
     previous: str = ""  # the earlier question a follow-up leans on
     people: tuple[Person, ...] | None = None  # who `speakers` are, each within their own documents
     when: tuple[str, ...] = ()  # dates the question names ("at the 14 May 2024 meeting"), ISO
+    carried: bool = False  # "And McLaughlin?": another person, the earlier question's topic
+    unclear: str = ""  # "What did he say?" with nobody earlier to be "he": the pronoun
 
 
 def read_question(question: str, roster: Roster, *, history: Sequence[str] = ()) -> Query:
@@ -108,6 +110,16 @@ def read_question(question: str, roster: Roster, *, history: Sequence[str] = ())
     speakers = mention.names if mention else None
     people = mention.people if mention and mention.people else None
     prior = _previous(history, roster)
+    if prior is not None and unknown is None and mention is not None and not _content(topic) and prior.topic:
+        if set(mention.names) != set(prior.speakers or ()):  # "And McLaughlin?": the topic carries to them
+            when = when or prior.when
+            return Query(
+                asked, prior.topic, speakers, mention, None, True, False, prior.context, "", people, when, True
+            )
+    if mention is None and unknown is None and (prior is None or prior.speakers is None):
+        pronoun = _pronoun_asked_about(question)
+        if pronoun:  # nobody earlier to be "he": ask who, never pick someone
+            return Query(asked, topic, None, None, None, when=when, unclear=pronoun)
     if prior is not None and unknown is None and _is_followup(question, topic, mention):
         if speakers is None and prior.speakers is not None:
             speakers, mention, people = prior.speakers, prior.mention, prior.people
@@ -173,6 +185,14 @@ def _is_followup(question: str, topic: str, mention: Mention | None) -> bool:
 
 def _content(text: str) -> list[str]:
     return [t for t in tokenize(text) if t not in {"els", "else", "that", "this", "it", "why"}]
+
+
+def _pronoun_asked_about(question: str) -> str:
+    """The pronoun that stands where the speaker goes ("What did he say ...") or "" (one person:
+    "they" may be everyone in the meeting)."""
+    slot = speech_slot(question, possessive=False)
+    said = question[slot[0] : slot[1]].strip().lower() if slot else ""
+    return said if said in {"he", "she", "him", "her"} else ""
 
 
 def _is_pronoun(word: str) -> bool:

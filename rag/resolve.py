@@ -37,11 +37,14 @@ class Scope:
     empty: bool = False
     parts: tuple[Query, ...] = ()
     docs: tuple[str, ...] | None = None  # the documents a date (or a date range) leaves in scope
+    unclear: str = ""  # a pronoun with nobody to stand for ("What did he say?" with no history)
 
     @property
     def is_searchable(self) -> bool:
         """True when a search can answer the question (nothing decided without one)."""
-        return self.unknown is None and self.ambiguous is None and not self.empty and not self.parts
+        return (
+            self.unknown is None and self.ambiguous is None and not self.empty and not self.parts and not self.unclear
+        )
 
 
 class Directory:
@@ -122,6 +125,8 @@ def resolve(query: Query, index: Index, directory: Directory, where: Filters = F
     """The scope `query` is answered from (see `Scope`): within `where.doc_id`, the documents
     dated as the question says ("at the 14 May 2024 meeting") and those in `where`'s range."""
     doc_id = where.doc_id
+    if query.unclear:
+        return Scope(doc_id, unclear=query.unclear)
     if query.unknown is not None:
         return Scope(doc_id, unknown=query.unknown, people=tuple(directory.roster_for(doc_id).people))
     docs = dated(index, query.when, where.after, where.before, doc_id)

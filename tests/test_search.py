@@ -131,3 +131,19 @@ def test_label_words_and_framing_leave_the_topic(
     pipe = Pipeline.load(design_meeting, embedder=FakeEmbedder())
     q = pipe.read(question)
     assert q.speakers == speakers and q.topic == topic
+
+
+def test_a_follow_up_that_changes_only_the_person_carries_the_topic(fake_pipe: Pipeline) -> None:
+    q = fake_pipe.read("And McLaughlin?", history=["What did Dannenberg say about Helsinki?"])
+    assert q.speakers == ("McLaughlin",) and q.topic == "Helsinki" and q.carried
+    answer = fake_pipe.ask("And McLaughlin?", history=["What did Dannenberg say about Helsinki?"])
+    assert not answer.answerable or all(c.speaker == "McLaughlin" for c in answer.citations)
+    assert "Helsinki" in answer.text or "Helsinki" in answer.reason or not answer.answerable
+
+
+def test_a_pronoun_with_nobody_before_it_asks_who(fake_pipe: Pipeline) -> None:
+    answer = fake_pipe.ask("What did he say about Putin?")
+    assert not answer.answerable and not answer.citations
+    assert answer.text.startswith("Who do you mean by 'he'?")
+    followed = fake_pipe.ask("What did he say about Putin?", history=["What did Dannenberg say about Helsinki?"])
+    assert followed.answerable and {c.speaker for c in followed.citations} == {"Dannenberg"}
