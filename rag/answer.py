@@ -24,7 +24,7 @@ from rag.embed import QueryVectors
 from rag.index import Index
 from rag.question import Query, topic_text
 from rag.text import split_sentences, tokenize
-from rag.turns import time_span
+from rag.turns import is_uncertain, time_span
 from rag.types import Answer, Citation, Document, Evidence, Hit, Span
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ def answer_question(
     speaker = ", ".join(query.speakers) if query.speakers else None
     weight = settings.sentence_weight if closeness is not None else 0.0
     sentences = _score_sentences(query, hits, idf, exclude, closeness or {}, weight)
+    if query.speakers:  # who said what: a stretch of a recording whose speaker is not sure comes last
+        sentences = [_unless_unsure(s, documents) for s in sentences]
     evidence = Evidence(
         dense=max((h.dense for h in hits), default=0.0),
         coverage=max((s.coverage for s in sentences), default=0.0),
@@ -311,9 +313,24 @@ def _cite(chosen: list[_Sentence], documents: Mapping[str, Document]) -> list[tu
             continue
         n = len(citations) + 1
         t0, t1 = time_span(doc, s.start, s.end) if doc.cues else (c.time_start, c.time_end)
-        citation = Citation(n, c.chunk_id, c.doc_id, c.source, c.speaker, s.start, s.end, quote, s.hit.score, t0, t1)
+        unsure = bool(doc.cues) and is_uncertain(doc, s.start, s.end)
+        citation = Citation(
+            n, c.chunk_id, c.doc_id, c.source, c.speaker, s.start, s.end, quote, s.hit.score, t0, t1, uncertain=unsure
+        )
         citations.append((s, citation))
     return citations
+
+
+# A sentence from a recording's uncertain stretch keeps this share of its score when a question
+# names the speaker: quoted only when nothing certain answers as well.
+UNSURE_WEIGHT = 0.5
+
+
+def _unless_unsure(s: _Sentence, documents: Mapping[str, Document]) -> _Sentence:
+    doc = documents.get(s.hit.chunk.doc_id)
+    if doc is None or not doc.cues or not is_uncertain(doc, s.start, s.end):
+        return s
+    return _Sentence(s.hit, s.start, s.end, s.score * UNSURE_WEIGHT, s.coverage)
 
 
 def _by_document(chosen: list[_Sentence]) -> list[_Sentence]:

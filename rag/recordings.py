@@ -31,6 +31,7 @@ import numpy as np
 
 from rag import audio, diarize, files, transcribe
 from rag.errors import SourceError
+from rag.turns import is_uncertain
 from rag.types import Answer, Document
 
 log = logging.getLogger(__name__)
@@ -439,11 +440,6 @@ def proposals(folder: Path) -> list[dict[str, Any]]:
         doc_id = p.relative_to(folder).with_suffix("").as_posix()
         out += [{"doc_id": doc_id, **x} for x in data.get("proposed_names", [])]
     return out
-
-
-def is_uncertain(doc: Document, start: int, end: int) -> bool:
-    """Whether text[start:end] of a document overlaps a stretch whose speaker is uncertain."""
-    return any(c.uncertain and c.start < end and start < c.end for c in doc.cues)
 
 
 def flag_uncertain(answer: Answer, documents: Mapping[str, Document]) -> Answer:

@@ -426,3 +426,9 @@ def _continues(text: str, previous: Span, s: int, e: int) -> bool:
         and not is_header(last_line)
         and read_label(text, s, e) is None
     )
+
+
+def is_uncertain(doc: Document, start: int, end: int) -> bool:
+    """Whether text[start:end] of a document overlaps a recording's stretch whose speaker is not
+    sure (overlap, very short, an unclear voice: `Cue.uncertain`)."""
+    return any(c.uncertain and c.start < end and start < c.end for c in doc.cues)

@@ -124,7 +124,7 @@ def search_json(
     after it, `turn` to `last_turn`, text up to `passage_end`)."""
     hits = pipe.search(query, k=k, speaker=speaker, doc_id=doc_id, after=after, before=before)
     who = pipe.read(query, speaker=speaker, doc_id=doc_id).speakers
-    from rag.recordings import is_uncertain
+    from rag.turns import is_uncertain
 
     docs = pipe.documents
     rows = [

@@ -157,3 +157,38 @@ def test_two_copies_of_one_interview_are_one_person(tmp_path: Path) -> None:
 def test_the_cli_takes_a_date_range_and_names_the_documents(series: Pipeline, tmp_path: Path) -> None:
     data = json.dumps(series.ask("What did Ruiz say about route seven?", after="2024-06").to_dict())
     assert "ashford-council-june" in data and "2024-03-12-council" not in data
+
+
+def test_who_said_what_prefers_certain_stretches_of_a_recording(tmp_path: Path) -> None:
+    segments = [
+        {
+            "start": 0.0,
+            "end": 3.0,
+            "speaker": "SPEAKER_00",
+            "text": "Welcome, let's start with money.",
+            "uncertain": "",
+        },
+        {
+            "start": 3.2,
+            "end": 6.0,
+            "speaker": "SPEAKER_01",
+            "text": "The budget goes to the tram line first.",
+            "uncertain": "overlap",
+        },
+        {"start": 6.5, "end": 9.0, "speaker": "SPEAKER_00", "text": "Fine, next item.", "uncertain": ""},
+        {
+            "start": 9.5,
+            "end": 13.0,
+            "speaker": "SPEAKER_01",
+            "text": "The budget for the harbour wall is four million.",
+            "uncertain": "",
+        },
+    ]
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "meeting.json").write_text(json.dumps({"segments": segments}), encoding="utf-8")
+    build_index([tmp_path / "src"], tmp_path / "index", embedder=FakeEmbedder())
+    pipe = Pipeline.load(tmp_path / "index", embedder=FakeEmbedder())
+    answer = pipe.ask("What did SPEAKER_01 say about the budget?")
+    assert answer.answerable and answer.citations[0].quote.startswith("The budget for the harbour wall")
+    assert not answer.citations[0].uncertain
+    assert all(c.uncertain == ("tram" in c.quote) for c in answer.citations)

@@ -17,7 +17,8 @@ import pytest
 from rag import Pipeline, SourceError, build_index
 from rag.diarize import windows
 from rag.formats import read
-from rag.recordings import Recorder, flag_uncertain, is_uncertain, propose_names, rename, transcribe_recording
+from rag.recordings import Recorder, flag_uncertain, propose_names, rename, transcribe_recording
+from rag.turns import is_uncertain
 from tests import synth
 from tests.conftest import FakeEmbedder
 
