@@ -80,6 +80,7 @@ class TestWithIndex:
             "score",
             "time_start",
             "time_end",
+            "uncertain",
         }
         assert c["speaker"] == "Dannenberg" and c["source"] == "seeds/cipher-brief-trump-putin-call.txt"
         assert SEED.read_text(encoding="utf-8")[c["start"] : c["end"]] == c["quote"]
@@ -107,6 +108,7 @@ class TestWithIndex:
             "score",
             "time_start",
             "time_end",
+            "uncertain",
             "turn",
             "last_turn",
             "passage_end",
