@@ -131,7 +131,7 @@ def test_onnx_and_torch_give_the_same_vectors(real_index) -> None:  # type: igno
 def test_the_answer_json_shape(real_pipe: Pipeline) -> None:
     d = real_pipe.ask("What did Dannenberg say about Helsinki?").to_dict()
     assert list(d)[:6] == ["question", "answer", "answerable", "speaker", "citations", "reason"]
-    assert d["mode"] == "extractive" and d["dropped"] == []
+    assert d["mode"] == "extractive" and d["dropped"] == [] and d["candidates"] == []
     assert list(d["citations"][0]) == [
         "n",
         "chunk_id",
@@ -144,6 +144,7 @@ def test_the_answer_json_shape(real_pipe: Pipeline) -> None:
         "score",
         "time_start",
         "time_end",
+        "uncertain",
     ]
 
 
