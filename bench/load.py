@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from bench.common import ENV, ROOT, machine, stats, table, write
+from bench.service import wait_for_server
 
 ROUTES = ("ask", "search", "chat/completions")
 COPIES = 6
@@ -99,16 +100,7 @@ def _load(
     clients: int,
     pause: float,
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/v1/health", timeout=5).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if serve.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("rag serve did not start")
-        time.sleep(0.2)
+    wait_for_server(serve, lambda: httpx.get(f"{url}/v1/health", timeout=5))
     docs = [d["doc_id"] for d in httpx.get(f"{url}/v1/documents", timeout=30).json()]
     lock = threading.Lock()
     latencies: dict[str, list[float]] = {r: [] for r in ROUTES}

@@ -17,12 +17,27 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.common import ENV, ROOT, machine, stats, write
+
+
+def wait_for_server(proc: subprocess.Popen[bytes], probe: Callable[[], httpx.Response], seconds: float = 120) -> None:
+    """Return once `probe()` answers 200; raise if the server process exits or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if probe().status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("rag serve did not start")
+        time.sleep(0.2)
 
 
 def questions(path: Path) -> list[dict[str, Any]]:
@@ -54,16 +69,7 @@ def over_http(index: Path, qs: list[dict[str, Any]], *, workers: int, clients: i
     proc = subprocess.Popen(cmd, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v1/ask"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.post(url, json={"question": qs[0]["question"]}, timeout=30).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("rag serve did not start")
-            time.sleep(0.2)
+        wait_for_server(proc, lambda: httpx.post(url, json={"question": qs[0]["question"]}, timeout=30))
         for q in qs[:10]:  # warm every worker a little
             httpx.post(url, json=q, timeout=30)
         latencies: list[float] = []

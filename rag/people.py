@@ -211,17 +211,21 @@ def merge_people(groups: Iterable[Iterable[Person]]) -> list[Person]:
     def who(j: int) -> int:
         return candidate.get(j, find(j))
 
+    docs_of: dict[int, set[str]] = {}  # each full-name cluster's documents, gathered once
+    for j, p in enumerate(speakers):
+        docs_of.setdefault(find(j), set()).update(p.doc_ids)
     bare: dict[str, int] = {}
     for i, key in bare_keys.items():
         root = candidate.get(i)
         if root is not None:
-            theirs = {d for j in range(len(speakers)) if find(j) == root for d in speakers[j].doc_ids}
+            theirs = docs_of[root]
             mine = set(speakers[i].doc_ids)
             here = {who(j) for d in mine for j in present.get(d, ())} - {root, i}
             there = {who(j) for d in theirs for j in present.get(d, ())} - {root, i}
             if mine & theirs or here & there:
                 full = max(fulls[root] or {key}, key=len).title()
                 union(root, i, f"{speakers[i].name!r} is {full!r} (they speak with the same people)")
+                theirs |= mine
                 continue
         if key in bare:  # no full name to join: the same label elsewhere is the same person
             union(bare[key], i, f"same label {speakers[i].name!r}")

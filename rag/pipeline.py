@@ -25,7 +25,7 @@ from rag.embed import Embedder, QueryVectors
 from rag.index import Index
 from rag.opening import open_index
 from rag.question import Query, check_question, read_question
-from rag.resolve import Directory, Filters, resolve, search_scope, with_speaker
+from rag.resolve import Directory, Filters, Scope, resolve, search_scope, with_speaker
 from rag.roster import Roster
 from rag.route import route
 from rag.search import Retriever
@@ -146,9 +146,7 @@ class Pipeline:
         self, query: Query, history: Sequence[str], where: Filters, k: int | None
     ) -> tuple[Answer, list[Hit]]:
         """Resolve, route, retrieve, decide: the quoted answer (or refusal) and the passages it drew on."""
-        scope = resolve(query, self.index, self.directory, where)
-        if where.speaker is None:  # a name that fits several people: the topic may say which one
-            query, scope = route(query, scope, self.index, self.retriever, self.quoter)
+        query, scope = self._scope(query, where)
         if scope.parts:  # people named together: one answer each
             return join_answers(query, [self._extractive(part, history, where, k) for part in scope.parts])
         hits: list[Hit] = []
@@ -159,6 +157,14 @@ class Pipeline:
                 exclude = self._quoted_before(history, where, k)
         answer = self.decider.decide(query, scope, hits, exclude=exclude, premise=where.speaker is None, k=k)
         return answer, hits
+
+    def _scope(self, query: Query, where: Filters) -> tuple[Query, Scope]:
+        """Resolve, then route: a name that fits several people may be told apart by the topic
+        (not when the caller chose the speaker)."""
+        scope = resolve(query, self.index, self.directory, where)
+        if where.speaker is None:
+            query, scope = route(query, scope, self.index, self.retriever, self.quoter)
+        return query, scope
 
     def _quoted_before(self, history: Sequence[str], where: Filters, k: int | None) -> list[Span]:
         """What the previous answer quoted ("what else" skips it)."""
@@ -189,9 +195,7 @@ class Pipeline:
         where = Filters.of(speaker, doc_id, after, before)
         text = check_question(query, self.settings.max_question_chars)
         q = self.read(text, speaker=speaker, history=history, doc_id=doc_id)
-        scope = resolve(q, self.index, self.directory, where)
-        if speaker is None:
-            q, scope = route(q, scope, self.index, self.retriever, self.quoter)
+        q, scope = self._scope(q, where)
         rows, prior = search_scope(q, self.index, doc_id=doc_id, docs=scope.docs, only_named=speaker is not None)
         if speaker is not None and rows is not None and len(rows) == 0:
             return []

@@ -18,15 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from rag.answer import Quoter, topic_terms
 from rag.index import Index
 from rag.people import is_positional
 from rag.question import Query
 from rag.resolve import Scope
 from rag.search import Retriever
-from rag.store import Rows
 from rag.types import Person
 
 # A named candidate is chosen over the others when its best sentence holds this much more of the
@@ -40,7 +37,6 @@ class Choice:
 
     person: Person | None
     left: tuple[Person, ...]
-    why: str = ""
 
 
 def choose(query: Query, candidates: tuple[Person, ...], index: Index, retriever: Retriever, quoter: Quoter) -> Choice:
@@ -58,7 +54,7 @@ def choose(query: Query, candidates: tuple[Person, ...], index: Index, retriever
             fits.append((answer.evidence.coverage, answer.evidence.dense, p))
     fits.sort(key=lambda f: (-f[0], -f[1]))
     if len(fits) == 1 or (len(fits) >= 2 and fits[0][0] >= fits[1][0] + MARGIN):
-        return Choice(fits[0][2], (), f"the only {query.mention.text if query.mention else 'one'} who spoke about it")
+        return Choice(fits[0][2], ())
     return Choice(None, tuple(f[2] for f in fits) or candidates)
 
 
@@ -66,7 +62,7 @@ def _by_document(query: Query, candidates: tuple[Person, ...], index: Index, ret
     """The positional candidate whose document holds the topic best: the conversation's rows,
     the candidates' own turns first."""
     docs = sorted({d for p in candidates for d in p.doc_ids})
-    everyone = _union([index.rows(doc_id=d) for d in docs])
+    everyone = index.rows(docs=docs)
     named = index.rows(people=candidates)
     hits = retriever.search(
         query, everyone, retriever.settings.k, prior=named if named is not None and len(named) else None
@@ -74,17 +70,8 @@ def _by_document(query: Query, candidates: tuple[Person, ...], index: Index, ret
     for hit in hits:
         for p in candidates:
             if hit.chunk.doc_id in p.doc_ids:
-                return Choice(p, (), f"the {p.name} of {hit.chunk.doc_id}, where this was discussed")
+                return Choice(p, ())
     return Choice(None, candidates)
-
-
-def _union(parts: list[Rows | None]) -> Rows | None:
-    """The rows of several filters together (None: all rows)."""
-    if any(p is None for p in parts):
-        return None
-    ids = np.unique(np.concatenate([p.ids for p in parts if p is not None])) if parts else np.zeros(0, np.int64)
-    where = " or ".join(f"({p.where})" for p in parts if p is not None and p.where)
-    return Rows(ids.astype(np.int64), where)
 
 
 def route(query: Query, scope: Scope, index: Index, retriever: Retriever, quoter: Quoter) -> tuple[Query, Scope]:
