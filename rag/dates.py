@@ -101,7 +101,8 @@ def in_range(date: str | None, after: str | None, before: str | None) -> bool:
 
 def check_iso(value: str, name: str) -> str:
     """`value` as an ISO date (YYYY-MM-DD or YYYY-MM), or a ValueError naming `name` and the form."""
-    if not re.fullmatch(r"(?:19|20)\d\d-[01]\d(?:-[0-3]\d)?", value or ""):
+    m = re.fullmatch(r"(?:19|20)\d\d-(\d\d)(?:-(\d\d))?", value or "")
+    if not m or not 1 <= int(m.group(1)) <= 12 or (m.group(2) is not None and not 1 <= int(m.group(2)) <= 31):
         raise ValueError(f"{name} must be a date like 2024-05-14 or 2024-05, not {value!r}")
     return value
 

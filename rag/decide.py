@@ -74,6 +74,11 @@ class Decider:
         if scope.empty:
             where = f" in {scope.doc_id}" if scope.doc_id else ""
             who = f"by {', '.join(query.speakers)} " if query.speakers else ""
+            if scope.docs is not None:  # a date (or range) chose the documents
+                dated = ", ".join(query.when) or "the dates asked for"
+                where = f" in the documents of {dated} ({', '.join(scope.docs)})" if scope.docs else ""
+                if not scope.docs:
+                    return refuse(query, (), f"no document is dated {dated}")
             return refuse(query, (), f"nothing {who}is indexed{where}")
         answer = self.quoter.answer(query, hits, exclude=exclude)
         if premise and query.speakers and (not query.followup or query.carried) and topic_terms(query.topic):

@@ -192,3 +192,12 @@ def test_who_said_what_prefers_certain_stretches_of_a_recording(tmp_path: Path) 
     assert answer.answerable and answer.citations[0].quote.startswith("The budget for the harbour wall")
     assert not answer.citations[0].uncertain
     assert all(c.uncertain == ("tram" in c.quote) for c in answer.citations)
+
+
+def test_a_date_with_no_document_says_so(series: Pipeline) -> None:
+    answer = series.ask("At the 3 January 2019 meeting, what did Ruiz say about the crossing?")
+    assert not answer.answerable and "no document is dated 2019-01-03" in answer.text
+    away = series.ask("What did Mayor Bell say at the 14 May 2024 council meeting about the library?")
+    assert "in the documents of 2024-05-14 (council/2024-05-14-council)" in away.text
+    with pytest.raises(QuestionError, match="not '2024-13'"):
+        series.search("culvert", after="2024-13")
