@@ -14,27 +14,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
-from rag.formats.labels import HONORIFICS, Label, is_person_shaped, read_label
-from rag.text import has_word, is_boundary, trim_span
+from rag.asides import is_notice, is_stage
+from rag.colon import INTERVIEW_LABELS, WORD_RUN, fold
+from rag.formats.labels import HONORIFICS, Label, read_label
+from rag.structure import Opening, Structure, infer, is_swearing_in
+from rag.text import trim_span
 from rag.types import Cue, Document, Excluded, Span, Turn
 
 __all__ = ["paragraphs", "segment", "split_turns", "trim_span"]
-
-# Words that open a colon line but name no one: editorial and structural markers.
-NOT_SPEAKERS = frozenset(
-    """note notes update updated correction corrections source sources photo photos caption credit
-    credits related disclaimer disclosure warning tip tips example examples summary transcript date
-    time location subject re ps p.s image images video audio read watch listen sponsored
-    advertisement ad ads see also contact email e-mail phone tel web website url tags tag category
-    categories posted published by author authors via topic topics title headline background context
-    bottom line takeaway takeaways why it matters what's next editor editor's
-    warning caution important breaking exclusive opinion analysis review edit edited translation
-    translated agenda attendees present absent action items minutes chapter part section step
-    figure table appendix question answer questions answers faq share follow""".split()
-)
-INTERVIEW_LABELS = frozenset({"Q", "A"})
 
 _CTA = (
     r"apply now|apply today|sign up|subscribe|register (?:now|today|here)|join us|click here|"
@@ -67,6 +55,8 @@ class Segmentation:
     turns: list[Turn]
     excluded: list[Excluded]
     warnings: list[str]
+    reading: str = ""  # the label shapes read ("labels before a colon (40 lines)"), for rag inspect
+    runner_up: str = ""  # the best shape not taken, or ""
 
 
 def split_turns(doc: Document) -> list[Turn]:
@@ -89,11 +79,13 @@ def segment(doc: Document) -> Segmentation:
     return _segment(doc)
 
 
-def paragraphs(text: str) -> list[Span]:
+def paragraphs(text: str, opens: set[int] | None = None, alone: set[int] = frozenset()) -> list[Span]:  # type: ignore[assignment]
     """Paragraph spans, whitespace trimmed.
 
     Each line is a paragraph, except that hard-wrapped prose (a short line that stops
-    mid-sentence) continues on the next line unless that line opens with a label.
+    mid-sentence) continues on the next line unless that line opens a turn (the line starts in
+    `opens`; without it, any line that reads as a label) or the line before is a label by itself
+    (starts in `alone`: a name on its own line, a "BY MS. X:" line).
     """
     spans: list[Span] = []
     block: list[Span] = []
@@ -102,11 +94,11 @@ def paragraphs(text: str) -> list[Span]:
         span = trim_span(text, pos, pos + len(line))
         pos += len(line)
         if span is None:
-            spans.extend(_block_paragraphs(text, block))
+            spans.extend(_block_paragraphs(text, block, opens, alone))
             block = []
         else:
             block.append(span)
-    spans.extend(_block_paragraphs(text, block))
+    spans.extend(_block_paragraphs(text, block, opens, alone))
     return spans
 
 
@@ -126,179 +118,150 @@ def is_boilerplate(text: str) -> bool:
 def is_header(text: str) -> bool:
     """Short lines in capitals with no sentence punctuation: "THE EXPERTS", "Part Two"."""
     words = text.split()
-    if not 1 <= len(words) <= 8 or text.rstrip()[-1] in '.?!:;,"”’)':
+    if not 1 <= len(words) <= 16 or text.rstrip()[-1] in '.?!:;,"”’)':
         return False
     letters = [c for c in text if c.isalpha()]
     if len(letters) >= 2 and all(c.isupper() for c in letters):
-        return True
+        return True  # "STATEMENT OF ANA REYES, PH.D., DIRECTOR, STATE WILDFIRE RESEARCH CENTER"
+    if len(words) > 8:
+        return False
     small = {"a", "an", "the", "of", "and", "or", "in", "on", "to", "for", "with", "at", "by"}
     return len(words) >= 2 and all(w[0].isupper() or w in small for w in words if w[0].isalpha())
 
 
 def _segment(doc: Document) -> Segmentation:
     text = doc.text
-    spans = paragraphs(text)
-    found = [read_label(text, s, e) for s, e in spans]
-    accepted, rejected = _judge_labels(text, spans, found)
-    names = _display_names(text, accepted)
+    st = infer(text)
+    alone = {start for start, o in st.openings.items() if o.label.end >= _line_end(text, start)} | set(st.examiners)
+    spans = paragraphs(text, opens=set(st.openings) | set(st.examiners), alone=alone)
+    names = _speaker_names(text, st)
+    witness = names.get(st.witness) if st.witness else None
+    examiner: str | None = None
+    qa = any(o.shape == "qa" for o in st.openings.values())
+    last_open = max(st.openings, default=-1)
     # (speaker or None, time, paragraph spans); the narration is open until the first label.
     groups: list[tuple[str | None, float | None, list[Span]]] = [(None, None, [])]
     excluded: list[Excluded] = []
-    for (start, end), label in zip(spans, found, strict=True):
-        labelled = label is not None and label.name in accepted
-        if label is not None and labelled:
-            groups.append((names[label.name], label.time, []))
-            start = label.end
+    at_end_notice = False
+    for start, end in spans:
+        if start in st.examiners:
+            examiner = names[st.examiners[start]]
+            excluded.append(Excluded(doc.doc_id, start, end, "header"))
+            groups.append((None, None, []))
+            continue
+        opening = st.openings.get(start)
+        if opening is not None:
+            groups.append((_speaker(opening, names, examiner, witness), opening.label.time, []))
+            start = opening.label.end
+            while start < end and text[start] in " \t\r\n":
+                start += 1
             if start >= end:
                 continue
         para = text[start:end]
-        if not labelled and _EDITORIAL.match(para):
-            excluded.append(Excluded(doc.doc_id, start, end, "note"))
+        if opening is None and st.indent and _indent(text, start) >= st.indent // 2 and groups[-1][0] is not None:
+            pass  # a screenplay's dialogue block, its parenthetical "(beat)" included
+        elif opening is None:
+            reason = _left_out(para, at_end_notice or (start > last_open and is_notice(para)))
+            at_end_notice = at_end_notice or reason == "notice"
+            if reason is not None:
+                excluded.append(Excluded(doc.doc_id, start, end, reason))
+                continue
+            if groups[-1][0] is not None and _nobodys(text, start, groups[-1][2], qa, st.indent):
+                groups.append((None, None, []))
         elif is_boilerplate(para):
             excluded.append(Excluded(doc.doc_id, start, end, "promo"))
-        elif not labelled and is_header(para):
-            excluded.append(Excluded(doc.doc_id, start, end, "header"))
-        else:
-            groups[-1][2].append((start, end))
+            continue
+        groups[-1][2].append((start, end))
     turns: list[Turn] = []
     kept = [g for g in groups if g[2]]
     for i, (speaker, time, paras) in enumerate(kept):
         later = next((t for _, t, _ in kept[i + 1 :] if t is not None), None) if time is not None else None
         turns.append(Turn(doc.doc_id, len(turns), speaker, paras[0][0], paras[-1][1], tuple(paras), time, later))
-    hidden = [(i, lab) for i, lab in enumerate(found) if lab is not None and lab.hidden and lab.name in accepted]
-    return Segmentation(turns, excluded, _warnings(doc, spans, turns, rejected) + _hidden_warnings(doc, spans, hidden))
+    hidden = [(s, o.label) for s, o in st.openings.items() if o.label.hidden]
+    warnings = _warnings(doc, turns, st.rejected) + _hidden_warnings(doc, hidden)
+    return Segmentation(turns, excluded, warnings, st.reading, st.runner_up)
 
 
-def _judge_labels(text: str, spans: list[Span], found: list[Label | None]) -> tuple[set[str], list[tuple[int, Label]]]:
-    """Which labels name speakers, and the (paragraph, label) occurrences that were not taken.
-
-    Evidence, strongest first: a person's shape (honorific, court label, diarization id) or a name
-    introduced in the text; a label that recurs outside lists; any label, when the document has
-    several, unless it sits in a list (after a line ending in ":" or next to another such label),
-    reads as an enumerator ("Plan B", "Option 2"), or is a word the text also uses in lower case.
-    """
-    where: dict[str, list[int]] = {}
-    for i, label in enumerate(found):
-        if label is not None and _is_candidate(label):
-            where.setdefault(label.name, []).append(i)
-    once = {name for name, at in where.items() if len(at) == 1}
-
-    def listy(i: int) -> bool:
-        """After a line ending in ":" (the list's introduction), or in a run of one-off labels after one."""
-        while i > 0:
-            before = found[i - 1]
-            if before is None or before.name not in once or text[spans[i - 1][1] - 1] in ":：":
-                return text[spans[i - 1][1] - 1] in ":："
-            i -= 1
-        return False
-
-    accepted: set[str] = set()
-    several = len(where) >= 2
-    for name, at in where.items():
-        label = found[at[0]]
-        assert label is not None
-        if is_person_shaped(label.raw) or name in INTERVIEW_LABELS or _introduced(text, name, len(at)):
-            accepted.add(name)
-        elif len(at) >= 2 and not all(listy(i) for i in at):
-            accepted.add(name)
-        elif several and not listy(at[0]) and not _enumerator(name) and not _common_words(text, name):
-            accepted.add(name)
-    rejected = [
-        (i, lab) for i, lab in enumerate(found) if lab is not None and lab.name in where and lab.name not in accepted
-    ]
-    return accepted, rejected
+def _line_end(text: str, start: int) -> int:
+    end = text.find("\n", start)
+    return len(text.rstrip()) if end < 0 else len(text[:end].rstrip())
 
 
-def _is_candidate(label: Label) -> bool:
-    first = label.raw.split()[0].lower().rstrip(".")
-    return first not in NOT_SPEAKERS and label.raw.lower() not in NOT_SPEAKERS
-
-
-def _introduced(text: str, name: str, labelled: int) -> bool:
-    """The name (or its last word) appears capitalised mid-sentence elsewhere: "with Mei Lin, our..."."""
-    last = name.split()[-1]
-    if len(last) < 3 or not last[0].isupper():
-        return False
-    words = rf"(?:{re.escape(name)}|{re.escape(last)})\b"
-    heads = [_WORD_RUN.match(name), _WORD_RUN.match(last)]
-    if heads[0] is None or heads[1] is None:  # not a word first: look everywhere
-        anywhere = re.compile(rf"(?<=[^\W\d_,;’'][ \t]){words}", re.I)
-        return any(m.group(0)[0].isupper() for m in anywhere.finditer(text))
-    # It can only match where a word follows a letter and a space (the lookbehind): the same
-    # matches as finditer over the whole text, tried there alone (indexed once per document).
-    where = _words_after_letters(text)
-    starts = sorted({p for h in heads if h is not None for p in where.get(_fold(h.group(0)), ())})
-    if not starts:
-        return False
-    pattern: re.Pattern[str] | None = None
-    pos = 0
-    for p in starts:
-        if p < pos:
-            continue
-        end = _ascii_match(text, p, (name, last))
-        if end == -1:  # beyond ASCII, the regex decides what IGNORECASE makes equal
-            pattern = pattern or re.compile(words, re.I)
-            m = pattern.match(text, p)
-            end = m.end() if m is not None else None
-        if end is not None:
-            if text[p].isupper():
-                return True
-            pos = end
-    return False
-
-
-def _ascii_match(text: str, p: int, alternatives: tuple[str, ...]) -> int | None:
-    """Where `(?:a|b)\\b` (IGNORECASE) matching at p ends, None when it does not match; -1 when
-    the text or a word there is not ASCII (where lower() and IGNORECASE may differ)."""
-    for word in alternatives:
-        seen = text[p : p + len(word)]
-        if not (seen.isascii() and word.isascii()):
-            return -1
-        if seen.lower() == word.lower() and is_boundary(text, p + len(word)):
-            return p + len(word)
+def _left_out(para: str, notice: bool) -> str | None:
+    """Why an unlabelled paragraph is nobody's words, or None when it continues a turn."""
+    if notice:
+        return "notice"
+    if is_stage(para):
+        return "stage"
+    if _EDITORIAL.match(para):
+        return "note"
+    if is_boilerplate(para):
+        return "promo"
+    if is_header(para) or para.startswith("#") or (para.endswith(":") and "\n" not in para and is_header(para[:-1])):
+        return "header"
     return None
 
 
-_WORD_RUN = re.compile(r"\w+")
+def _nobodys(text: str, start: int, before: list[Span], qa: bool, indent: int) -> bool:
+    """An unlabelled paragraph that does not continue the turn before it: in a Q./A. transcript
+    the reporter's line swearing in the witness; in a screenplay a line indented less than the
+    dialogue (an action line)."""
+    if indent:
+        return _indent(text, start) < indent // 2
+    return qa and is_swearing_in(text[start : text.find("\n", start) if "\n" in text[start:] else len(text)])
 
 
-def _fold(word: str) -> str:
-    """A key equal for any two spellings that re.IGNORECASE takes as equal (and a few more)."""
-    return word.translate(_DOTTED).casefold()
+def _indent(text: str, start: int) -> int:
+    line_start = text.rfind("\n", 0, start) + 1
+    return len(text[line_start:start].expandtabs(8))
 
 
-_DOTTED = str.maketrans({"İ": "i", "ı": "i"})
+def _speaker(opening: Opening, names: dict[str, str], examiner: str | None, witness: str | None) -> str:
+    """Who speaks in the turn a line opens: a Q. line's examiner, an A. line's witness, a label's name."""
+    name = opening.label.name
+    if opening.shape == "qa":
+        if name == "Q":
+            return examiner or "Q"
+        return witness or names.get("THE WITNESS", "A")
+    if witness and fold(name) == "the witness":
+        return witness
+    return names[name]
 
 
-@lru_cache(maxsize=2)
-def _words_after_letters(text: str) -> dict[str, list[int]]:
-    """Folded word -> where it starts, for each word right after a letter and a space or tab."""
-    out: dict[str, list[int]] = {}
-    for m in re.finditer(r"(?<=[^\W\d_,;’'][ \t])\w+", text):
-        out.setdefault(_fold(m.group(0)), []).append(m.start())
-    return out
+def _speaker_names(text: str, st: Structure) -> dict[str, str]:
+    """Each label's speaker name: capitals spelled as the text spells them, and a surname-only label
+    ("NWOSU") joined to the one full-name label of the document that ends in it ("CHIDI NWOSU")."""
+    labels = {o.label.name for o in st.openings.values() if o.shape != "qa"} | set(st.examiners.values())
+    if st.witness:
+        labels.add(st.witness)
+    names = _display_names(text, labels)
+    full: dict[str, set[str]] = {}
+    for shown in names.values():
+        words = shown.split()
+        if len(words) >= 2 and words[0].lower().rstrip(".") not in HONORIFICS and words[0].lower() != "the":
+            full.setdefault(fold(words[-1]), set()).add(shown)
+    for label, shown in names.items():
+        if " " not in shown and len(full.get(fold(shown), ())) == 1:
+            names[label] = next(iter(full[fold(shown)]))
+    return names
 
 
-def _enumerator(name: str) -> bool:
-    """ "Plan B", "Option 2", "Phase II": a word and a letter or number."""
-    words = name.split()
-    return len(words) >= 2 and (words[-1].isdigit() or len(words[-1]) == 1 or words[-1] in {"II", "III", "IV"})
-
-
-def _common_words(text: str, name: str) -> bool:
-    """Every word of the label also appears in lower case in the text: a word, not a name."""
-    return all(has_word(text, w.lower()) for w in name.split() if w.isalpha())
-
-
-def _warnings(doc: Document, spans: list[Span], turns: list[Turn], rejected: list[tuple[int, Label]]) -> list[str]:
+def _warnings(doc: Document, turns: list[Turn], rejected: list[tuple[int, Label]]) -> list[str]:
     out = []
     if rejected and any(t.speaker for t in turns):
-        lines = [f"line {doc.text.count(chr(10), 0, spans[i][0]) + 1} {lab.raw!r}" for i, lab in rejected[:6]]
+        lines = [f"line {doc.text.count(chr(10), 0, at) + 1} {lab.raw!r}" for at, lab in rejected[:6]]
         more = f" and {len(rejected) - 6} more" if len(rejected) > 6 else ""
         out.append(
             f"{doc.source}: {', '.join(lines)}{more} look like speaker labels but were not taken "
             "as speakers (list items or headings?); those lines stay in the turn before them. "
             "Check with: rag inspect " + doc.source
+        )
+    changes = len(re.findall(r"(?m)^[ \t]*>>", doc.text))
+    if changes >= 3 and not any(t.speaker for t in turns):
+        out.append(
+            f"{doc.source}: {changes} lines open with '>>' (a change of speaker in captions) but no line names "
+            "the speaker, so the whole text is narration and no words are attributed; put a name before "
+            "each '>>' line ('Jonah Ferreira: ...') to attribute them"
         )
     narrated = sum(t.end - t.start for t in turns if t.speaker is None)
     total = sum(t.end - t.start for t in turns)
@@ -307,14 +270,13 @@ def _warnings(doc: Document, spans: list[Span], turns: list[Turn], rejected: lis
     return out
 
 
-def _hidden_warnings(doc: Document, spans: list[Span], hidden: list[tuple[int, Label]]) -> list[str]:
+def _hidden_warnings(doc: Document, hidden: list[tuple[int, Label]]) -> list[str]:
     """Labels read through invisible characters (pasted from a web page or a chat, or planted)."""
     if not hidden:
         return []
     lines = [
-        f"line {doc.text.count(chr(10), 0, spans[i][0]) + 1} {doc.text[spans[i][0] : lab.end].rstrip()!r} "
-        f"read as {lab.name!r}"
-        for i, lab in hidden[:6]
+        f"line {doc.text.count(chr(10), 0, at) + 1} {doc.text[at : lab.end].rstrip()!r} read as {lab.name!r}"
+        for at, lab in hidden[:6]
     ]
     more = f" and {len(hidden) - 6} more" if len(hidden) > 6 else ""
     kinds = ", ".join(dict.fromkeys(h for _, lab in hidden for h in lab.hidden))
@@ -343,17 +305,17 @@ def _display_names(text: str, labels: set[str]) -> dict[str, str]:
 
     Word by word, so "Ms. PATEL" -> "Ms. Patel"; court labels ("THE COURT") stay as written.
     """
-    caps = {_fold(w) for label in labels for w in label.split() if w.isupper() and len(w) > 2 and w.isalpha()}
+    caps = {fold(w) for label in labels for w in label.split() if w.isupper() and len(w) > 2 and w.isalpha()}
     at: dict[str, list[int]] = {}  # where each of those words is written, in any case (one pass)
-    for m in _WORD_RUN.finditer(text) if caps else ():
-        key = _fold(m.group(0))
+    for m in WORD_RUN.finditer(text) if caps else ():
+        key = fold(m.group(0))
         if key in caps:
             at.setdefault(key, []).append(m.start())
 
     def spelled(w: str) -> re.Match[str] | None:
         """The first of `re.finditer(rf"\\b{w}\\b", text, re.I)` not in capitals, tried where w is."""
         pattern = re.compile(rf"\b{re.escape(w)}\b", re.I)
-        found = (pattern.match(text, p) for p in at.get(_fold(w), ()))
+        found = (pattern.match(text, p) for p in at.get(fold(w), ()))
         return next((m for m in found if m is not None and not m.group(0).isupper()), None)
 
     names = {}
@@ -407,25 +369,21 @@ def _turn_of(doc: Document, index: int, cues: list[Cue]) -> Turn:
     )
 
 
-def _block_paragraphs(text: str, block: list[Span]) -> list[Span]:
+def _block_paragraphs(text: str, block: list[Span], opens: set[int] | None, alone: set[int]) -> list[Span]:
     """Join hard-wrapped lines: a short line that stops mid-sentence continues on the next one."""
     merged: list[Span] = []
     for s, e in block:
-        if merged and _continues(text, merged[-1], s, e):
+        opening = read_label(text, s, e) is not None if opens is None else s in opens
+        if merged and merged[-1][0] not in alone and not opening and _continues(text, merged[-1]):
             merged[-1] = (merged[-1][0], e)
         else:
             merged.append((s, e))
     return merged
 
 
-def _continues(text: str, previous: Span, s: int, e: int) -> bool:
+def _continues(text: str, previous: Span) -> bool:
     last_line = text[previous[0] : previous[1]].rsplit("\n", 1)[-1]
-    return (
-        len(last_line) <= 100
-        and last_line.rstrip()[-1] not in '.!?:;"”’)]…'
-        and not is_header(last_line)
-        and read_label(text, s, e) is None
-    )
+    return len(last_line) <= 100 and last_line.rstrip()[-1] not in '.!?:;"”’)]…' and not is_header(last_line)
 
 
 def is_uncertain(doc: Document, start: int, end: int) -> bool:

@@ -294,7 +294,7 @@ def test_has_word_is_the_word_boundary_regex(text: str, word: str) -> None:
 def test_introduced_is_the_regex_over_the_whole_text(text: str, name: str) -> None:
     import re
 
-    from rag.turns import _introduced
+    from rag.colon import _introduced
 
     last = name.split()[-1]
     pattern = rf"(?<=[^\W\d_,;’'][ \t])(?:{re.escape(name)}|{re.escape(last)})\b"

@@ -22,10 +22,13 @@ _TIME_RE = re.compile(TIME)
 # starts with a letter of any script; a zero-width (non-)joiner between letters is spelling (Persian, Indic)
 _WORD = r"[^\W\d_](?:[\w'’.\-]|[\u200c\u200d](?=[^\W\d_]))*"
 _PART = rf"(?:{_WORD}|\d+)"  # "Speaker 10000": diarization ids have any length
+_AMPM = r"(?:[ \t]?[AaPp]\.?[Mm]\.?)"
+_ROLE = rf"{_WORD}(?:[ \t]+(?:{_WORD}|&)){{0,5}}"
 LABEL_RE = re.compile(
     rf"[ \t]*(?:\*\*|__)?[ \t]*"
-    rf"(?:[\[(]?(?P<t1>{TIME})[\])]?[ \t]+(?:[-–—|][ \t]+)?)?"
+    rf"(?:[\[(]?(?P<t1>{TIME})(?P<ampm>{_AMPM})?[\])]?[ \t]+(?:[-–—|][ \t]+)?)?"
     rf"(?P<name>{_WORD}(?:[ \t]+{_PART}){{0,7}})"
+    rf"(?:,[ \t]+(?P<role>{_ROLE}))?"
     rf"(?P<parens>(?:[ \t]*[(\[][^()\[\]\n]{{1,80}}[)\]]){{0,3}})"
     rf"(?:[ \t]+[\[(]?(?P<t2>{TIME})[\])]?)?"
     rf"[ \t]*(?:\*\*|__)?[ \t]*(?::(?:\*\*|__)?(?:[ \t]+|$)|：(?:\*\*|__)?[ \t]*)"
@@ -40,7 +43,11 @@ HONORIFICS = frozenset(
 # direction marks, embeddings and overrides, word joiner and invisible operators, isolates, BOM.
 _INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _HEAD = 600  # a label is shorter than this (name, three parentheses, a time)
-_DIARIZED = re.compile(r"(?i)(?:speaker|spk|participant|person|voice|unknown speaker)[ _-]?(?:\d+|[a-z])")
+# Anonymous ids: a diarization's "Speaker 2", "SPEAKER_00", a call's dial-in "Phone User_4".
+_DIARIZED = re.compile(
+    r"(?i)(?:(?:phone|call-in|dial-in|telephone)[ _-]?)?"
+    r"(?:speaker|spk|participant|person|voice|unknown speaker|user|caller)[ _-]?(?:\d+|[a-z])"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,30 +65,43 @@ class Label:
 def read_label(text: str, start: int = 0, end: int | None = None) -> Label | None:
     """The label opening text[start:end], or None when it does not open with one.
 
+    Markup around the name (`<b>Name</b>:`, `_Name_:`, `*Name*:`) is read through, never kept in
+    the name; a role after a comma (`Leon Duval, CFO:`) is a role, like one in parentheses.
+
     Example: read_label("[00:01:23] Alice Moreno: Hi.") -> Label("Alice Moreno", (), 83.0, 25, ...)
     """
     stop = len(text) if end is None else end
     line = text.find("\n", start, stop)
     head_end = min(stop if line < 0 else line, start + _HEAD)
     hidden = _hidden(text, start, head_end)
+    skip = hidden | _markup(text, start, head_end)
     seen: tuple[str, ...] = ()
-    if not hidden:
+    if not skip:
         m = LABEL_RE.match(text, start, stop)
         if m is None:
             return None
         label_end = m.end()
     else:  # read the label without them; offsets stay those of the original text
-        kept = [i for i in range(start, head_end) if i not in hidden]
+        kept = [i for i in range(start, head_end) if i not in skip]
         m = LABEL_RE.match("".join(text[i] for i in kept))
         if m is None or (m.end() == len(kept) and head_end == start + _HEAD):
             return None
         label_end = kept[m.end()] if m.end() < len(kept) else head_end
+        while label_end < head_end and label_end in skip:  # markup closing after the colon: "</b>"
+            label_end += 1
+        while label_end < head_end and text[label_end] in " \t":
+            label_end += 1
         seen = tuple(dict.fromkeys(_describe(text[i]) for i in sorted(hidden) if i < label_end))
     raw = " ".join(m.group("name").split())
     if not is_name_shaped(raw):
         return None
     roles: list[str] = []
-    time = to_seconds(m.group("t1") or m.group("t2"))
+    if m.group("role"):
+        role = " ".join(m.group("role").split())
+        if not all(w[0].isupper() or w in CONNECTORS or w == "&" for w in role.split()):
+            return None  # "Well, I think: ..." is a sentence, not a name and a role
+        roles.append(role)
+    time = to_seconds(m.group("t1"), m.group("ampm"))
     person = None
     for inner in re.findall(r"[(\[]([^()\[\]\n]+)[)\]]", m.group("parens") or ""):
         inner = " ".join(inner.split())
@@ -91,11 +111,48 @@ def read_label(text: str, start: int = 0, end: int | None = None) -> Label | Non
             person = inner
         else:
             roles.append(inner)
+    if time is None:
+        time = to_seconds(m.group("t2"))
     name = raw
     if person is not None:
         roles.insert(0, raw)
         name = person
     return Label(name, tuple(roles), time, label_end, raw, seen)
+
+
+_TAG = re.compile(r"</?(?:b|strong|i|em|u|span|font)\b[^<>\n]{0,60}>", re.I)
+_EMPHASIS = re.compile(r"[*_]+")
+
+
+def _markup(text: str, start: int, end: int) -> set[int]:
+    """Positions of markup around a label's name: HTML tags before the colon (and right after it),
+    and `*` or `_` runs opening the line or touching the colon. "SPEAKER_00:" keeps its `_`."""
+    colon = min((p for p in (text.find(":", start, end), text.find("：", start, end)) if p >= 0), default=-1)
+    if colon < 0:
+        return set()
+    out: set[int] = set()
+    for m in _TAG.finditer(text, start, colon):
+        out.update(range(m.start(), m.end()))
+    after = colon + 1
+    while (m := _TAG.match(text, after, end)) is not None:  # "<b>Name:</b> words"
+        out.update(range(m.start(), m.end()))
+        after = m.end()
+    lead = start
+    while lead < colon and text[lead] in " \t":
+        lead += 1
+    if (m := _EMPHASIS.match(text, lead, colon)) is not None and m.group(0) not in ("**", "__"):
+        out.update(range(m.start(), m.end()))
+    before = colon
+    while before > start and (before - 1) in out:
+        before -= 1
+    tail = before
+    while tail > start and text[tail - 1] in "*_":
+        tail -= 1
+    if 0 < before - tail < 3 and text[tail:before] not in ("**", "__") and tail > lead and text[tail - 1].isalpha():
+        out.update(range(tail, before))
+    if (m := _EMPHASIS.match(text, after, end)) is not None and m.group(0) not in ("**", "__"):
+        out.update(range(m.start(), m.end()))
+    return out
 
 
 def strip_invisible(text: str) -> str:
@@ -171,11 +228,15 @@ def _caseless(ch: str) -> bool:
     return ch.isalpha() and not ch.isupper() and not ch.islower()
 
 
-def to_seconds(stamp: str | None) -> float | None:
-    """A timestamp in seconds. Example: "01:02:03.5" -> 3723.5; "0:03" -> 3.0 (minutes:seconds)."""
+def to_seconds(stamp: str | None, ampm: str | None = None) -> float | None:
+    """A timestamp in seconds. Example: "01:02:03.5" -> 3723.5; "0:03" -> 3.0 (minutes:seconds);
+    a clock time with AM/PM ("10:42", " PM") is hours:minutes of that day: 81720.0."""
     if not stamp:
         return None
     parts = stamp.replace(",", ".").split(":")
+    if ampm:
+        hours, minutes = int(parts[0]) % 12, float(parts[1])
+        return (hours + (12 if ampm.strip().lower().startswith("p") else 0)) * 3600 + minutes * 60
     seconds = 0.0
     for p in parts:
         seconds = seconds * 60 + float(p)

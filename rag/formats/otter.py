@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from rag.asides import is_notice
 from rag.formats.labels import TIME, is_name_shaped, to_seconds
 from rag.formats.rendered import Parsed, Segment, render
 
@@ -30,5 +31,19 @@ def read(text: str, source: str) -> Parsed:
         body_end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
         start = to_seconds(m.group("time"))
         end = to_seconds(headers[i + 1].group("time")) if i + 1 < len(headers) else None
-        segments.append(Segment(m.group("name").strip(), text[m.end() : body_end], start, end))
+        body, notice = text[m.end() : body_end], ""
+        if i + 1 == len(headers):
+            body, notice = _notice_after(body)
+        segments.append(Segment(m.group("name").strip(), body, start, end))
+        if notice:
+            segments.append(Segment(None, notice))
     return render(segments)
+
+
+def _notice_after(body: str) -> tuple[str, str]:
+    """The last speaker's words and the export's footer after them ("Transcribed by https://otter.ai")."""
+    paras = body.rstrip().split("\n\n")
+    cut = len(paras)
+    while cut > 1 and is_notice(paras[cut - 1]):
+        cut -= 1
+    return "\n\n".join(paras[:cut]), "\n\n".join(paras[cut:]).strip()
