@@ -190,3 +190,22 @@ def name_key(name: str) -> str:
     key = f"{words[0]} {words[-1]}" if len(words) >= 2 else words[0]
     folded = unicodedata.normalize("NFKD", key.casefold())
     return "".join(ch for ch in folded if not unicodedata.combining(ch))
+
+
+_BASE = str.maketrans({"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ı": "i", "-": " ", "‐": " "})
+
+
+def fold_name(text: str) -> str:
+    """A name (or a question) compared without case, accents or hyphens, one character for one, so
+    that a match's offsets are the original's: "Inês" = "Ines", "Søren" = "Soren", "Jean-Luc" =
+    "Jean Luc", "Nguyễn" = "Nguyen".
+
+    Example: fold_name("Dr. Anne-Sophie Ilić") -> "dr. anne sophie ilic"
+    """
+    out = []
+    for ch in text.translate(_BASE):
+        base = unicodedata.normalize("NFKD", ch)
+        kept = "".join(c for c in base if not unicodedata.combining(c)) or ch
+        low = kept.lower()
+        out.append(low if len(low) == 1 else ch.lower() if len(ch.lower()) == 1 else ch)
+    return "".join(out)

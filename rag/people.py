@@ -19,15 +19,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from rag.formats.labels import is_diarized
+from rag.introductions import addressed_as, given_names, listed_people
 from rag.names import NAME_TOKEN, NOT_NAMES, TITLES, is_full_name, name_key, spelling, strip_titles
 from rag.text import has_word, is_boundary
 from rag.types import Document, Person, Turn
 
 
 def find_people(
-    doc: Document, turns: list[Turn], quoted: Iterable[str], aliases: Mapping[str, str] = {}
+    doc: Document,
+    turns: list[Turn],
+    quoted: Iterable[str],
+    aliases: Mapping[str, str] = {},
+    appearances: Iterable[tuple[str, str]] = (),
 ) -> list[Person]:
-    """The speakers of a document with their aliases and roles, then the people it quotes."""
+    """The speakers of a document with their aliases and roles, then the people it quotes.
+
+    `appearances`: (role, names) the document lists ("Hearing Officer", "Judith Lambert"); a
+    speaker whose label ends in the surname gets the full name and the role."""
     # Near-linear in the number of speakers: every question about the text ("is this word in it",
     # "which full names end in this surname") is answered from indexes built once per text, not by
     # a regex over the whole text per name (2,000 speakers took 32 s that way).
@@ -38,17 +46,26 @@ def find_people(
     speakers = sorted({t.speaker for t in turns if t.speaker is not None})
     after = _post_nominals(speakers)
     told = _Runs(narration, [name.split()[-1] for name in speakers]) if narration and speakers else None
+    named_labels = {n: not any(has_word(doc.text, w.lower()) for w in n.split() if len(w) > 2) for n in speakers}
+    given = given_names(doc, turns, named_labels)
+    listed = listed_people(appearances, speakers)
     for name in speakers:
         base = name.rsplit(None, 1)[0] if name.split()[-1] in after else name  # "Sian Gwenllian AM" -> "Sian Gwenllian"
         names = set(_label_aliases(base, doc.text)) | ({base} if base != name else set())
         roles: set[str] = set()
+        for full in given.get(name, ()):  # "it's Arjun Mehta" said by SPEAKER_01
+            names.update({full, *_label_aliases(full, doc.text)})
+        names.update(addressed_as(doc.text, base))  # "Dr. Nguyễn" for Nguyễn Văn Bảo
+        for role, full in listed.get(name, ()):  # "For the Board: Gideon Abernathy, Assistant Attorney General"
+            names.update({full, *_label_aliases(full, doc.text)})
+            roles.add(role)
         for full in told.full_names(name.split()[-1]) if told is not None else []:
             names.add(full)
             roles.update(_roles(narration, full, told.occurrences(full) if told is not None else None))
         names.update(a for a, target in aliases.items() if target.lower() == name.lower())
         roles.update(label_roles.get(spelling(name), ()))
         names.discard(name)
-        named = not any(has_word(doc.text, w.lower()) for w in name.split() if len(w) > 2)
+        named = named_labels[name]
         people.append(Person(name, "speaker", tuple(sorted(names)), tuple(sorted(roles)), here, named))
     # A name the text uses for a speaker ("questions from Siân Gwenllian") is that speaker, not someone quoted.
     spoken = {n.lower() for p in people for n in (p.name, *p.aliases)}

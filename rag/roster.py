@@ -15,7 +15,7 @@ from functools import cached_property
 
 from rapidfuzz import fuzz
 
-from rag.names import NOT_NAMES, speech_slot
+from rag.names import NOT_NAMES, fold_name, speech_slot
 from rag.people import identity
 from rag.types import Person
 
@@ -47,10 +47,10 @@ class Roster:
     def __init__(self, people: Iterable[Person]) -> None:
         self.people = list(people)
         self.kinds = {p.name: p.kind for p in self.people}
-        self._aliases: dict[str, set[int]] = {}  # alias (lower case) -> indexes into self.people
+        self._aliases: dict[str, set[int]] = {}  # alias (folded: `fold_name`) -> indexes into self.people
         for i, p in enumerate(self.people):
             for alias in (p.name, *p.aliases):
-                self._aliases.setdefault(alias.lower(), set()).add(i)
+                self._aliases.setdefault(fold_name(alias), set()).add(i)
         ordered = sorted(self._aliases, key=len, reverse=True)
         self._pattern = (
             re.compile(r"(?<![\w])(" + "|".join(re.escape(a) for a in ordered) + r")(?:’s|'s)?(?![\w])", re.I)
@@ -133,11 +133,12 @@ class Roster:
         if self._pattern is None:
             return []
         found = []
-        for m in self._pattern.finditer(question):
-            alias = m.group(1)
-            if len(alias) <= 2 and not alias.isupper():
-                continue  # "a" is not the speaker A
-            found.append(self._mention(self._aliases[alias.lower()], m.group(0), "exact", m.start(), m.end()))
+        for m in self._pattern.finditer(fold_name(question)):
+            alias, written = m.group(1), question[m.start(1) : m.end(1)]
+            if len(alias) <= 2 and not (written.isupper() or (written[0].isupper() and m.start() > 0)):
+                continue  # "a" is not the speaker A; "Al" in "What did Al say" is the speaker Al
+            said = question[m.start() : m.end()]
+            found.append(self._mention(self._aliases[alias], said, "exact", m.start(), m.end()))
         return found
 
     def _role(self, question: str) -> list[Mention]:

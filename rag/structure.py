@@ -57,6 +57,9 @@ _SWORN = re.compile(
     r"(?:duly[ \t]+)?sworn|called as a witness|a witness (?:herein|called))",
     re.M,
 )
+# The words after a colon are only names (an appearance list), with a description after a comma.
+_PERSON = r"(?:[A-Z][\w'’.\-]*\w\.?)(?:[ \t]+(?:[A-Z][\w'’.\-]*\w\.?|[A-Z]\.|van|von|de|der|la|del)){1,4}"
+_APPEARANCE = re.compile(rf"{_PERSON}(?:,[ \t]+[^\n.?!:;]{{0,80}}?(?:[A-Z][a-z]{{0,3}}\.)?)?[ \t]*")
 _ROLE_WORDS = re.compile(r"^[^\W\d_][\w'’.&,\-]*(?:[ \t]+[\w'’.&,\-]+)*$")
 # What a dash, bracket or period shape must not read as a name: scene headings, list words.
 _SCENE = re.compile(r"^(?:INT|EXT|INT\./EXT|I/E)\b")
@@ -90,6 +93,7 @@ class Structure:
     runner_up: str  # the best shape not taken, with its count of lines, or ""
     indent: int  # indentation of the words under names on their own line (screenplays), or 0
     rejected: list[tuple[int, Label]]  # (line start, label): looked like a label, not taken
+    appearances: list[tuple[int, str, str]]  # (line start, role, names): "Hearing Officer: Judith Lambert"
 
 
 def lines_of(text: str) -> list[Line]:
@@ -116,8 +120,13 @@ def infer(text: str) -> Structure:
         colon = [None if q is not None else c for c, q in zip(colon, qa, strict=True)]
     accepted, rejected = judge_labels(text, [(ln.start, ln.end) for ln in lines], colon)
     openings: dict[int, Opening] = {}
+    once = Counter(lab.name for lab in colon if lab is not None)
+    appearances: list[tuple[int, str, str]] = []
     for ln, label in zip(lines, colon, strict=True):
         if label is not None and label.name in accepted:
+            if once[label.name] == 1 and _APPEARANCE.fullmatch(text, label.end, ln.end):
+                appearances.append((ln.start, label.name, text[label.end : ln.end]))
+                continue  # "Hearing Officer: Judith Lambert": who appears, not what they say
             openings[ln.start] = Opening("colon", label)
     counts = Counter(o.shape for o in openings.values())
     if uses_qa:
@@ -140,7 +149,8 @@ def infer(text: str) -> Structure:
     runner_up = f"{SHAPES[runner[1]]} ({runner[0]} lines, not taken)" if runner[0] else ""
     witness = _witness(text) if uses_qa else None
     rejected = [(lines[i].start, lab) for i, lab in rejected]
-    return Structure(openings, examiners, witness, reading, runner_up, _speech_indent(lines, openings), rejected)
+    indent = _speech_indent(lines, openings)
+    return Structure(openings, examiners, witness, reading, runner_up, indent, rejected, appearances)
 
 
 def _by_line(text: str, ln: Line) -> str | None:

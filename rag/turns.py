@@ -13,7 +13,7 @@ reported, never silently merged. Rendered formats (JSON, WebVTT, SRT, Otter) car
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rag.asides import is_notice, is_stage
 from rag.colon import INTERVIEW_LABELS, WORD_RUN, fold
@@ -57,6 +57,8 @@ class Segmentation:
     warnings: list[str]
     reading: str = ""  # the label shapes read ("labels before a colon (40 lines)"), for rag inspect
     runner_up: str = ""  # the best shape not taken, or ""
+    # (role, names) the document lists: "Hearing Officer: Judith Lambert", the sworn witness
+    appearances: list[tuple[str, str]] = field(default_factory=list)
 
 
 def split_turns(doc: Document) -> list[Turn]:
@@ -133,7 +135,8 @@ def _segment(doc: Document) -> Segmentation:
     text = doc.text
     st = infer(text)
     alone = {start for start, o in st.openings.items() if o.label.end >= _line_end(text, start)} | set(st.examiners)
-    spans = paragraphs(text, opens=set(st.openings) | set(st.examiners), alone=alone)
+    appearing = {start for start, _, _ in st.appearances}
+    spans = paragraphs(text, opens=set(st.openings) | set(st.examiners) | appearing, alone=alone | appearing)
     names = _speaker_names(text, st)
     witness = names.get(st.witness) if st.witness else None
     examiner: str | None = None
@@ -146,6 +149,10 @@ def _segment(doc: Document) -> Segmentation:
     for start, end in spans:
         if start in st.examiners:
             examiner = names[st.examiners[start]]
+            excluded.append(Excluded(doc.doc_id, start, end, "header"))
+            groups.append((None, None, []))
+            continue
+        if start in appearing:
             excluded.append(Excluded(doc.doc_id, start, end, "header"))
             groups.append((None, None, []))
             continue
@@ -179,7 +186,10 @@ def _segment(doc: Document) -> Segmentation:
         turns.append(Turn(doc.doc_id, len(turns), speaker, paras[0][0], paras[-1][1], tuple(paras), time, later))
     hidden = [(s, o.label) for s, o in st.openings.items() if o.label.hidden]
     warnings = _warnings(doc, turns, st.rejected) + _hidden_warnings(doc, hidden)
-    return Segmentation(turns, excluded, warnings, st.reading, st.runner_up)
+    appearances = [(role, names) for _, role, names in st.appearances]
+    if witness:
+        appearances.append(("witness", witness))
+    return Segmentation(turns, excluded, warnings, st.reading, st.runner_up, appearances)
 
 
 def _line_end(text: str, start: int) -> int:
