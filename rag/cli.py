@@ -482,17 +482,21 @@ def _inspect(args: argparse.Namespace) -> int:
     from rag.config import Settings
     from rag.load import load_documents
     from rag.recordings import proposed_in
+    from rag.turns import segment
     from rag.types import clock
 
     settings = Settings()
     out: list[dict[str, Any]] = []
     for doc in load_documents(args.paths, max_bytes=settings.max_source_bytes):
         t = analyse(doc, settings)
+        seg = segment(doc)
         out.append(
             {
                 "doc_id": doc.doc_id,
                 "source": doc.source,
                 "format": doc.format,
+                "reading": seg.reading or f"{doc.format}: turns as the file gives them",
+                "runner_up": seg.runner_up,
                 "speakers": [
                     {"name": name, "turns": sum(x.speaker == name for x in t.turns)}
                     for name in dict.fromkeys(x.speaker for x in t.turns if x.speaker)
@@ -529,6 +533,7 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"{d['source']} ({d['format']}): {len(d['turns'])} turns, {len(d['excluded'])} excluded")
         who = ", ".join(f"{s['name']} ({s['turns']} turns)" for s in d["speakers"]) or "(none: all narration)"
         print(f"  speakers: {who}")
+        print(f"  read as: {d['reading']}" + (f"; runner-up: {d['runner_up']}" if d["runner_up"] else ""))
         for w in d["warnings"]:
             print(f"  warning: {w}")
         for x in d["proposed_names"]:

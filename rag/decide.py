@@ -172,6 +172,11 @@ def not_here(name: str, scope: Scope) -> str:
     quoted = list(dict.fromkeys(p.name for p in people if p.kind == "quoted"))
     extra = f" People quoted in the text: {', '.join(quoted)}." if quoted else ""
     where = scope.doc_id if scope.doc_id else "the transcripts"
+    if name[:1].islower():  # a role ("the judge"): say what is known, not that nobody said it
+        return (
+            f"No speaker in {where} is labelled or introduced as {name}, so I can't tell whose words to give. "
+            f"Speakers: {speakers}.{extra} Ask again with a name."
+        )
     return f"{name} does not speak in {where} and is not quoted in it. Speakers: {speakers}.{extra}"
 
 

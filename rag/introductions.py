@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 
 from rag.formats.labels import is_diarized
-from rag.names import NOT_NAMES, TITLES, common_words, fold_name, strip_titles
+from rag.names import NOT_NAMES, PERSON_ROLES, TITLES, common_words, fold_name, strip_titles
 from rag.types import Document, Turn
 
 _TOKEN = r"[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’\-]*\w"
@@ -166,6 +166,45 @@ def listed_people(appearances: Iterable[tuple[str, str]], speakers: Iterable[str
         full = " ".join(w.title() if w.isupper() and len(w) > 2 else w for w in full.split())
         fits = by_surname.get(fold_name(full.split()[-1]), [])
         if len(fits) == 1:
-            what = description.strip() or role
+            what = description.strip() if len(description.strip(" .")) > 3 else role
             out.setdefault(fits[0], []).append((what if what[:1].isupper() or what == "witness" else role, full))
     return out
+
+
+_SELF_ROLE = re.compile(r"\b(?i:I['’]m|I am)\s+(?:the|a|an|your)\s+(?P<role>(?:[a-z][\w\-]*\s+){0,3}[a-z][\w\-]*)\b")
+_INTRO_ROLE = re.compile(
+    rf"\b(?i:my guest (?:today |tonight |this week )?is|joining (?:me|us) (?:today |now )?is|please welcome)\s+"
+    rf"(?:the\s+|our\s+)?(?P<role>(?:[a-z][\w\-]*\s+){{0,3}}?)(?P<name>{_FULL})"
+)
+
+
+def given_roles(doc: Document, turns: list[Turn], aliases: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Speaker -> roles the text gives them: "I'm the facilities manager" in their own words; "my
+    guest today is the marine ecologist Dr. Inês Carvalho" makes Inês the guest (and a marine
+    ecologist) and the one who says it the host. `aliases`: each speaker's names, to find whom an
+    introduction names (one speaker, or nobody)."""
+    out: dict[str, set[str]] = {}
+    for t in turns:
+        if t.speaker is None:
+            continue
+        said = doc.text[t.start : t.end]
+        for m in _SELF_ROLE.finditer(said):
+            words = m.group("role").split()
+            while words and not _is_role(" ".join(words)):
+                words.pop()  # "facilities manager at Harborline": up to the noun for a person
+            if words:
+                out.setdefault(t.speaker, set()).add(" ".join(words))
+        for m in _INTRO_ROLE.finditer(said):
+            named = fold_name(strip_titles(m.group("name")))
+            fits = [s for s, names in aliases.items() if s != t.speaker and named in {fold_name(n) for n in names}]
+            if len(fits) == 1:
+                role = " ".join(m.group("role").split())
+                out.setdefault(fits[0], set()).update({"guest", *([role] if _is_role(role) else [])})
+                out.setdefault(t.speaker, set()).add("host")
+    return out
+
+
+def _is_role(role: str) -> bool:
+    """ "facilities manager", "marine ecologist" (a noun for a person); not "bit torn"."""
+    noun = role.split()[-1].lower() if role else ""
+    return noun in PERSON_ROLES or (len(noun) > 4 and noun.endswith(("er", "or", "ist", "ian", "ant")))

@@ -65,7 +65,8 @@ NOT_NAMES = frozenset(
 _SPEECH_VERBS = (
     r"say|said|think|thought|believe|write|wrote|mean|argue|claim|suggest|tell|told|want|"
     r"recommend|propose|feel|comment|mention|predict|warn|describe|explain|learn|"
-    r"discuss|note|state|ask|add|insist|stress|emphasi[sz]e|worry|fear|expect|make of|view|see"
+    r"discuss|note|state|ask|add|insist|stress|emphasi[sz]e|worry|fear|expect|make of|view|see|"
+    r"rule|promise|report|answer|reply|respond|admit|testify|announce|agree|decide|offer"
 )
 
 
@@ -145,12 +146,27 @@ def asked_about_person(question: str) -> str | None:
     slot = speech_slot(question, possessive=False)
     if slot is None:
         return None
-    names = re.findall(rf"{NAME_TOKEN}(?:\s+{NAME_TOKEN}){{0,2}}", question[slot[0] : slot[1]])
+    said = question[slot[0] : slot[1]]
+    names = re.findall(rf"{NAME_TOKEN}(?:\s+{NAME_TOKEN}){{0,2}}", said)
     for name in names:
         bare = strip_titles(name)
         if bare:
             return bare
+    role = re.fullmatch(r"\s*(?:the|a|an|our|their|your)\s+(?:[a-z][\w\-]*\s+){0,2}(?P<noun>[a-z][\w\-]*)\s*", said)
+    if role and role.group("noun") in PERSON_ROLES:
+        return " ".join(said.split())  # "the judge": someone, by role
     return None
+
+
+# Nouns that name a person by what they do: "What did the judge rule" asks about someone.
+PERSON_ROLES = frozenset(
+    """judge witness nurse dentist doctor clerk juror coach treasurer secretary chair chairman
+    chairwoman chairperson host co-host guest caller reporter correspondent moderator interviewer
+    interviewee officer ceo cfo coo cto president mayor councillor senator professor lawyer attorney
+    counsel prosecutor defendant plaintiff videographer translator interpreter operator anchor
+    narrator presenter editor producer inspector keeper engineer analyst captain pilot commander
+    receptionist manager accountant architect sheriff detective paramedic teacher principal""".split()
+)
 
 
 def spelling(name: str) -> str:

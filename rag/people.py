@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from rag.formats.labels import is_diarized
-from rag.introductions import addressed_as, given_names, listed_people
+from rag.introductions import addressed_as, given_names, given_roles, listed_people
 from rag.names import NAME_TOKEN, NOT_NAMES, TITLES, is_full_name, name_key, spelling, strip_titles
 from rag.text import has_word, is_boundary
 from rag.types import Document, Person, Turn
@@ -49,6 +49,7 @@ def find_people(
     named_labels = {n: not any(has_word(doc.text, w.lower()) for w in n.split() if len(w) > 2) for n in speakers}
     given = given_names(doc, turns, named_labels)
     listed = listed_people(appearances, speakers)
+    known: dict[str, set[str]] = {}
     for name in speakers:
         base = name.rsplit(None, 1)[0] if name.split()[-1] in after else name  # "Sian Gwenllian AM" -> "Sian Gwenllian"
         names = set(_label_aliases(base, doc.text)) | ({base} if base != name else set())
@@ -65,8 +66,13 @@ def find_people(
         names.update(a for a, target in aliases.items() if target.lower() == name.lower())
         roles.update(label_roles.get(spelling(name), ()))
         names.discard(name)
+        known[name] = {name, *names}
         named = named_labels[name]
         people.append(Person(name, "speaker", tuple(sorted(names)), tuple(sorted(roles)), here, named))
+    said_roles = given_roles(doc, turns, known)  # "I'm the facilities manager", "my guest today is ..."
+    people = [
+        replace(p, roles=tuple(sorted({*p.roles, *said_roles[p.name]}))) if p.name in said_roles else p for p in people
+    ]
     # A name the text uses for a speaker ("questions from Siân Gwenllian") is that speaker, not someone quoted.
     spoken = {n.lower() for p in people for n in (p.name, *p.aliases)}
     others = [name for name in sorted(set(quoted)) if name.lower() not in spoken]
@@ -374,13 +380,25 @@ def _label_roles(text: str) -> dict[str, set[str]]:
     """Roles written in labels, by speaker (see `spelling`), never times: "MARIA LOPEZ (moderator):"
     -> {"maria lopez": {"moderator"}}; an office-holder's office is a role of the person named."""
     from rag.formats.labels import read_label
+    from rag.structure import infer
 
     roles: dict[str, set[str]] = {}
     for m in re.finditer(r"^[^\n]*?[:：]", text, re.M):
         label = read_label(m.group(0) + " ")
         if label is not None and label.roles:
             roles.setdefault(spelling(label.name), set()).update(r for r in label.roles if r.strip())
+    for opening in infer(text).openings.values():  # "Rebecca Thorne -- Chief Executive Officer" on its own line
+        if opening.shape != "colon" and opening.label.roles:
+            roles.setdefault(spelling(opening.label.name), set()).update(opening.label.roles)
+    for found in roles.values():  # "Chief Executive Officer" is asked about as "the CEO"
+        found.update({a for r in found if (a := _acronym(r))})
     return roles
+
+
+def _acronym(role: str) -> str:
+    """ "Chief Executive Officer" -> "CEO": three capitalised words, as officers' titles go; else ""."""
+    words = role.split()
+    return "".join(w[0] for w in words) if len(words) == 3 and all(w[0].isupper() for w in words) else ""
 
 
 def _roles(text: str, full_name: str, found: Iterable[tuple[int, int]] | None = None) -> list[str]:

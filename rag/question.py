@@ -147,6 +147,7 @@ def _topic(question: str, mention: Mention | None, roster: Roster | None = None)
     text = question
     if mention is not None:
         before, after = question[: mention.start], question[mention.end :]
+        before = _TITLE_BEFORE.sub("", before)  # "Ms. Byrne": the title is part of the name asked about
         if roster is not None:  # "the User Interface designer": "designer" is a label's word, not the topic
             words = roster.label_words
             after, before = _drop_label_words(after, words, lead=True), _drop_label_words(before, words, lead=False)
@@ -155,6 +156,9 @@ def _topic(question: str, mention: Mention | None, roster: Roster | None = None)
     text = _LEAD.sub("", text, count=1)
     text = _TRAIL.sub("", text)
     return text.strip(" ,;:-")
+
+
+_TITLE_BEFORE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Judge|Chairwoman|Chairman|Coach)\.?\s*$")
 
 
 def _drop_label_words(text: str, words: frozenset[str], *, lead: bool) -> str:

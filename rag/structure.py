@@ -58,7 +58,7 @@ _SWORN = re.compile(
     re.M,
 )
 # The words after a colon are only names (an appearance list), with a description after a comma.
-_PERSON = r"(?:[A-Z][\w'’.\-]*\w\.?)(?:[ \t]+(?:[A-Z][\w'’.\-]*\w\.?|[A-Z]\.|van|von|de|der|la|del)){1,4}"
+_PERSON = r"(?:[A-Z][\w'’.\-]*\w)(?:[ \t]+(?:[A-Z][\w'’\-]*\w|[A-Z]\.|van|von|de|der|la|del)){1,4}"
 _APPEARANCE = re.compile(rf"{_PERSON}(?:,[ \t]+[^\n.?!:;]{{0,80}}?(?:[A-Z][a-z]{{0,3}}\.)?)?[ \t]*")
 _ROLE_WORDS = re.compile(r"^[^\W\d_][\w'’.&,\-]*(?:[ \t]+[\w'’.&,\-]+)*$")
 # What a dash, bracket or period shape must not read as a name: scene headings, list words.
@@ -124,9 +124,9 @@ def infer(text: str) -> Structure:
     appearances: list[tuple[int, str, str]] = []
     for ln, label in zip(lines, colon, strict=True):
         if label is not None and label.name in accepted:
-            if once[label.name] == 1 and _APPEARANCE.fullmatch(text, label.end, ln.end):
+            if not openings and once[label.name] == 1 and _APPEARANCE.fullmatch(text, label.end, ln.end):
                 appearances.append((ln.start, label.name, text[label.end : ln.end]))
-                continue  # "Hearing Officer: Judith Lambert": who appears, not what they say
+                continue  # "Hearing Officer: Judith Lambert" before anyone speaks: who appears, not words
             openings[ln.start] = Opening("colon", label)
     counts = Counter(o.shape for o in openings.values())
     if uses_qa:
@@ -219,6 +219,9 @@ def _taken(shape: str, text: str, lines: list[Line], found: dict[int, Label]) ->
     its recurring names, and names seen once on a line that looks like the recurring ones."""
     names = Counter(lab.name for lab in found.values())
     recurring = {n for n, c in names.items() if c >= 2 and not _plain_words(text, n)}
+    timed = [lab for lab in found.values() if lab.time is not None]
+    if shape == "own" and len(timed) >= 3 and len({lab.name for lab in timed}) >= 2:
+        recurring |= {lab.name for lab in timed}  # "[00:00:05] Bo Chen" on its own line: a speaker, even once
     if len(recurring) < 2:
         return []
     if shape == "own":  # names on their own line must have words below them, not another name

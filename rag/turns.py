@@ -185,7 +185,8 @@ def _segment(doc: Document) -> Segmentation:
         later = next((t for _, t, _ in kept[i + 1 :] if t is not None), None) if time is not None else None
         turns.append(Turn(doc.doc_id, len(turns), speaker, paras[0][0], paras[-1][1], tuple(paras), time, later))
     hidden = [(s, o.label) for s, o in st.openings.items() if o.label.hidden]
-    warnings = _warnings(doc, turns, st.rejected) + _hidden_warnings(doc, hidden)
+    rejected = [(at, lab) for at, lab in st.rejected if not (lab.end >= _line_end(text, at) and is_header(lab.raw))]
+    warnings = _warnings(doc, turns, rejected) + _hidden_warnings(doc, hidden) + _doubts(doc, st)
     appearances = [(role, names) for _, role, names in st.appearances]
     if witness:
         appearances.append(("witness", witness))
@@ -278,6 +279,18 @@ def _warnings(doc: Document, turns: list[Turn], rejected: list[tuple[int, Label]
     if any(t.speaker for t in turns) and total and narrated / total > 0.5:
         out.append(f"{doc.source}: {100 * narrated // total}% of the text has no speaker label (narration)")
     return out
+
+
+def _doubts(doc: Document, st: Structure) -> list[str]:
+    """A reading that another label shape nearly explains as well: the document is named, with both."""
+    taken = sum(1 for o in st.openings.values())
+    runner = int(m.group(1)) if (m := re.search(r"\((\d+) lines", st.runner_up)) else 0
+    if runner >= 3 and runner * 2 >= taken:
+        return [
+            f"{doc.source}: speaker structure unsure: read as {st.reading}, but {st.runner_up} fits almost "
+            f"as well; check with: rag inspect {doc.source}"
+        ]
+    return []
 
 
 def _hidden_warnings(doc: Document, hidden: list[tuple[int, Label]]) -> list[str]:

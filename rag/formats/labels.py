@@ -131,17 +131,17 @@ def _markup(text: str, start: int, end: int) -> set[int]:
     if colon < 0:
         return set()
     out: set[int] = set()
-    for m in _TAG.finditer(text, start, colon):
-        out.update(range(m.start(), m.end()))
+    for tag in _TAG.finditer(text, start, colon):
+        out.update(range(tag.start(), tag.end()))
     after = colon + 1
-    while (m := _TAG.match(text, after, end)) is not None:  # "<b>Name:</b> words"
-        out.update(range(m.start(), m.end()))
-        after = m.end()
+    while (closing := _TAG.match(text, after, end)) is not None:  # "<b>Name:</b> words"
+        out.update(range(closing.start(), closing.end()))
+        after = closing.end()
     lead = start
     while lead < colon and text[lead] in " \t":
         lead += 1
-    if (m := _EMPHASIS.match(text, lead, colon)) is not None and m.group(0) not in ("**", "__"):
-        out.update(range(m.start(), m.end()))
+    if (opening := _EMPHASIS.match(text, lead, colon)) is not None and opening.group(0) not in ("**", "__"):
+        out.update(range(opening.start(), opening.end()))
     before = colon
     while before > start and (before - 1) in out:
         before -= 1
@@ -150,8 +150,8 @@ def _markup(text: str, start: int, end: int) -> set[int]:
         tail -= 1
     if 0 < before - tail < 3 and text[tail:before] not in ("**", "__") and tail > lead and text[tail - 1].isalpha():
         out.update(range(tail, before))
-    if (m := _EMPHASIS.match(text, after, end)) is not None and m.group(0) not in ("**", "__"):
-        out.update(range(m.start(), m.end()))
+    if (trailing := _EMPHASIS.match(text, after, end)) is not None and trailing.group(0) not in ("**", "__"):
+        out.update(range(trailing.start(), trailing.end()))
     return out
 
 
