@@ -171,7 +171,9 @@ def listed_people(appearances: Iterable[tuple[str, str]], speakers: Iterable[str
     return out
 
 
-_SELF_ROLE = re.compile(r"\b(?i:I['’]m|I am)\s+(?:the|a|an|your)\s+(?P<role>(?:[a-z][\w\-]*\s+){0,3}[a-z][\w\-]*)\b")
+_SELF_ROLE = re.compile(
+    r"\b(?i:I['’]m|I am)\s+(?:the\s+|a\s+|an\s+|your\s+)?(?P<role>(?:[a-z][\w\-]*\s+){0,3}[a-z][\w\-]*)\b"
+)
 _INTRO_ROLE = re.compile(
     rf"\b(?i:my guest (?:today |tonight |this week )?is|joining (?:me|us) (?:today |now )?is|please welcome)\s+"
     rf"(?:the\s+|our\s+)?(?P<role>(?:[a-z][\w\-]*\s+){{0,3}}?)(?P<name>{_FULL})"

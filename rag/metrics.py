@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from rag.names import spelling
 from rag.search import is_by
 from rag.types import Chunk, Citation, Document, Hit, Turn
 
@@ -95,7 +96,10 @@ def ranking_scores(
 def is_attributed(citations: Sequence[Citation], speaker: str | Sequence[str], chunks: dict[str, Chunk]) -> bool:
     """Every citation is by `speaker` (or one of its labels) or quotes them, and there is at least one."""
     labels = [speaker] if isinstance(speaker, str) else list(speaker)
-    return bool(citations) and all(is_by(chunks[c.chunk_id], labels) for c in citations)
+    spelled = {spelling(x) for x in labels}  # "NINA" and "Nina", "MR. ROE" and "Mr. Roe" are one label
+    return bool(citations) and all(
+        is_by(chunks[c.chunk_id], labels) or spelling(chunks[c.chunk_id].speaker or "") in spelled for c in citations
+    )
 
 
 def is_misattributed(c: Citation, turns: Sequence[Turn]) -> bool:

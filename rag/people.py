@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from rag.formats.labels import is_diarized
 from rag.introductions import addressed_as, given_names, given_roles, listed_people
-from rag.names import NAME_TOKEN, NOT_NAMES, TITLES, is_full_name, name_key, spelling, strip_titles
+from rag.names import NAME_TOKEN, NOT_NAMES, PERSON_ROLES, TITLES, is_full_name, name_key, spelling, strip_titles
 from rag.text import has_word, is_boundary
 from rag.types import Document, Person, Turn
 
@@ -65,6 +65,8 @@ def find_people(
             roles.update(_roles(narration, full, told.occurrences(full) if told is not None else None))
         names.update(a for a, target in aliases.items() if target.lower() == name.lower())
         roles.update(label_roles.get(spelling(name), ()))
+        if len(name.split()) >= 3 and name.split()[0].lower().rstrip(".") in PERSON_ROLES:
+            roles.add(name.split()[0].rstrip("."))  # "Coach Adaeze Obi" is the coach
         names.discard(name)
         known[name] = {name, *names}
         named = named_labels[name]

@@ -328,7 +328,7 @@ def _display_names(text: str, labels: set[str]) -> dict[str, str]:
 
     Word by word, so "Ms. PATEL" -> "Ms. Patel"; court labels ("THE COURT") stay as written.
     """
-    caps = {fold(w) for label in labels for w in label.split() if w.isupper() and len(w) > 2 and w.isalpha()}
+    caps = {fold(p) for label in labels for w in label.split() if w.isupper() for p in w.split("-") if p.isalpha()}
     at: dict[str, list[int]] = {}  # where each of those words is written, in any case (one pass)
     for m in WORD_RUN.finditer(text) if caps else ():
         key = fold(m.group(0))
@@ -354,6 +354,8 @@ def _display_names(text: str, labels: set[str]) -> dict[str, str]:
             elif w.isupper() and len(w) > 2 and w.isalpha():
                 written = spelled(w)
                 w = written.group(0) if written else w.title()
+            elif w.isupper() and "-" in w and all(p.isalpha() for p in w.split("-")):  # "ADEYEMI-PRICE"
+                w = "-".join(m.group(0) if len(p) > 2 and (m := spelled(p)) else p.title() for p in w.split("-"))
             out.append(w)
         names[label] = " ".join(out)
     return names
