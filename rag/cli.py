@@ -645,6 +645,9 @@ class _Progress:
         self.last = 0.0
         self.shown = False
         self.stage = ""
+        from rag.transcribe import Pace
+
+        self.pace = Pace()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         now = time.perf_counter()
@@ -652,17 +655,8 @@ class _Progress:
             self._line("exporting the encoder to ONNX (once per index)")
             return
         if stage == "transcribe":  # seconds of audio: shown on every call (once per piece), tty or not
-            from rag.types import clock
-
-            if stage != self.stage:
-                self.stage, self.started = stage, now
-            spent = now - self.started
-            speed = done / spent if spent > 0 else 0.0
-            left = (total - done) / speed if speed > 0 else 0.0
-            text = (
-                f"transcribing: {clock(done)} of {clock(total)} audio, {spent:.0f} s elapsed, "
-                f"about {left:.0f} s left, {speed:.1f}x real time"
-            )
+            self.stage = stage
+            text = f"transcribing: {self.pace(done, total)}"
             if self.tty:
                 self._line(text)
             else:

@@ -174,13 +174,8 @@ class Clock:
             self.progress("transcribe", int(done), int(max(self.total, done)))
 
     def line(self, elapsed: float, speed: float, left: float) -> str:
-        """ "meeting.mp3: 00:10:00 of 00:30:00 audio, 2 m 30 s elapsed, about 5 m left, 4.0x real time"."""
-        from rag.types import clock
-
-        return (
-            f"{self.source}: {clock(self.done)} of {clock(self.total)} audio, {_span(elapsed)} elapsed, "
-            f"about {_span(left)} left, {speed:.1f}x real time"
-        )
+        """ "meeting.mp3: 00:10:00 of 00:30:00 audio, 2 m 30 s elapsed, about 5 m 0 s left, 4.0x real time"."""
+        return f"{self.source}: {pace_line(self.done, self.total, elapsed)}"
 
     @property
     def speed(self) -> float:
@@ -188,9 +183,50 @@ class Clock:
         return self.done / elapsed if elapsed > 0 else 0.0
 
 
+class Pace:
+    """Reads `progress("transcribe", done, total)` calls (seconds of audio) as the line people see.
+
+    The CLI and the chat's upload both show it. A call with `done` 0 starts a new recording's clock.
+    Example: pace = Pace(); pace(0, 600); ...; pace(150, 600) ->
+        "00:02:30 of 00:10:00 audio, 30 s elapsed, about 1 m 30 s left, 5.0x real time"
+    """
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+
+    def __call__(self, done: float, total: float) -> str:
+        now = time.perf_counter()
+        if self.started is None or done <= 0:
+            self.started = now
+        return pace_line(done, total, now - self.started)
+
+
+def pace_line(done: float, total: float, elapsed: float) -> str:
+    """Audio done of its length, time spent and left, and the speed as a multiple of real time.
+
+    Example: pace_line(150, 600, 30) -> "00:02:30 of 00:10:00 audio, 30 s elapsed, about 1 m 30 s left, 5.0x real time"
+    """
+    from rag.types import clock
+
+    speed = done / elapsed if elapsed > 0 else 0.0
+    left = f"about {_span((total - done) / speed)} left" if speed > 0 else "time left not known yet"
+    return f"{clock(done)} of {clock(total)} audio, {_span(elapsed)} elapsed, {left}, {speed:.1f}x real time"
+
+
 def _span(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 60} m {s % 60} s" if s >= 60 else f"{s} s"
 
 
-__all__ = ["DEFAULT_MODEL", "RATE", "Clock", "Piece", "Word", "find_models", "load_model", "model_path"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "RATE",
+    "Clock",
+    "Pace",
+    "Piece",
+    "Word",
+    "find_models",
+    "load_model",
+    "model_path",
+    "pace_line",
+]

@@ -118,6 +118,16 @@ def test_rename_and_merge_edit_the_kept_transcript(tmp_path: Path) -> None:
         rename(folder, "n", "Dana", "D")
 
 
+def test_pace_line_gives_audio_length_elapsed_time_left_and_speed() -> None:
+    from rag.transcribe import Pace, pace_line
+
+    assert pace_line(150, 600, 30) == "00:02:30 of 00:10:00 audio, 30 s elapsed, about 1 m 30 s left, 5.0x real time"
+    assert pace_line(0, 600, 0) == "00:00:00 of 00:10:00 audio, 0 s elapsed, time left not known yet, 0.0x real time"
+    pace = Pace()
+    assert pace(0, 60).startswith("00:00:00 of 00:01:00 audio, 0 s elapsed")
+    assert pace(0, 90).startswith("00:00:00 of 00:01:30 audio")  # done 0: the next recording's clock
+
+
 def test_channels_differ_tells_one_person_per_channel_from_plain_stereo() -> None:
     from rag.audio import channels_differ
 

@@ -118,7 +118,7 @@ def test_upload_adds_a_document_without_restart(fake_chat: Chat, tmp_path: Path)
         ("empty.txt", b"  \n", "the file is empty"),
         ("essay.txt", b"Just an essay. Nobody speaks here.", "no speaker labels found"),
         ("notes.pdf", b"%PDF-1.4", "unsupported file type '.pdf'"),
-        ("big.txt", b"Ann: " + b"word " * 1_100_000, "over the 5 MB upload limit"),
+        ("big.txt", b"Ann: " + b"word " * 1_100_000, "5.5 MB is over the 5 MB limit for a transcript (.txt); split it"),
         ("latin.txt", "Ann: café\nBob: oui".encode("latin-1"), "not valid UTF-8"),
         ("cipher-brief-trump-putin-call.txt", b"Ann: hi\nBob: yo", "already indexed"),
     ],
@@ -628,3 +628,88 @@ def test_a_speaker_whose_name_holds_markup_can_be_picked(tmp_path: Path) -> None
     for name in names:
         *_, (_, status, exchanges, _) = chat.respond("What about the budget?", [], name, [])
         assert exchanges and exchanges[-1]["answer"]["speaker"] == name, status
+
+
+# --- recordings through the chat's upload (issue 29) ---
+
+
+def test_upload_limits_are_per_type_and_say_which(fake_chat: Chat, tmp_path: Path) -> None:
+    from ui.guard import UploadLimits
+
+    assert UploadLimits().transcript == 5_000_000 and UploadLimits().recording == 500_000_000
+    fake_chat.limits = UploadLimits(transcript=1_000, recording=20_000)
+    (tmp_path / "in").mkdir()
+    notes = tmp_path / "in" / "notes.txt"
+    notes.write_text("Ann: " + "word " * 400)  # 2 kB: over the transcript limit
+    said, *_ = fake_chat.upload(str(notes), progress=None)
+    expected = "2.0 kB is over the 1 kB limit for a transcript (.txt); split it into several files."
+    assert said == f"**notes.txt: not added.** {expected}"
+    call = tmp_path / "in" / "call.wav"
+    call.write_bytes(b"RIFF" + bytes(30_000))  # 30 kB: over the recording limit, refused before decoding
+    said, *_ = fake_chat.upload(str(call), progress=None)
+    assert said.startswith("**call.wav: not added.** 30.0 kB is over the 20 kB limit for a recording (.wav); ")
+    assert "--max-recording-mb 1" in said and "\n" not in said
+    assert not (fake_chat.uploads / "call.wav").exists() and len(fake_chat.pipe.documents) == 1
+
+
+def test_the_port_is_checked_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from ui.app import main
+
+    for port in ("70000", "0", "-1"):
+        assert main(["--port", port, "--no-build"]) == 2
+        err = capsys.readouterr().err
+        assert err == f"rag: error: --port {port} is not a TCP port; use 1-65535 (default 7860)\n"
+    assert main(["--max-recording-mb", "0"]) == 2
+    assert capsys.readouterr().err == "rag: error: --max-recording-mb 0.0 must be more than 0 (megabytes)\n"
+
+
+class _Bar:
+    """What Gradio's progress bar is told: (fraction, description) per call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, str]] = []
+
+    def __call__(self, fraction: float, desc: str = "") -> None:
+        self.calls.append((fraction, desc))
+
+
+@pytest.mark.slow
+def test_an_uploaded_recording_is_transcribed_once_with_audio_progress(
+    fake_chat: Chat, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    import rag.recordings
+    from tests import synth
+    from tests.test_recordings import TWO
+    from ui.guard import UploadLimits
+
+    if not synth.has_espeak():
+        pytest.skip("needs Debian's espeak-ng (make test installs it)")
+    pytest.importorskip("faster_whisper", reason='needs the audio extra: pip install -e ".[audio]"')
+    samples, _ = synth.meeting(TWO[:3])
+    src = synth.write_wav(tmp_path / "parks.wav", samples)
+    fake_chat.limits = UploadLimits(transcript=1_000)  # a recording is not held to a transcript's limit
+    assert src.stat().st_size > 100_000
+    transcribed: list[str] = []
+    real = rag.recordings.transcribe_recording
+
+    def counted(path: Path, **kwargs: Any) -> Any:  # counts, then transcribes as before
+        transcribed.append(path.name)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(rag.recordings, "transcribe_recording", counted)
+    bar = _Bar()
+    said, corpus, *_ = fake_chat.upload(str(src), progress=bar)
+    assert said.startswith("**Added parks.wav**: ") and "Speaker 1, Speaker 2" in said, said
+    assert transcribed == ["parks.wav"]  # once, not again by the build
+    assert (fake_chat.index / "recordings" / "parks.json").is_file()
+    shown = [desc for _, desc in bar.calls if desc.startswith("transcribing")]
+    pace = re.compile(
+        r"transcribing: 00:00:\d\d of 00:00:\d\d audio, \d+ s elapsed, about \d+ s left, \d+\.\dx real time"
+    )
+    assert shown and pace.fullmatch(shown[-1]), shown
+    doc = fake_chat.pipe.documents["parks"]
+    assert doc.format == "recording" and doc.cues and doc.cues[0].time_start is not None
+    again, *_ = fake_chat.upload(str(src), progress=None)  # the same recording again: its kept transcript
+    assert transcribed == ["parks.wav"] and "parks.wav" in again
