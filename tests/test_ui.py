@@ -713,3 +713,38 @@ def test_an_uploaded_recording_is_transcribed_once_with_audio_progress(
     assert doc.format == "recording" and doc.cues and doc.cues[0].time_start is not None
     again, *_ = fake_chat.upload(str(src), progress=None)  # the same recording again: its kept transcript
     assert transcribed == ["parks.wav"] and "parks.wav" in again
+
+
+# --- follow-ups and the speaker picker (issue 28, item 2) ---
+
+
+def test_a_pronoun_for_another_speaker_than_the_pickers_gets_a_question_back(fake_chat: Chat) -> None:
+    history, searched, exchanges, _ = _last(fake_chat.respond(HELSINKI, [], ANYONE, []))
+    assert exchanges[-1]["answer"]["speaker"] == "Dannenberg"
+    nato = "What did he say about NATO?"
+    asked, searched, exchanges, _ = _last(fake_chat.respond(nato, history, "McLaughlin", exchanges))
+    answer = exchanges[-1]["answer"]
+    assert not answer["answerable"] and not answer["citations"]
+    assert answer["answer"].startswith(
+        "Who do you mean by 'he'? The earlier question was about Dannenberg, but the speaker chosen is McLaughlin;"
+    )
+    assert "names" not in searched and searched.startswith("Nothing searched.")  # no claim the question named him
+    # the picker on the same person: "he" is him, and the status says what came from the earlier turn
+    _, searched, exchanges, _ = _last(fake_chat.respond(nato, history, "Dannenberg", exchanges))
+    answer = exchanges[-1]["answer"]
+    assert answer["answerable"] and {c["speaker"] for c in answer["citations"]} == {"Dannenberg"}
+    assert "NATO" in answer["answer"] and not searched.startswith("From the earlier question")  # the topic is new
+
+
+def test_the_status_line_says_what_a_follow_up_carried(fake_chat: Chat) -> None:
+    history, _, exchanges, _ = _last(fake_chat.respond(HELSINKI, [], ANYONE, []))
+    first = {(c["start"], c["end"]) for c in exchanges[-1]["answer"]["citations"]}
+    more, searched, exchanges, _ = _last(fake_chat.respond("What else did he say?", history, ANYONE, exchanges))
+    assert searched.startswith("From the earlier question: Dannenberg; not what the last answer quoted. Searched")
+    answer = exchanges[-1]["answer"]
+    assert answer["answerable"] and {c["speaker"] for c in answer["citations"]} == {"Dannenberg"}
+    assert not {(c["start"], c["end"]) for c in answer["citations"]} & first
+    _, searched, exchanges, _ = _last(fake_chat.respond("And McLaughlin?", history, ANYONE, exchanges))
+    assert searched.startswith("From the earlier question: the topic “Helsinki”. Searched McLaughlin's answers")
+    _, searched, _, _ = _last(fake_chat.respond("Why was that a mistake?", history, ANYONE, exchanges))
+    assert searched.startswith("From the earlier question: Dannenberg; the topic “Helsinki”. Searched")

@@ -45,6 +45,7 @@ from rag.transcribe import Pace
 from rag.views import documents_json, message_text
 from ui.conversations import Conversations, new_id
 from ui.format import (
+    carried_line,
     corpus_line,
     count,
     documents_rows,
@@ -469,7 +470,7 @@ class Chat:
             if chosen is not None:
                 chosen, note = _picker_or_question(pipe, message, earlier, chosen, doc_id)
             query = pipe.read(message, history=earlier, speaker=chosen, doc_id=doc_id)
-            who = ", ".join(query.speakers) if query.speakers else None
+            who = ", ".join(query.speakers) if query.speakers and not query.unclear else None
             searching = f"Searching {who}'s answers…" if who else "Searching all transcripts…"
             yield (
                 [*history, {"role": "assistant", "content": f'<div class="status">{plain(searching)}</div>'}],
@@ -488,7 +489,10 @@ class Chat:
             return
         assert answer is not None
         took = f"in {(time.perf_counter() - started) * 1000:,.0f} ms"
-        searched = f"{note} {searched_line(pipe, answer, doc_id=doc_id)} {took}".strip()
+        carried = carried_line(query, pipe.read(message, doc_id=doc_id), picked=chosen is not None)
+        asked_back = query.unclear and not answer.hits  # who is meant is unclear: nothing was searched
+        looked = "Nothing searched." if asked_back else searched_line(pipe, answer, doc_id=doc_id)
+        searched = " ".join(x for x in (note, carried, looked, took) if x)
         content = render_answer(pipe, answer, len(exchanges), searched=searched)
         # newlines as character references: a blank line would end the HTML block in Markdown
         copy_text = html.escape(plain_answer(answer), quote=True).replace("\n", "&#10;")
@@ -1078,11 +1082,11 @@ def _picker_or_question(
     Example: picker "Dannenberg", "What did McLaughlin say about NATO?" ->
         (None, "The question names McLaughlin, so the picker's Dannenberg was not used.")
     """
-    named = pipe.read(message, history=earlier, doc_id=doc_id).speakers
+    named = pipe.read(message, doc_id=doc_id).speakers  # the question's own words, not what it carries
     picked = pipe.resolve_speaker(chosen, doc_id=doc_id)
     if named and set(named) != set(picked):
         return None, f"The question names {', '.join(named)}, so the picker's {chosen} was not used."
-    return chosen, ""
+    return chosen, ""  # a pronoun for someone else than the picker's person gets a question back (rag)
 
 
 def _plain_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

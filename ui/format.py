@@ -10,9 +10,12 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag import Answer, Citation, Pipeline
+
+if TYPE_CHECKING:
+    from rag.question import Query
 from ui.player import player_html
 
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -201,6 +204,27 @@ def searched_line(pipe: Pipeline, answer: Answer, *, doc_id: str | None = None) 
     if doc_id:
         return f"Searched {doc_id} ({count(pipe.count(doc_id=doc_id), 'passage')})"
     return f"Searched all {count(pipe.count(), 'passage')} in {count(len(pipe.documents), 'document')}"
+
+
+def carried_line(query: Query, own: Query, *, picked: bool = False) -> str:
+    """What a follow-up took from the earlier question, as the status line says it ("" for none).
+
+    `own` is the question read alone (what its own words name); `picked`: the speaker picker chose
+    the person. Example: "What else did he say?" after "What did Dannenberg say about Helsinki?" ->
+        "From the earlier question: Dannenberg; not what the last answer quoted."
+    """
+    if not query.followup or query.unclear:
+        return ""
+    parts = []
+    if query.speakers and not own.speakers and not picked:
+        parts.append(", ".join(query.speakers))
+    if query.carried and query.topic:
+        parts.append(f"the topic “{query.topic}”")
+    elif query.context:
+        parts.append(f"the topic “{query.context}”")
+    if query.wants_other:
+        parts.append("not what the last answer quoted")
+    return f"From the earlier question: {'; '.join(parts)}." if parts else ""
 
 
 def count(n: int, noun: str) -> str:
