@@ -748,3 +748,75 @@ def test_the_status_line_says_what_a_follow_up_carried(fake_chat: Chat) -> None:
     assert searched.startswith("From the earlier question: the topic “Helsinki”. Searched McLaughlin's answers")
     _, searched, _, _ = _last(fake_chat.respond("Why was that a mistake?", history, ANYONE, exchanges))
     assert searched.startswith("From the earlier question: Dannenberg; the topic “Helsinki”. Searched")
+
+
+# --- a deleted document answers nothing (issue 28, item 3) ---
+
+TRAM = "When will the tram extension open?"
+
+
+def _tram(chat: Chat, fluent: bool) -> dict[str, Any]:
+    _, _, exchanges, _ = _last(chat.respond(TRAM, [], ANYONE, [], fluent))
+    return dict(exchanges[-1]["answer"])
+
+
+@pytest.mark.slow
+def test_a_deleted_document_is_refused_in_every_answer_mode(real_index: Path, tmp_path: Path) -> None:
+    """Deleted in the chat, or removed from a shell (`rag remove`) while the chat runs: a question
+    only that document answers is refused, extractive and fluent alike (the real model, seed index)."""
+    from rag import build_index
+    from tests.test_verify import Streaming
+
+    index = tmp_path / "index"
+    shutil.copytree(real_index, index)
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds)
+    reply = "James Okafor said the tram extension will open in March, two months late [1]."
+    chat = Chat(
+        Pipeline.load(index), index=index, sources=[seeds], uploads=tmp_path / "uploads", generator=Streaming(reply)
+    )
+    src = tmp_path / "panel.txt"
+    shutil.copy(DATA / "panel.txt", src)
+    for removed_from_a_shell in (False, True):
+        assert chat.upload(str(src), progress=None)[0].startswith("**Added panel.txt**")
+        for fluent in (False, True):
+            answer = _tram(chat, fluent)
+            assert answer["answerable"] and {c["doc_id"] for c in answer["citations"]} == {"panel"}, answer
+        if removed_from_a_shell:
+            build_index([seeds, chat.uploads], index, prune=True, exclude=[str(chat.uploads / "panel.txt")])
+        else:
+            assert chat.delete("panel", progress=None)[0] == "**Deleted panel.**"
+        for fluent in (False, True):
+            answer = _tram(chat, fluent)
+            assert not answer["answerable"] and not answer["citations"], (removed_from_a_shell, fluent, answer)
+            assert "panel" not in answer["answer"] and "Okafor" not in answer["answer"]
+        (chat.uploads / "panel.txt").unlink(missing_ok=True)
+
+
+def test_after_a_delete_a_full_name_never_falls_back_to_a_namesakes_first_name(tmp_path: Path) -> None:
+    """panel.txt's Priya Nair is deleted; Priya Raman (another document) shares her first name only."""
+    from rag import build_index
+    from tests.conftest import FORMATS
+
+    fake = FakeEmbedder()
+    index = tmp_path / "index"
+    build_index([FORMATS], index, embedder=fake)
+    chat = Chat(
+        Pipeline.load(index, embedder=fake), index=index, sources=[FORMATS], uploads=tmp_path / "u", embedder=fake
+    )
+    assert "Priya Raman" in chat.speakers()
+    src = tmp_path / "panel.txt"
+    shutil.copy(DATA / "panel.txt", src)
+    chat.upload(str(src), progress=None)
+    question = "What did Priya Nair say about painted lanes?"
+    _, _, exchanges, _ = _last(chat.respond(question, [], ANYONE, []))
+    assert {c["speaker"] for c in exchanges[-1]["answer"]["citations"]} == {"Priya Nair"}
+    assert chat.delete("panel", progress=None)[0] == "**Deleted panel.**"
+    for asked in (question, "What did Priya Nair say?"):
+        _, _, exchanges, _ = _last(chat.respond(asked, [], ANYONE, []))
+        answer = exchanges[-1]["answer"]
+        assert not answer["answerable"] and not answer["citations"], answer
+        assert answer["answer"].startswith("Priya Nair does not speak in the transcripts")
+    _, _, exchanges, _ = _last(chat.respond("What did Priya say?", [], ANYONE, []))  # her first name alone: her
+    assert {c["speaker"] for c in exchanges[-1]["answer"]["citations"]} == {"Priya Raman"}

@@ -307,6 +307,14 @@ class Chat:
         if self.fluent is not None:
             self.fluent.generator = self.generator
 
+    def refreshed(self) -> Pipeline:
+        """The pipeline over the index on disk now, the fluent twin swapped with it: a document a
+        shell removed (`rag remove`) is gone from both, never quoted by the model's answers."""
+        newer = self.pipe.refreshed()
+        if newer is not self.pipe:
+            self._use(newer)
+        return self.pipe
+
     def speakers(self) -> list[str]:
         return [ANYONE, *(p.name for p in self.pipe.speakers())]
 
@@ -429,6 +437,7 @@ class Chat:
 
     def refresh(self) -> tuple[str, Any, Any, Any, Any, Any]:
         """What every page load and every change shows, read from the index now in use."""
+        self.refreshed()
         deletable = self.deletable()
         can_delete = not self.read_only and bool(deletable)
         return (
@@ -451,7 +460,7 @@ class Chat:
     ) -> Iterator[tuple[list[dict[str, Any]], str, list[dict[str, Any]], str]]:
         """Answer `message`, first showing what is searched, then the answer with its sources
         (a model's answer sentence by sentence, as each one is verified)."""
-        self.pipe = self.pipe.refreshed()  # a build from a shell (rag add, rag remove) swapped in a new generation
+        self.refreshed()  # a build from a shell (rag add, rag remove) may have swapped in a new generation
         pipe = self.fluent if fluent and self.fluent is not None else self.pipe
         message = (message or "").strip()
         if not message:
@@ -504,7 +513,7 @@ class Chat:
     def ask_api(self, question: str, speaker: str = "", history: list[str] | None = None) -> dict[str, Any]:
         """For programs: the same JSON as `rag ask --json`."""
         try:
-            self.pipe = self.pipe.refreshed()
+            self.refreshed()
             answer = self.pipe.ask(question, history=history or [], speaker=speaker or None)
         except RagError as err:
             return {"question": question, "error": str(err)}
