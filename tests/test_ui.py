@@ -728,7 +728,7 @@ def test_a_pronoun_for_another_speaker_than_the_pickers_gets_a_question_back(fak
     assert answer["answer"].startswith(
         "Who do you mean by 'he'? The earlier question was about Dannenberg, but the speaker chosen is McLaughlin;"
     )
-    assert "names" not in searched and searched.startswith("Nothing searched.")  # no claim the question named him
+    assert searched == "Nothing searched: who is meant is not clear."  # no claim that the question named him
     # the picker on the same person: "he" is him, and the status says what came from the earlier turn
     _, searched, exchanges, _ = _last(fake_chat.respond(nato, history, "Dannenberg", exchanges))
     answer = exchanges[-1]["answer"]

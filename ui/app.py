@@ -500,8 +500,9 @@ class Chat:
         took = f"in {(time.perf_counter() - started) * 1000:,.0f} ms"
         carried = carried_line(query, pipe.read(message, doc_id=doc_id), picked=chosen is not None)
         asked_back = query.unclear and not answer.hits  # who is meant is unclear: nothing was searched
-        looked = "Nothing searched." if asked_back else searched_line(pipe, answer, doc_id=doc_id)
-        searched = " ".join(x for x in (note, carried, looked, took) if x)
+        looked = searched_line(pipe, answer, doc_id=doc_id)
+        looked = "Nothing searched: who is meant is not clear." if asked_back else looked
+        searched = " ".join(x for x in (note, carried, looked, "" if asked_back else took) if x)
         content = render_answer(pipe, answer, len(exchanges), searched=searched)
         # newlines as character references: a blank line would end the HTML block in Markdown
         copy_text = html.escape(plain_answer(answer), quote=True).replace("\n", "&#10;")
@@ -806,7 +807,7 @@ def build_app(chat: Chat) -> gr.Blocks:
                         type="filepath",
                         elem_id="upload",
                     )
-                    upload_status = gr.Markdown("", elem_id="upload-status")
+                    upload_status = gr.Markdown("", elem_id="upload-status", min_height=56)  # room for progress
 
         ask_inputs = [box, chatbot, speaker, exchanges, fluent, document]
         ask_outputs = [chatbot, status, exchanges, box]
@@ -823,11 +824,24 @@ def build_app(chat: Chat) -> gr.Blocks:
             chat.remember, kept, remembered, api_name=False
         )
         document.input(chat.narrow_speakers, [document, speaker], [speaker], api_name=False)
-        upload.upload(chat.upload, [upload], [upload_status, *shown], api_name=False, show_progress="full")
+        # the progress (a recording's audio done, time left, x real time) in the status only, not over the pickers
+        upload.upload(
+            chat.upload,
+            [upload],
+            [upload_status, *shown],
+            api_name=False,
+            show_progress="full",
+            show_progress_on=[upload_status],
+        )
         remove.click(chat.ask_delete, [doomed], [delete_row, delete_ask], api_name=False)
         delete_no.click(lambda: gr.update(visible=False), None, [delete_row], api_name=False)
         delete_yes.click(lambda: gr.update(visible=False), None, [delete_row], api_name=False).then(
-            chat.delete, [doomed], [delete_status, *shown], api_name=False, show_progress="full"
+            chat.delete,
+            [doomed],
+            [delete_status, *shown],
+            api_name=False,
+            show_progress="full",
+            show_progress_on=[delete_status],
         )
         export.click(lambda ex: _export(ex), [exchanges], [download], api_name=False)
         fresh = ([], "", [], gr.update(visible=False), "", gr.update(value=None), "")

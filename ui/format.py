@@ -81,8 +81,11 @@ def render_answer(pipe: Pipeline, answer: Answer, turn: int, *, searched: str = 
     if not answer.answerable:
         which = bool(getattr(answer, "candidates", None)) or answer.reason.startswith("ambiguous")
         head = "Which one?" if which else "Not in the transcripts." if not answer.citations else "Not as asked."
+        if answer.text.startswith("Who do you mean"):  # a question back: nothing was looked for, nothing is missing
+            head = ""
         linked = link_markers(answer.text, turn, numbers)
-        refusal = f'<div class="refusal"><b>{head}</b> {linked}{candidate_buttons(answer)}</div>'
+        bold = f"<b>{head}</b> " if head else ""
+        refusal = f'<div class="refusal">{bold}{linked}{candidate_buttons(answer)}</div>'
         cards = "".join(source_card(pipe, c, turn) for c in answer.citations)  # a wrong premise: who did say it
         return f'{status}{refusal}<div class="sources">{cards}</div>' if cards else f"{status}{refusal}"
     grouped = quote_list(answer)
