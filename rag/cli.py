@@ -659,7 +659,8 @@ class _Progress:
             text = f"transcribing: {self.pace(done, total)}"
             if self.tty:
                 self._line(text)
-            else:
+            elif done >= total or now - self.last >= 10:  # a log file gets a line every 10 s, not every second
+                self.last = now
                 print(f"rag: {text}", file=sys.stderr, flush=True)
             return
         if stage != self.stage:  # each stage ("embed", "sentences") has its own rate

@@ -102,8 +102,18 @@ def is_multilingual(model: Any) -> bool:
     return bool(model.model.is_multilingual)
 
 
-def transcribe_piece(model: Any, samples: np.ndarray, offset: float, *, language: str | None = None) -> Piece:
+def transcribe_piece(
+    model: Any,
+    samples: np.ndarray,
+    offset: float,
+    *,
+    language: str | None = None,
+    heard: Callable[[float], None] | None = None,
+) -> Piece:
     """Words of (n,) 16 kHz samples, their times shifted by `offset` seconds.
+
+    `heard(seconds)` is called as each segment is decoded, with the audio time it reached (for
+    progress inside a long piece).
 
     Silence is skipped by faster-whisper's own VAD (Silero, bundled). Greedy decoding conditioned on
     the previous text: on the synthetic meetings WER 4.9 / 6.6 / 5.4 % in 4.7 / 5.8 / 1.8 s, where
@@ -123,6 +133,8 @@ def transcribe_piece(model: Any, samples: np.ndarray, offset: float, *, language
     words: list[Word] = []
     logprobs: list[float] = []
     for seg in segments:
+        if heard is not None:
+            heard(offset + float(seg.end))
         logprobs.append(float(seg.avg_logprob))
         first = True
         for w in seg.words or ():
@@ -152,7 +164,8 @@ def check_english(words: list[Word], source: str, model_name: str) -> None:
 class Clock:
     """Progress of a long transcription: audio done of its length, elapsed, time left, x real time.
 
-    Logs one line per piece (INFO on `rag.transcribe`) and calls `progress("transcribe", done, total)`.
+    As segments are decoded (at most once a second) and after each piece, logs a line (INFO on
+    `rag.transcribe`) and calls `progress("transcribe", done, total)`.
     """
 
     def __init__(self, source: str, total: float, progress: Progress | None = None) -> None:
@@ -160,13 +173,19 @@ class Clock:
         self.total = total
         self.progress = progress
         self.started = time.perf_counter()
+        self.reported = self.started
         self.done = 0.0
         if progress is not None:
             progress("transcribe", 0, int(total))
 
-    def advance(self, done: float) -> None:
+    def advance(self, done: float, *, force: bool = False) -> None:
+        """`done` seconds of audio are transcribed; reported at most once a second unless `force`."""
         self.done = done
-        elapsed = time.perf_counter() - self.started
+        now = time.perf_counter()
+        if not force and now - self.reported < 1.0:
+            return
+        self.reported = now
+        elapsed = now - self.started
         speed = done / elapsed if elapsed > 0 else 0.0
         left = (self.total - done) / speed if speed > 0 and self.total > done else 0.0
         log.info("%s", self.line(elapsed, speed, left))
