@@ -820,3 +820,25 @@ def test_after_a_delete_a_full_name_never_falls_back_to_a_namesakes_first_name(t
         assert answer["answer"].startswith("Priya Nair does not speak in the transcripts")
     _, _, exchanges, _ = _last(chat.respond("What did Priya say?", [], ANYONE, []))  # her first name alone: her
     assert {c["speaker"] for c in exchanges[-1]["answer"]["citations"]} == {"Priya Raman"}
+
+
+def test_the_server_takes_files_up_to_the_largest_per_type_limit(fake_chat: Chat) -> None:
+    """Gradio has one limit: the recording one; the transcript limit is the chat's own check."""
+    import httpx
+
+    from tests.conftest import free_port
+    from ui.app import launch
+    from ui.guard import UploadLimits
+
+    fake_chat.limits = UploadLimits(transcript=1_000, recording=8_000)
+    port = free_port()
+    app = launch(fake_chat, host="127.0.0.1", port=port, quiet=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            client.get("/")  # the page's session cookie
+            fits = client.post("/gradio_api/upload", files={"files": ("call.wav", b"RIFF" + bytes(5_000))})
+            assert fits.status_code == 200, fits.text  # over the transcript limit, under the recording one
+            over = client.post("/gradio_api/upload", files={"files": ("call.wav", b"RIFF" + bytes(9_000))})
+            assert over.status_code == 413, over.text
+    finally:
+        app.close()
