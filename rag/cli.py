@@ -650,6 +650,9 @@ class _Progress:
         self.last = 0.0
         self.shown = False
         self.stage = ""
+        from rag.transcribe import Pace
+
+        self.pace = Pace()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         now = time.perf_counter()
@@ -657,20 +660,12 @@ class _Progress:
             self._line("exporting the encoder to ONNX (once per index)")
             return
         if stage == "transcribe":  # seconds of audio: shown on every call (once per piece), tty or not
-            from rag.types import clock
-
-            if stage != self.stage:
-                self.stage, self.started = stage, now
-            spent = now - self.started
-            speed = done / spent if spent > 0 else 0.0
-            left = (total - done) / speed if speed > 0 else 0.0
-            text = (
-                f"transcribing: {clock(done)} of {clock(total)} audio, {spent:.0f} s elapsed, "
-                f"about {left:.0f} s left, {speed:.1f}x real time"
-            )
+            self.stage = stage
+            text = f"transcribing: {self.pace(done, total)}"
             if self.tty:
                 self._line(text)
-            else:
+            elif done >= total or now - self.last >= 10:  # a log file gets a line every 10 s, not every second
+                self.last = now
                 print(f"rag: {text}", file=sys.stderr, flush=True)
             return
         if stage != self.stage:  # each stage ("embed", "sentences") has its own rate

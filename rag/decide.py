@@ -60,10 +60,19 @@ class Decider:
             premise: check that the person named spoke about the topic (off when the caller
                 chose the speaker: they asked for that person's words whatever they are).
         """
-        if scope.unclear:
+        if scope.unclear and query.clash:
+            earlier, chosen = ", ".join(query.speakers or ()), ", ".join(query.clash)
             text = (
-                f"Who do you mean by {scope.unclear!r}? The question names nobody and there is no earlier "
-                "question to take it from; ask again with the person's name."
+                f"Who do you mean by {scope.unclear!r}? The earlier question was about {earlier}, but the speaker "
+                f"chosen is {chosen}; ask again with the name, or choose {earlier} (or Anyone) as the speaker."
+            )
+            reason = f"{scope.unclear!r} may be {earlier} (the earlier question) or {chosen} (the speaker chosen)"
+            return refuse(replace(query, speakers=None), (), reason, text=text)
+        if scope.unclear:
+            earlier = "nor does the earlier one" if query.followup else "there is no earlier question to take it from"
+            text = (
+                f"Who do you mean by {scope.unclear!r}? The question names nobody and {earlier}; "
+                "ask again with the person's name."
             )
             return refuse(query, (), f"nobody for {scope.unclear!r} to stand for", text=text)
         if scope.unknown is not None:

@@ -70,6 +70,7 @@ class Question:
     gold_turns: tuple[int, ...] = ()  # score retrieval by turn instead of by chunk
     gold_doc: str | None = None  # the document the gold turns are in, when the question names none
     speaker_labels: tuple[str, ...] = ()  # every label the speaker has (one person, many documents)
+    picker: str | None = None  # the speaker chosen as a filter (the chat's picker, `rag ask --speaker`)
 
 
 @dataclass
@@ -135,6 +136,7 @@ def _question(row: dict[str, Any]) -> Question:
         gold_turns=tuple(int(t) for t in row.get("gold_turns", [])),
         gold_doc=row.get("gold_doc") or row.get("doc_id"),
         speaker_labels=tuple(str(s) for s in row.get("speaker_labels") or ()),
+        picker=row.get("picker") or None,
     )
 
 
@@ -262,9 +264,9 @@ def _turn_tokens(pipe: Pipeline, ranked: Mapping[str, Sequence[str]]) -> dict[st
 
 def _evaluate_one(pipe: Pipeline, q: Question, chunks: dict[str, Chunk], k: int) -> dict[str, Any]:
     t0 = time.perf_counter()
-    answer = pipe.ask(q.question, history=q.history, doc_id=q.doc_id, k=k)
+    answer = pipe.ask(q.question, history=q.history, doc_id=q.doc_id, k=k, speaker=q.picker)
     t1 = time.perf_counter()
-    hits = pipe.search(q.question, history=q.history, doc_id=q.doc_id, k=max(KS))
+    hits = pipe.search(q.question, history=q.history, doc_id=q.doc_id, k=max(KS), speaker=q.picker)
     t2 = time.perf_counter()
     valid = [is_valid_citation(c, pipe.documents) for c in answer.citations]
     wrong = [c for c in answer.citations if is_misattributed(c, pipe.index.transcripts[c.doc_id].turns)]
@@ -286,12 +288,13 @@ def _evaluate_one(pipe: Pipeline, q: Question, chunks: dict[str, Chunk], k: int)
         facts_ok = answer.answerable and has_facts(answer.text, q.facts)
         if not facts_ok and answer.answerable:
             failed.append("missing fact")
-    detected = pipe.read(q.question, history=q.history).speakers
+    detected = pipe.read(q.question, history=q.history, speaker=q.picker).speakers
     return {
         "id": q.id,
         "kind": q.kind or ("speaker" if detected else "other"),
         "question": q.question,
         "history": list(q.history),
+        "picker": q.picker,
         "expected_answerable": q.answerable,
         "expected_speaker": q.speaker,
         "answerable": answer.answerable,

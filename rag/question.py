@@ -25,7 +25,7 @@ _SPEECH = (
     r"claim|claimed|suggest|suggested|tell|told|feel|felt|talk|talked|speak|spoke|comment|"
     r"commented|mention|mentioned|predict|warn|warned|describe|explain|recommend|recommended|"
     r"propose|proposed|want|wanted|learn|learned|discuss|discussed|state|stated|note|noted|"
-    r"view|views|opinion|position|take|make of"
+    r"decide|decided|view|views|opinion|position|take|make of"
 )
 
 
@@ -57,10 +57,24 @@ _FRAME = re.compile(
 _PRONOUN = re.compile(r"\b(?:he|she|him|his|her|hers|they|them|their)\b", re.I)
 
 
+# "did he", "does she", "would they": the pronoun where the speaker goes, kept apart from the topic
+_SUBJECT = re.compile(
+    r"\b(?P<aux>did|does|do|has|have|had|would|will|was|is|were|are|can|could)\s+(?:he|she|they)\b", re.I
+)
+
+
 _ANAPHORA = re.compile(r"\b(?:that|this|it|those|these|there|then|else|more|also|why|such)\b", re.I)
 
 
 _ELSE = re.compile(r"\b(?:else|other|more|another|besides|apart from)\b", re.I)
+
+
+# "Anything else from her?", "More from him", "Something else by them": a person's other words, no topic
+_MORE_FROM = re.compile(
+    r"^(?:(?:is|was) there\s+)?(?:anything|something|any|some|what)?\s*(?:else|more|other)?\s*"
+    r"(?:things?|words?)?\s*(?:from|by)\s+(?P<who>him|her|them)$",
+    re.I,
+)
 
 
 MAX_HISTORY = 5  # earlier questions a follow-up can reach back through
@@ -87,6 +101,8 @@ class Query:
     when: tuple[str, ...] = ()  # dates the question names ("at the 14 May 2024 meeting"), ISO
     carried: bool = False  # "And McLaughlin?": another person, the earlier question's topic
     unclear: str = ""  # "What did he say?" with nobody earlier to be "he": the pronoun
+    pronoun: str = ""  # the pronoun that took `speakers` from the earlier question ("he")
+    clash: tuple[str, ...] = ()  # the speaker filter's people, when the pronoun's person is someone else
 
 
 def read_question(question: str, roster: Roster, *, history: Sequence[str] = ()) -> Query:
@@ -107,6 +123,12 @@ def read_question(question: str, roster: Roster, *, history: Sequence[str] = ())
         if named and not _is_pronoun(named):
             unknown = named
     topic = _topic(question, mention, roster)
+    if mention is None:  # "What did he say about NATO?": "NATO", not "he say about NATO"
+        bare = _topic(_SUBJECT.sub(r"\g<aux>", question, count=1), None)
+        topic = bare if _content(bare) else topic
+    more_from = _MORE_FROM.match(topic) if mention is None else None
+    if more_from:  # "Anything else from her?": no topic, the person's other words
+        topic = ""
     speakers = mention.names if mention else None
     people = mention.people if mention and mention.people else None
     prior = _previous(history, roster)
@@ -117,16 +139,39 @@ def read_question(question: str, roster: Roster, *, history: Sequence[str] = ())
                 asked, prior.topic, speakers, mention, None, True, False, prior.context, "", people, when, True
             )
     if mention is None and unknown is None and (prior is None or prior.speakers is None):
-        pronoun = _pronoun_asked_about(question)
-        if pronoun:  # nobody earlier to be "he": ask who, never pick someone
-            return Query(asked, topic, None, None, None, when=when, unclear=pronoun)
+        pronoun = _pronoun_asked_about(question) or (more_from.group("who").lower() if more_from else "")
+        if pronoun:  # nobody earlier to be "he": ask who, never pick someone (a speaker filter may say who)
+            if prior is None:
+                return Query(asked, topic, None, None, None, when=when, unclear=pronoun)
+            wants_other = bool(_ELSE.search(question))
+            return Query(
+                asked, topic, None, None, None, True, wants_other, previous=prior.question, when=when, unclear=pronoun
+            )
     if prior is not None and unknown is None and _is_followup(question, topic, mention):
+        pronoun = ""
         if speakers is None and prior.speakers is not None:
             speakers, mention, people = prior.speakers, prior.mention, prior.people
+            found = _PRONOUN.search(question)
+            pronoun = found.group(0).lower() if found else ""
         wants_other = bool(_ELSE.search(question))
-        context = "" if wants_other else " ".join(x for x in (prior.context, prior.topic) if x)
+        # the earlier topic carries unless this question brings its own ("What did he say about NATO?")
+        own_topic = bool(_content(topic)) and not _ANAPHORA.search(question)
+        context = "" if wants_other or own_topic else " ".join(x for x in (prior.context, prior.topic) if x)
         when = when or prior.when
-        return Query(asked, topic, speakers, mention, None, True, wants_other, context, prior.question, people, when)
+        return Query(
+            asked,
+            topic,
+            speakers,
+            mention,
+            None,
+            True,
+            wants_other,
+            context,
+            prior.question,
+            people,
+            when,
+            pronoun=pronoun,
+        )
     return Query(asked, topic, speakers, mention, unknown, people=people, when=when)
 
 

@@ -214,7 +214,10 @@ def _hear(
         if audio.is_silent(samples):
             words: tuple[transcribe.Word, ...] = ()
         else:
-            words = transcribe.transcribe_piece(model, samples, offset).words
+            # progress as each segment is decoded, never backwards (a piece re-reads the last one's tail)
+            words = transcribe.transcribe_piece(
+                model, samples, offset, heard=lambda t: clock.advance(max(clock.done, base + t))
+            ).words
         if upcoming is not None:
             cut = end - 2.0
             words = tuple(w for w in words if w.end <= cut)
@@ -239,7 +242,7 @@ def _hear(
             heard.fine_vectors.append(diarize.embed(samples, offset, fine))
             heard.fine += fine
         heard.words += words
-        clock.advance(base + done)
+        clock.advance(max(clock.done, base + done), force=True)
     return heard
 
 

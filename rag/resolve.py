@@ -90,8 +90,15 @@ class Directory:
 
 
 def with_speaker(query: Query, mention: Mention) -> Query:
-    """`query` about the person a speaker filter names, whatever the question's words named."""
-    query = replace(query, speakers=mention.names, people=mention.people, unknown=None)
+    """`query` about the person a speaker filter names, whatever the question's words named.
+
+    A pronoun is read against the filter: with no earlier person it is the filter's ("What did he
+    say?" with the speaker chosen); standing for an earlier person who is not the filter's, it is
+    unclear and gets a question back (`clash`), never silently either one.
+    """
+    if query.pronoun and set(query.speakers or ()) != set(mention.names):
+        return replace(query, unclear=query.pronoun, clash=mention.names)
+    query = replace(query, speakers=mention.names, people=mention.people, unknown=None, unclear="")
     if query.mention is not None and query.mention.how in ("ambiguous", "several"):
         query = replace(query, mention=mention)
     return query

@@ -38,6 +38,11 @@ class Mention:
     people: tuple[Person, ...] = ()
 
 
+# the word right after a name in a question, when it is capitalised like a surname
+_NEXT_NAME = re.compile(r"\s+([A-Z][a-z]+(?:[-'’][A-Z]?[a-z]+)?)\b")
+_NOT_NAMES = {"say", "said", "says", "think", "thought", "tell", "told", "mean", "write", "wrote", "and", "or", "about"}
+
+
 class Roster:
     """People with their name patterns compiled once; `match(question)` says who is asked about.
 
@@ -137,9 +142,24 @@ class Roster:
             alias, written = m.group(1), question[m.start(1) : m.end(1)]
             if len(alias) <= 2 and not (written.isupper() or (written[0].isupper() and m.start() > 0)):
                 continue  # "a" is not the speaker A; "Al" in "What did Al say" is the speaker Al
+            if self._is_someone_else(alias, question[m.end() :]):
+                continue  # "Priya Nair" is not Priya Raman, whose first name it shares
             said = question[m.start() : m.end()]
             found.append(self._mention(self._aliases[alias], said, "exact", m.start(), m.end()))
         return found
+
+    def _is_someone_else(self, alias: str, after: str) -> bool:
+        """A one-word alias that is part of a longer name, followed by a name word not in it.
+
+        Example: alias "Priya" of Priya Raman, after " Nair say?" -> True; after " say?" -> False.
+        """
+        people = [self.people[i] for i in self._aliases[alias.lower()]]
+        if " " in alias.strip() or not all(len(p.name.split()) > 1 for p in people):
+            return False
+        nxt = _NEXT_NAME.match(after)
+        if nxt is None or nxt.group(1).lower() in _NOT_NAMES:
+            return False
+        return all(fold_name(nxt.group(1)) not in {fold_name(w) for w in p.name.split()} for p in people)
 
     def _role(self, question: str) -> list[Mention]:
         matched = _match_role(question, self.people)

@@ -564,3 +564,64 @@ def test_one_login_never_sees_anothers_conversations(real_index: Path, browser: 
             context.close()
     finally:
         app.close()
+
+
+def test_pronoun_clash_asks_back_and_a_recording_upload_shows_its_pace(
+    real_index: Path, browser: Any, tmp_path: Path
+) -> None:
+    """Issue 28 item 2 (picker on one speaker, "he" for the other: a question back) and issue 29
+    (a recording uploaded in the page: audio length, elapsed, time left, x real time; added once)."""
+    from tests import synth
+    from tests.test_recordings import TWO
+    from ui.app import Chat, launch
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds)
+    index = tmp_path / "index"
+    shutil.copytree(real_index, index)
+    chat = Chat(Pipeline.load(index), index=index, sources=[seeds], uploads=tmp_path / "uploads")
+    port = free_port()
+    app = launch(chat, host="127.0.0.1", port=port, quiet=True)
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#question textarea", state="visible")
+        _ask(page, "What did Dannenberg say about Helsinki?")
+        _choose(page, "#speaker", "McLaughlin")
+        text, _ = _ask(page, "What did he say about NATO?")
+        assert "Who do you mean by 'he'? The earlier question was about Dannenberg" in text
+        assert "the speaker chosen is McLaughlin" in text and "Nothing searched: who is meant is not clear." in text
+        assert "The question names" not in text and "McLaughlin said" not in text
+        assert "Not in the transcripts" not in text  # a question back, not a claim that nothing is there
+        _shot(page, "18-pronoun-clash-asks-back")
+        _choose(page, "#speaker", "Dannenberg")
+        text, _ = _ask(page, "What else did he say?")
+        assert "From the earlier question: not what the last answer quoted." in text and "Dannenberg said" in text
+        _shot(page, "19-what-else-status-line")
+
+        if not synth.has_espeak():
+            pytest.skip("the recording half needs Debian's espeak-ng (make test installs it)")
+        pytest.importorskip("faster_whisper", reason='needs the audio extra: pip install -e ".[audio]"')
+        samples, _ = synth.meeting(TWO)
+        wav = synth.write_wav(tmp_path / "parks.wav", samples)
+        page.click("#add button")
+        page.set_input_files("#upload input[type=file]", [str(wav)])
+        page.wait_for_function(
+            "() => /transcribing: 00:00:00 of 00:00:\\d\\d audio, \\d+ s elapsed/.test(document.body.innerText)",
+            timeout=120_000,
+            polling=100,
+        )
+        page.locator("#add").scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "20-recording-upload-progress.png"))  # the viewport, as it is seen
+        page.wait_for_function(
+            "() => (document.querySelector('#upload-status')?.innerText || '').includes('Added parks.wav')",
+            timeout=300_000,
+        )
+        assert "2 documents" in page.inner_text("#corpus")
+        _shot(page, "21-recording-added")
+        text, _ = _ask(page, "What did Speaker 2 say about the swings?")
+        assert "Speaker 2 said" in text
+    finally:
+        page.close()
+        app.close()

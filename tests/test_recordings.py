@@ -118,6 +118,26 @@ def test_rename_and_merge_edit_the_kept_transcript(tmp_path: Path) -> None:
         rename(folder, "n", "Dana", "D")
 
 
+def test_pace_line_gives_audio_length_elapsed_time_left_and_speed() -> None:
+    from rag.transcribe import Pace, pace_line
+
+    assert pace_line(150, 600, 30) == "00:02:30 of 00:10:00 audio, 30 s elapsed, about 1 m 30 s left, 5.0x real time"
+    assert pace_line(0, 600, 0) == "00:00:00 of 00:10:00 audio, 0 s elapsed, time left not known yet, 0.0x real time"
+    pace = Pace()
+    assert pace(0, 60).startswith("00:00:00 of 00:01:00 audio, 0 s elapsed")
+    assert pace(0, 90).startswith("00:00:00 of 00:01:30 audio")  # done 0: the next recording's clock
+
+
+def test_the_clock_reports_at_most_once_a_second_unless_forced() -> None:
+    from rag.transcribe import Clock
+
+    calls: list[tuple[str, int, int]] = []
+    clock = Clock("m.wav", 60.0, lambda stage, done, total: calls.append((stage, done, total)))
+    clock.advance(5.0)  # within the first second: kept, not reported
+    clock.advance(9.0, force=True)  # the end of a piece: reported
+    assert calls == [("transcribe", 0, 60), ("transcribe", 9, 60)] and clock.done == 9.0
+
+
 def test_channels_differ_tells_one_person_per_channel_from_plain_stereo() -> None:
     from rag.audio import channels_differ
 
@@ -387,6 +407,20 @@ def test_bad_and_foreign_recordings_fail_alone(meetings: dict, tmp_path: Path) -
 
     report = build_index([corpus], out, embedder=FakeEmbedder())
     assert report.added == ("good",)
+
+
+@audio
+def test_progress_comes_as_each_segment_is_decoded(meetings: dict) -> None:  # type: ignore[type-arg]
+    from rag import audio as rag_audio
+    from rag import transcribe
+
+    path, lines = meetings["three"]
+    model = transcribe.load_model(transcribe.model_path(transcribe.DEFAULT_MODEL))
+    (offset, samples), *_ = rag_audio.pieces(path)  # one piece: the whole meeting
+    heard: list[float] = []
+    transcribe.transcribe_piece(model, samples, offset, heard=heard.append)
+    assert len(heard) >= 3 and heard == sorted(heard)  # inside the piece, not only at its end
+    assert heard[-1] <= len(samples) / rag_audio.RATE + 0.5
 
 
 @audio

@@ -141,6 +141,42 @@ def test_a_follow_up_that_changes_only_the_person_carries_the_topic(fake_pipe: P
     assert "Helsinki" in answer.text or "Helsinki" in answer.reason or not answer.answerable
 
 
+def test_a_pronoun_is_read_against_the_speaker_filter(fake_pipe: Pipeline) -> None:
+    helsinki = ["What did Dannenberg say about Helsinki?"]
+    asked = fake_pipe.ask("What did he say about NATO?", history=helsinki, speaker="McLaughlin")
+    assert not asked.answerable and not asked.citations  # "he" is Dannenberg, the filter McLaughlin: ask
+    assert asked.text.startswith(
+        "Who do you mean by 'he'? The earlier question was about Dannenberg, but the speaker chosen is McLaughlin;"
+    )
+    same = fake_pipe.ask("What did he say about NATO?", history=helsinki, speaker="Dannenberg")
+    assert same.answerable and {c.speaker for c in same.citations} == {"Dannenberg"}
+    fresh = fake_pipe.ask("What did he say about NATO?", speaker="McLaughlin")  # nobody earlier: the filter's
+    assert fresh.answerable and {c.speaker for c in fresh.citations} == {"McLaughlin"}
+    named = fake_pipe.ask("What did McLaughlin say about NATO?", history=helsinki, speaker="McLaughlin")
+    assert named.answerable and {c.speaker for c in named.citations} == {"McLaughlin"}
+
+
+def test_anything_else_from_her_gives_her_other_words(formats_pipe: Pipeline) -> None:
+    from rag.answer import topic_terms
+
+    journey = ["What did Caroline say about the car journey?"]
+    first = formats_pipe.ask(journey[0])
+    assert first.answerable and {c.speaker for c in first.citations} == {"Caroline"}
+    for question, pronoun in (("Anything else from her?", "her"), ("What else did she say?", "she")):
+        q = formats_pipe.read(question, history=journey)
+        assert q.speakers == ("Caroline",) and q.wants_other and q.pronoun == pronoun
+        assert not topic_terms(q.topic)  # no topic: her other words, whatever they are about
+        more = formats_pipe.ask(question, history=journey)
+        assert more.answerable, more.reason
+        assert {c.speaker for c in more.citations} == {"Caroline"}
+        said = {(c.start, c.end) for c in first.citations}
+        assert not {(c.start, c.end) for c in more.citations} & said  # other words, not the same again
+    alone = formats_pipe.ask("Anything else from her?", history=["What about the car journey?"])
+    assert not alone.answerable and alone.text.startswith("Who do you mean by 'her'? The question names nobody")
+    picked = formats_pipe.ask("Anything else from her?", history=["What about the car journey?"], speaker="Caroline")
+    assert picked.answerable and {c.speaker for c in picked.citations} == {"Caroline"}
+
+
 def test_a_pronoun_with_nobody_before_it_asks_who(fake_pipe: Pipeline) -> None:
     answer = fake_pipe.ask("What did he say about Putin?")
     assert not answer.answerable and not answer.citations

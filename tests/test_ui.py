@@ -118,7 +118,7 @@ def test_upload_adds_a_document_without_restart(fake_chat: Chat, tmp_path: Path)
         ("empty.txt", b"  \n", "the file is empty"),
         ("essay.txt", b"Just an essay. Nobody speaks here.", "no speaker labels found"),
         ("notes.pdf", b"%PDF-1.4", "unsupported file type '.pdf'"),
-        ("big.txt", b"Ann: " + b"word " * 1_100_000, "over the 5 MB upload limit"),
+        ("big.txt", b"Ann: " + b"word " * 1_100_000, "5.5 MB is over the 5 MB limit for a transcript (.txt); split it"),
         ("latin.txt", "Ann: café\nBob: oui".encode("latin-1"), "not valid UTF-8"),
         ("cipher-brief-trump-putin-call.txt", b"Ann: hi\nBob: yo", "already indexed"),
     ],
@@ -628,3 +628,217 @@ def test_a_speaker_whose_name_holds_markup_can_be_picked(tmp_path: Path) -> None
     for name in names:
         *_, (_, status, exchanges, _) = chat.respond("What about the budget?", [], name, [])
         assert exchanges and exchanges[-1]["answer"]["speaker"] == name, status
+
+
+# --- recordings through the chat's upload (issue 29) ---
+
+
+def test_upload_limits_are_per_type_and_say_which(fake_chat: Chat, tmp_path: Path) -> None:
+    from ui.guard import UploadLimits
+
+    assert UploadLimits().transcript == 5_000_000 and UploadLimits().recording == 500_000_000
+    fake_chat.limits = UploadLimits(transcript=1_000, recording=20_000)
+    (tmp_path / "in").mkdir()
+    notes = tmp_path / "in" / "notes.txt"
+    notes.write_text("Ann: " + "word " * 400)  # 2 kB: over the transcript limit
+    said, *_ = fake_chat.upload(str(notes), progress=None)
+    expected = "2.0 kB is over the 1 kB limit for a transcript (.txt); split it into several files."
+    assert said == f"**notes.txt: not added.** {expected}"
+    call = tmp_path / "in" / "call.wav"
+    call.write_bytes(b"RIFF" + bytes(30_000))  # 30 kB: over the recording limit, refused before decoding
+    said, *_ = fake_chat.upload(str(call), progress=None)
+    assert said.startswith("**call.wav: not added.** 30.0 kB is over the 20 kB limit for a recording (.wav); ")
+    assert "--max-recording-mb 1" in said and "\n" not in said
+    assert not (fake_chat.uploads / "call.wav").exists() and len(fake_chat.pipe.documents) == 1
+
+
+def test_the_port_is_checked_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from ui.app import main
+
+    for port in ("70000", "0", "-1"):
+        assert main(["--port", port, "--no-build"]) == 2
+        err = capsys.readouterr().err
+        assert err == f"rag: error: --port {port} is not a TCP port; use 1-65535 (default 7860)\n"
+    assert main(["--max-recording-mb", "0"]) == 2
+    assert capsys.readouterr().err == "rag: error: --max-recording-mb 0.0 must be more than 0 (megabytes)\n"
+
+
+class _Bar:
+    """What Gradio's progress bar is told: (fraction, description) per call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, str]] = []
+
+    def __call__(self, fraction: float, desc: str = "") -> None:
+        self.calls.append((fraction, desc))
+
+
+@pytest.mark.slow
+def test_an_uploaded_recording_is_transcribed_once_with_audio_progress(
+    fake_chat: Chat, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    import rag.recordings
+    from tests import synth
+    from tests.test_recordings import TWO
+    from ui.guard import UploadLimits
+
+    if not synth.has_espeak():
+        pytest.skip("needs Debian's espeak-ng (make test installs it)")
+    pytest.importorskip("faster_whisper", reason='needs the audio extra: pip install -e ".[audio]"')
+    samples, _ = synth.meeting(TWO[:3])
+    src = synth.write_wav(tmp_path / "parks.wav", samples)
+    fake_chat.limits = UploadLimits(transcript=1_000)  # a recording is not held to a transcript's limit
+    assert src.stat().st_size > 100_000
+    transcribed: list[str] = []
+    real = rag.recordings.transcribe_recording
+
+    def counted(path: Path, **kwargs: Any) -> Any:  # counts, then transcribes as before
+        transcribed.append(path.name)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(rag.recordings, "transcribe_recording", counted)
+    bar = _Bar()
+    said, corpus, *_ = fake_chat.upload(str(src), progress=bar)
+    assert said.startswith("**Added parks.wav**: ") and "Speaker 1, Speaker 2" in said, said
+    assert transcribed == ["parks.wav"]  # once, not again by the build
+    assert (fake_chat.index / "recordings" / "parks.json").is_file()
+    shown = [desc for _, desc in bar.calls if desc.startswith("transcribing")]
+    pace = re.compile(
+        r"transcribing: 00:00:\d\d of 00:00:\d\d audio, \d+ s elapsed, about \d+ s left, \d+\.\dx real time"
+    )
+    assert shown and pace.fullmatch(shown[-1]), shown
+    doc = fake_chat.pipe.documents["parks"]
+    assert doc.format == "recording" and doc.cues and doc.cues[0].time_start is not None
+    again, *_ = fake_chat.upload(str(src), progress=None)  # the same recording again: its kept transcript
+    assert transcribed == ["parks.wav"] and "parks.wav" in again
+
+
+# --- follow-ups and the speaker picker (issue 28, item 2) ---
+
+
+def test_a_pronoun_for_another_speaker_than_the_pickers_gets_a_question_back(fake_chat: Chat) -> None:
+    history, searched, exchanges, _ = _last(fake_chat.respond(HELSINKI, [], ANYONE, []))
+    assert exchanges[-1]["answer"]["speaker"] == "Dannenberg"
+    nato = "What did he say about NATO?"
+    asked, searched, exchanges, _ = _last(fake_chat.respond(nato, history, "McLaughlin", exchanges))
+    answer = exchanges[-1]["answer"]
+    assert not answer["answerable"] and not answer["citations"]
+    assert answer["answer"].startswith(
+        "Who do you mean by 'he'? The earlier question was about Dannenberg, but the speaker chosen is McLaughlin;"
+    )
+    assert searched == "Nothing searched: who is meant is not clear."  # no claim that the question named him
+    # the picker on the same person: "he" is him, and the status says what came from the earlier turn
+    _, searched, exchanges, _ = _last(fake_chat.respond(nato, history, "Dannenberg", exchanges))
+    answer = exchanges[-1]["answer"]
+    assert answer["answerable"] and {c["speaker"] for c in answer["citations"]} == {"Dannenberg"}
+    assert "NATO" in answer["answer"] and not searched.startswith("From the earlier question")  # the topic is new
+
+
+def test_the_status_line_says_what_a_follow_up_carried(fake_chat: Chat) -> None:
+    history, _, exchanges, _ = _last(fake_chat.respond(HELSINKI, [], ANYONE, []))
+    first = {(c["start"], c["end"]) for c in exchanges[-1]["answer"]["citations"]}
+    more, searched, exchanges, _ = _last(fake_chat.respond("What else did he say?", history, ANYONE, exchanges))
+    assert searched.startswith("From the earlier question: Dannenberg; not what the last answer quoted. Searched")
+    answer = exchanges[-1]["answer"]
+    assert answer["answerable"] and {c["speaker"] for c in answer["citations"]} == {"Dannenberg"}
+    assert not {(c["start"], c["end"]) for c in answer["citations"]} & first
+    _, searched, exchanges, _ = _last(fake_chat.respond("And McLaughlin?", history, ANYONE, exchanges))
+    assert searched.startswith("From the earlier question: the topic “Helsinki”. Searched McLaughlin's answers")
+    _, searched, _, _ = _last(fake_chat.respond("Why was that a mistake?", history, ANYONE, exchanges))
+    assert searched.startswith("From the earlier question: Dannenberg; the topic “Helsinki”. Searched")
+
+
+# --- a deleted document answers nothing (issue 28, item 3) ---
+
+TRAM = "When will the tram extension open?"
+
+
+def _tram(chat: Chat, fluent: bool) -> dict[str, Any]:
+    _, _, exchanges, _ = _last(chat.respond(TRAM, [], ANYONE, [], fluent))
+    return dict(exchanges[-1]["answer"])
+
+
+@pytest.mark.slow
+def test_a_deleted_document_is_refused_in_every_answer_mode(real_index: Path, tmp_path: Path) -> None:
+    """Deleted in the chat, or removed from a shell (`rag remove`) while the chat runs: a question
+    only that document answers is refused, extractive and fluent alike (the real model, seed index)."""
+    from rag import build_index
+    from tests.test_verify import Streaming
+
+    index = tmp_path / "index"
+    shutil.copytree(real_index, index)
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds)
+    reply = "James Okafor said the tram extension will open in March, two months late [1]."
+    chat = Chat(
+        Pipeline.load(index), index=index, sources=[seeds], uploads=tmp_path / "uploads", generator=Streaming(reply)
+    )
+    src = tmp_path / "panel.txt"
+    shutil.copy(DATA / "panel.txt", src)
+    for removed_from_a_shell in (False, True):
+        assert chat.upload(str(src), progress=None)[0].startswith("**Added panel.txt**")
+        for fluent in (False, True):
+            answer = _tram(chat, fluent)
+            assert answer["answerable"] and {c["doc_id"] for c in answer["citations"]} == {"panel"}, answer
+        if removed_from_a_shell:
+            build_index([seeds, chat.uploads], index, prune=True, exclude=[str(chat.uploads / "panel.txt")])
+        else:
+            assert chat.delete("panel", progress=None)[0] == "**Deleted panel.**"
+        for fluent in (False, True):
+            answer = _tram(chat, fluent)
+            assert not answer["answerable"] and not answer["citations"], (removed_from_a_shell, fluent, answer)
+            assert "panel" not in answer["answer"] and "Okafor" not in answer["answer"]
+        (chat.uploads / "panel.txt").unlink(missing_ok=True)
+
+
+def test_after_a_delete_a_full_name_never_falls_back_to_a_namesakes_first_name(tmp_path: Path) -> None:
+    """panel.txt's Priya Nair is deleted; Priya Raman (another document) shares her first name only."""
+    from rag import build_index
+    from tests.conftest import FORMATS
+
+    fake = FakeEmbedder()
+    index = tmp_path / "index"
+    build_index([FORMATS], index, embedder=fake)
+    chat = Chat(
+        Pipeline.load(index, embedder=fake), index=index, sources=[FORMATS], uploads=tmp_path / "u", embedder=fake
+    )
+    assert "Priya Raman" in chat.speakers()
+    src = tmp_path / "panel.txt"
+    shutil.copy(DATA / "panel.txt", src)
+    chat.upload(str(src), progress=None)
+    question = "What did Priya Nair say about painted lanes?"
+    _, _, exchanges, _ = _last(chat.respond(question, [], ANYONE, []))
+    assert {c["speaker"] for c in exchanges[-1]["answer"]["citations"]} == {"Priya Nair"}
+    assert chat.delete("panel", progress=None)[0] == "**Deleted panel.**"
+    for asked in (question, "What did Priya Nair say?"):
+        _, _, exchanges, _ = _last(chat.respond(asked, [], ANYONE, []))
+        answer = exchanges[-1]["answer"]
+        assert not answer["answerable"] and not answer["citations"], answer
+        assert answer["answer"].startswith("Priya Nair does not speak in the transcripts")
+    _, _, exchanges, _ = _last(chat.respond("What did Priya say?", [], ANYONE, []))  # her first name alone: her
+    assert {c["speaker"] for c in exchanges[-1]["answer"]["citations"]} == {"Priya Raman"}
+
+
+def test_the_server_takes_files_up_to_the_largest_per_type_limit(fake_chat: Chat) -> None:
+    """Gradio has one limit: the recording one; the transcript limit is the chat's own check."""
+    import httpx
+
+    from tests.conftest import free_port
+    from ui.app import launch
+    from ui.guard import UploadLimits
+
+    fake_chat.limits = UploadLimits(transcript=1_000, recording=8_000)
+    port = free_port()
+    app = launch(fake_chat, host="127.0.0.1", port=port, quiet=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            client.get("/")  # the page's session cookie
+            fits = client.post("/gradio_api/upload", files={"files": ("call.wav", b"RIFF" + bytes(5_000))})
+            assert fits.status_code == 200, fits.text  # over the transcript limit, under the recording one
+            over = client.post("/gradio_api/upload", files={"files": ("call.wav", b"RIFF" + bytes(9_000))})
+            assert over.status_code == 413, over.text
+    finally:
+        app.close()

@@ -29,6 +29,7 @@ from rag import (
     TRANSCRIPT_SUFFIXES,
     Pipeline,
     RagError,
+    Recorder,
     Settings,
     SourceError,
     add_generator_options,
@@ -38,9 +39,13 @@ from rag import (
     load_documents,
     split_turns,
 )
+from rag.index import RECORDINGS
+from rag.recordings import is_recording, transcript_file, write_atomic
+from rag.transcribe import Pace
 from rag.views import documents_json, message_text
 from ui.conversations import Conversations, new_id
 from ui.format import (
+    carried_line,
     corpus_line,
     count,
     documents_rows,
@@ -55,6 +60,7 @@ from ui.guard import (
     SESSION_COOKIE,
     LoginThrottle,
     UploadLedger,
+    UploadLimits,
     only_own_uploads,
     refuse_other_origins,
     refuse_uploads,
@@ -72,7 +78,6 @@ EXAMPLES = [
     "What did Medvedev write?",
     "How long did the Trump-Putin call last?",
 ]
-MAX_UPLOAD_BYTES = 5_000_000
 MAX_LISTED = 50  # past conversations shown
 _BROWSER_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -278,6 +283,7 @@ class Chat:
         generator: Any = None,
         read_only: bool = False,
         conversations: Path | None = None,
+        limits: UploadLimits = UploadLimits(),  # noqa: B008 (frozen)
     ) -> None:
         self.generator = generator  # a language model for fluent answers, or None
         self._use(pipe)
@@ -286,6 +292,7 @@ class Chat:
         self.uploads = uploads
         self.embedder = embedder  # None: the packaged model; tests pass a fake
         self.read_only = read_only  # no uploads, no deletes (a chat others can reach)
+        self.limits = limits  # the largest upload, per type
         self._build_lock = threading.Lock()
         # past conversations live next to the uploads, one folder per login or browser
         self.conversations = Conversations(conversations or uploads.parent / "conversations")
@@ -299,6 +306,14 @@ class Chat:
         self.fluent = None if self.generator is None else copy.copy(pipe)
         if self.fluent is not None:
             self.fluent.generator = self.generator
+
+    def refreshed(self) -> Pipeline:
+        """The pipeline over the index on disk now, the fluent twin swapped with it: a document a
+        shell removed (`rag remove`) is gone from both, never quoted by the model's answers."""
+        newer = self.pipe.refreshed()
+        if newer is not self.pipe:
+            self._use(newer)
+        return self.pipe
 
     def speakers(self) -> list[str]:
         return [ANYONE, *(p.name for p in self.pipe.speakers())]
@@ -422,6 +437,7 @@ class Chat:
 
     def refresh(self) -> tuple[str, Any, Any, Any, Any, Any]:
         """What every page load and every change shows, read from the index now in use."""
+        self.refreshed()
         deletable = self.deletable()
         can_delete = not self.read_only and bool(deletable)
         return (
@@ -444,7 +460,7 @@ class Chat:
     ) -> Iterator[tuple[list[dict[str, Any]], str, list[dict[str, Any]], str]]:
         """Answer `message`, first showing what is searched, then the answer with its sources
         (a model's answer sentence by sentence, as each one is verified)."""
-        self.pipe = self.pipe.refreshed()  # a build from a shell (rag add, rag remove) swapped in a new generation
+        self.refreshed()  # a build from a shell (rag add, rag remove) may have swapped in a new generation
         pipe = self.fluent if fluent and self.fluent is not None else self.pipe
         message = (message or "").strip()
         if not message:
@@ -463,7 +479,7 @@ class Chat:
             if chosen is not None:
                 chosen, note = _picker_or_question(pipe, message, earlier, chosen, doc_id)
             query = pipe.read(message, history=earlier, speaker=chosen, doc_id=doc_id)
-            who = ", ".join(query.speakers) if query.speakers else None
+            who = ", ".join(query.speakers) if query.speakers and not query.unclear else None
             searching = f"Searching {who}'s answers…" if who else "Searching all transcripts…"
             yield (
                 [*history, {"role": "assistant", "content": f'<div class="status">{plain(searching)}</div>'}],
@@ -482,7 +498,11 @@ class Chat:
             return
         assert answer is not None
         took = f"in {(time.perf_counter() - started) * 1000:,.0f} ms"
-        searched = f"{note} {searched_line(pipe, answer, doc_id=doc_id)} {took}".strip()
+        carried = carried_line(query, pipe.read(message, doc_id=doc_id), picked=chosen is not None)
+        asked_back = query.unclear and not answer.hits  # who is meant is unclear: nothing was searched
+        looked = searched_line(pipe, answer, doc_id=doc_id)
+        looked = "Nothing searched: who is meant is not clear." if asked_back else looked
+        searched = " ".join(x for x in (note, carried, looked, "" if asked_back else took) if x)
         content = render_answer(pipe, answer, len(exchanges), searched=searched)
         # newlines as character references: a blank line would end the HTML block in Markdown
         copy_text = html.escape(plain_answer(answer), quote=True).replace("\n", "&#10;")
@@ -494,7 +514,7 @@ class Chat:
     def ask_api(self, question: str, speaker: str = "", history: list[str] | None = None) -> dict[str, Any]:
         """For programs: the same JSON as `rag ask --json`."""
         try:
-            self.pipe = self.pipe.refreshed()
+            self.refreshed()
             answer = self.pipe.ask(question, history=history or [], speaker=speaker or None)
         except RagError as err:
             return {"question": question, "error": str(err)}
@@ -575,26 +595,37 @@ class Chat:
         renamed = f" (saved as {plain(name)}: names starting with a dot are hidden files)" if name != src.name else ""
         if src.suffix.lower() not in TRANSCRIPT_SUFFIXES:
             raise SourceError(f"unsupported file type {src.suffix or '(none)'!r}; upload {TYPES}")
-        if src.stat().st_size > MAX_UPLOAD_BYTES:
-            raise SourceError(
-                f"{src.stat().st_size / 1e6:.1f} MB is over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB upload limit; split it"
-            )
+        too_big = self.limits.check(name, src.stat().st_size, is_recording=is_recording(src))
+        if too_big:
+            raise SourceError(too_big)
+        doc_id = Path(name).stem  # as the build names a file at the top of the uploads folder
+        existing = {d.doc_id: d.source for d in self.pipe.documents.values()}
+        target = self.uploads / name
+        # before any transcribing: a clash must not cost minutes, nor touch another recording's transcript
+        if doc_id in existing and Path(existing[doc_id]).resolve() != target.resolve():
+            raise SourceError(f"a document named {doc_id!r} is already indexed ({existing[doc_id]}); rename the file")
+        kept = self.index / RECORDINGS
         with tempfile.TemporaryDirectory() as tmp:
             staged = Path(tmp) / name
             shutil.copyfile(src, staged)
+            # a recording is transcribed once: here, into a staging folder (seeded with the transcript
+            # the index keeps for it, reused while the audio is the same), then kept for the build
+            heard = Path(tmp) / RECORDINGS
+            if transcript_file(kept, doc_id).is_file():
+                heard.mkdir()
+                shutil.copyfile(transcript_file(kept, doc_id), transcript_file(heard, doc_id))
+            recorder = Recorder(heard, model=self.pipe.settings.asr_model, progress=_reporter(progress))
             try:
-                doc = load_documents([staged])[0]  # checks empty, binary, encoding, JSON shape
+                doc = load_documents([staged], recorder=recorder)[0]  # checks empty, binary, encoding, JSON shape
             except SourceError as err:  # the person knows the file by its name, not our staging path
                 raise SourceError(str(err).replace(f"{staged}: ", "").replace(str(staged), name)) from err
             if not any(t.speaker for t in split_turns(doc)):
                 raise SourceError("no speaker labels found; start each turn with 'Name: ...'")
-            existing = {d.doc_id: d.source for d in self.pipe.documents.values()}
-            target = self.uploads / name
-            if doc.doc_id in existing and Path(existing[doc.doc_id]).resolve() != target.resolve():
-                raise SourceError(
-                    f"a document named {doc.doc_id!r} is already indexed ({existing[doc.doc_id]}); rename the file"
-                )
             with self._build_lock:
+                transcript = transcript_file(kept, doc_id)
+                was = transcript.read_text("utf-8") if transcript.is_file() else None
+                if transcript_file(heard, doc_id).is_file():  # the build reads it instead of transcribing
+                    write_atomic(transcript, transcript_file(heard, doc_id).read_text("utf-8"))
                 self.uploads.mkdir(parents=True, exist_ok=True)
                 previous = target.read_bytes() if target.exists() else None
                 shutil.copyfile(staged, target)
@@ -605,6 +636,8 @@ class Chat:
                         target.unlink(missing_ok=True)
                     else:
                         target.write_bytes(previous)
+                    if was is not None:  # the old recording's transcript, with any names given to it
+                        write_atomic(transcript, was)
                     raise
         chunks = sum(c.doc_id == doc.doc_id for c in self.pipe.chunks)
         speakers = sorted({t.speaker for t in split_turns(doc) if t.speaker})
@@ -626,11 +659,17 @@ def sentence(text: str) -> str:
 
 
 def _reporter(progress: Any) -> Any:
+    """Gradio's progress bar for a build: counts of documents and passages, and for a recording
+    its audio done, elapsed, time left and speed (as the CLI shows it)."""
     if progress is None:
         return None
+    pace = Pace()
 
     def report(stage: str, done: int, total: int) -> None:
-        progress(done / max(total, 1), desc=f"{stage} {done}/{total}")
+        if stage == "transcribe":
+            progress(done / max(total, 1), desc=f"transcribing: {pace(done, total)}")
+        else:
+            progress(done / max(total, 1), desc=f"{stage} {done}/{total}")
 
     return report
 
@@ -752,19 +791,23 @@ def build_app(chat: Chat) -> gr.Blocks:
                             delete_yes = gr.Button("Yes, delete it", variant="stop", size="sm", elem_id="delete-yes")
                             delete_no = gr.Button("Cancel", size="sm", elem_id="delete-no")
                     delete_status = gr.Markdown("", elem_id="delete-status")
-                with gr.Accordion("Add transcripts", open=False, elem_id="add", visible=not chat.read_only):
+                with gr.Accordion(
+                    "Add transcripts or recordings", open=False, elem_id="add", visible=not chat.read_only
+                ):
                     gr.Markdown(
-                        "'Name:' text (.txt, .md), captions (.vtt, .srt), Whisper or QMSum .json; several at once.",
+                        "'Name:' text (.txt, .md), captions (.vtt, .srt), Whisper or QMSum .json, up to "
+                        f"{chat.limits.transcript / 1e6:.0f} MB each; recordings (.wav, .mp3, .m4a, .mp4, …) up to "
+                        f"{chat.limits.recording / 1e6:.0f} MB, transcribed here; several at once.",
                         elem_id="upload-help",
                     )
                     upload = gr.File(
                         file_count="multiple",
-                        label="Transcripts to add",  # short: a long label runs under the box's buttons
+                        label="Files to add",  # short: a long label runs under the box's buttons
                         file_types=list(TRANSCRIPT_SUFFIXES),
                         type="filepath",
                         elem_id="upload",
                     )
-                    upload_status = gr.Markdown("", elem_id="upload-status")
+                    upload_status = gr.Markdown("", elem_id="upload-status", min_height=56)  # room for progress
 
         ask_inputs = [box, chatbot, speaker, exchanges, fluent, document]
         ask_outputs = [chatbot, status, exchanges, box]
@@ -781,11 +824,24 @@ def build_app(chat: Chat) -> gr.Blocks:
             chat.remember, kept, remembered, api_name=False
         )
         document.input(chat.narrow_speakers, [document, speaker], [speaker], api_name=False)
-        upload.upload(chat.upload, [upload], [upload_status, *shown], api_name=False, show_progress="full")
+        # the progress (a recording's audio done, time left, x real time) in the status only, not over the pickers
+        upload.upload(
+            chat.upload,
+            [upload],
+            [upload_status, *shown],
+            api_name=False,
+            show_progress="full",
+            show_progress_on=[upload_status],
+        )
         remove.click(chat.ask_delete, [doomed], [delete_row, delete_ask], api_name=False)
         delete_no.click(lambda: gr.update(visible=False), None, [delete_row], api_name=False)
         delete_yes.click(lambda: gr.update(visible=False), None, [delete_row], api_name=False).then(
-            chat.delete, [doomed], [delete_status, *shown], api_name=False, show_progress="full"
+            chat.delete,
+            [doomed],
+            [delete_status, *shown],
+            api_name=False,
+            show_progress="full",
+            show_progress_on=[delete_status],
         )
         export.click(lambda ex: _export(ex), [exchanges], [download], api_name=False)
         fresh = ([], "", [], gr.update(visible=False), "", gr.update(value=None), "")
@@ -904,7 +960,7 @@ def launch(
         css=CSS,
         head=HEAD,
         theme=theme,
-        max_file_size=0 if chat.read_only else MAX_UPLOAD_BYTES,
+        max_file_size=0 if chat.read_only else chat.limits.largest,
         show_error=False,  # only gr.Error texts reach the page: no path or traceback from Gradio
         auth=auth,
         auth_message="This chat asks for a user name and password.",
@@ -947,6 +1003,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--no-build", action="store_true", help="serve the index as it is")
     p.add_argument("--no-uploads", action="store_true", help="read-only: no uploads, no deletes")
+    p.add_argument(
+        "--max-recording-mb", type=float, default=500, help="largest recording an upload may be (default 500)"
+    )
+    p.add_argument("--max-transcript-mb", type=float, default=5, help="largest transcript an upload may be (default 5)")
     p.add_argument("--auth", metavar="USER:PASS", help="ask for this user name and password (see --auth-env)")
     p.add_argument("--auth-env", metavar="NAME", help="the same, read from this environment variable")
     p.add_argument(
@@ -954,6 +1014,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_generator_options(p)
     args = p.parse_args(argv)
+    bad = _bad_numbers(args)
+    if bad:
+        print(f"rag: error: {bad}", file=sys.stderr)
+        return 2
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG; filter at the handler
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s")
@@ -989,8 +1053,13 @@ def main(argv: list[str] | None = None) -> int:
         generator=generator,
         read_only=args.no_uploads,
         conversations=args.conversations,
+        limits=UploadLimits(transcript=int(args.max_transcript_mb * 1e6), recording=int(args.max_recording_mb * 1e6)),
     )
-    app = launch(chat, host=args.host, port=args.port, quiet=True, token=token, auth=auth)
+    try:
+        app = launch(chat, host=args.host, port=args.port, quiet=True, token=token, auth=auth)
+    except (RuntimeError, OSError) as err:
+        print(f"rag: error: {str(err).splitlines()[0] if str(err) else err!r}", file=sys.stderr)
+        return 1
     api = "off (pass --token-env with --auth)" if auth is not None and token is None else "/v1"
     print(
         f"rag chat ready in {time.perf_counter() - started:.1f} s: http://{args.host}:{args.port} (API {api})",
@@ -1002,6 +1071,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         app.close()
     return 0
+
+
+def _bad_numbers(args: argparse.Namespace) -> str:
+    """What is wrong with --port and the upload limits, in one line ("" when nothing)."""
+    if not 1 <= args.port <= 65535:
+        return f"--port {args.port} is not a TCP port; use 1-65535 (default 7860)"
+    for name in ("max_recording_mb", "max_transcript_mb"):
+        if not getattr(args, name) > 0:
+            return f"--{name.replace('_', '-')} {getattr(args, name)} must be more than 0 (megabytes)"
+    return ""
 
 
 def _auth(value: str | None) -> tuple[str, str] | None:
@@ -1026,11 +1105,11 @@ def _picker_or_question(
     Example: picker "Dannenberg", "What did McLaughlin say about NATO?" ->
         (None, "The question names McLaughlin, so the picker's Dannenberg was not used.")
     """
-    named = pipe.read(message, history=earlier, doc_id=doc_id).speakers
+    named = pipe.read(message, doc_id=doc_id).speakers  # the question's own words, not what it carries
     picked = pipe.resolve_speaker(chosen, doc_id=doc_id)
     if named and set(named) != set(picked):
         return None, f"The question names {', '.join(named)}, so the picker's {chosen} was not used."
-    return chosen, ""
+    return chosen, ""  # a pronoun for someone else than the picker's person gets a question back (rag)
 
 
 def _plain_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

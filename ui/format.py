@@ -10,9 +10,12 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag import Answer, Citation, Pipeline
+
+if TYPE_CHECKING:
+    from rag.question import Query
 from ui.player import player_html
 
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -78,8 +81,11 @@ def render_answer(pipe: Pipeline, answer: Answer, turn: int, *, searched: str = 
     if not answer.answerable:
         which = bool(getattr(answer, "candidates", None)) or answer.reason.startswith("ambiguous")
         head = "Which one?" if which else "Not in the transcripts." if not answer.citations else "Not as asked."
+        if answer.text.startswith("Who do you mean"):  # a question back: nothing was looked for, nothing is missing
+            head = ""
         linked = link_markers(answer.text, turn, numbers)
-        refusal = f'<div class="refusal"><b>{head}</b> {linked}{candidate_buttons(answer)}</div>'
+        bold = f"<b>{head}</b> " if head else ""
+        refusal = f'<div class="refusal">{bold}{linked}{candidate_buttons(answer)}</div>'
         cards = "".join(source_card(pipe, c, turn) for c in answer.citations)  # a wrong premise: who did say it
         return f'{status}{refusal}<div class="sources">{cards}</div>' if cards else f"{status}{refusal}"
     grouped = quote_list(answer)
@@ -201,6 +207,27 @@ def searched_line(pipe: Pipeline, answer: Answer, *, doc_id: str | None = None) 
     if doc_id:
         return f"Searched {doc_id} ({count(pipe.count(doc_id=doc_id), 'passage')})"
     return f"Searched all {count(pipe.count(), 'passage')} in {count(len(pipe.documents), 'document')}"
+
+
+def carried_line(query: Query, own: Query, *, picked: bool = False) -> str:
+    """What a follow-up took from the earlier question, as the status line says it ("" for none).
+
+    `own` is the question read alone (what its own words name); `picked`: the speaker picker chose
+    the person. Example: "What else did he say?" after "What did Dannenberg say about Helsinki?" ->
+        "From the earlier question: Dannenberg; not what the last answer quoted."
+    """
+    if not query.followup or query.unclear:
+        return ""
+    parts = []
+    if query.speakers and not own.speakers and not picked:
+        parts.append(", ".join(query.speakers))
+    if query.carried and query.topic:
+        parts.append(f"the topic “{query.topic}”")
+    elif query.context:
+        parts.append(f"the topic “{query.context}”")
+    if query.wants_other:
+        parts.append("not what the last answer quoted")
+    return f"From the earlier question: {'; '.join(parts)}." if parts else ""
 
 
 def count(n: int, noun: str) -> str:

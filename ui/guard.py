@@ -11,6 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -209,3 +210,39 @@ class UploadLedger:
         if not session:
             response.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(24), httponly=True, samesite="strict")
         return response
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """The largest file the chat takes, by type: transcripts are text and small, recordings are not.
+
+    Gradio gets the larger one (it has a single limit); `check` refuses by type with the fix.
+    """
+
+    transcript: int = 5_000_000
+    recording: int = 500_000_000
+
+    @property
+    def largest(self) -> int:
+        return max(self.transcript, self.recording)
+
+    def check(self, name: str, size: int, *, is_recording: bool) -> str | None:
+        """The one-line refusal of a file over its type's limit, or None when it fits.
+
+        Example: check("big.txt", 6_000_000, is_recording=False) ->
+            "6.0 MB is over the 5 MB limit for a transcript (.txt); split it into several files"
+        """
+        limit = self.recording if is_recording else self.transcript
+        if size <= limit:
+            return None
+        suffix = Path(name).suffix.lower()
+        if is_recording:
+            fix = f"start the chat with --max-recording-mb {math.ceil(size / 1e6)}, or add it with: rag add {name}"
+            return f"{_size(size)} is over the {_size(limit, 0)} limit for a recording ({suffix}); {fix}"
+        fix = "split it into several files"
+        return f"{_size(size)} is over the {_size(limit, 0)} limit for a transcript ({suffix}); {fix}"
+
+
+def _size(n: int, places: int = 1) -> str:
+    """Bytes as people say them: _size(5_500_000) -> "5.5 MB", _size(2_000, 0) -> "2 kB"."""
+    return f"{n / 1e6:.{places}f} MB" if n >= 1_000_000 else f"{n / 1e3:.{places}f} kB"
