@@ -108,10 +108,28 @@ def find_quoted(text: str, *, exclude: Iterable[str] = (), common: Collection[st
             full = strip_titles(m.group(group))
             if full and full.split()[-1].lower() not in skip and not _CONTRACTION.search(full):
                 found.append((m.start(group), full.split()[-1]))
+    if _is_lower_case(text):  # auto-captions: "professor lena marsh said"; the title is the evidence
+        for m in _LOWER_QUOTE.finditer(text):
+            surname = m.group("name").split()[-1].title()
+            if surname.lower() not in {e.lower() for e in exclude} and surname.lower() not in NOT_NAMES:
+                found.append((m.start("name"), surname))
     seen: dict[str, None] = {}
     for _, name in sorted(found):
         seen.setdefault(name, None)
     return tuple(seen)
+
+
+_LOWER_QUOTE = re.compile(
+    r"\b(?:professor|prof|dr|doctor|mr|mrs|ms|mayor|senator|sheriff|chief|officer|councillor|councilman|"
+    r"councilwoman|judge|governor|minister|president|commissioner|superintendent)\.?\s+"
+    rf"(?P<name>[a-z][a-z'’\-]+(?:\s+[a-z][a-z'’\-]+)?)\s+(?:{_VERBS})\b"
+)
+
+
+def _is_lower_case(text: str) -> bool:
+    """Text written without capitals (auto-captions), where a capital letter is no evidence of a name."""
+    letters = [c for c in text[:2000] if c.isalpha()]
+    return len(letters) >= 30 and sum(c.isupper() for c in letters) <= len(letters) // 100
 
 
 # "I've said", "We'll say": a pronoun's contraction, never a name (O'Brien, D'Souza go on in capitals).

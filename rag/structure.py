@@ -37,6 +37,7 @@ SHAPES = {
     "bracket": "names in square brackets",
     "period": "names in capitals before a full stop",
     "qa": "Q. and A. lines",
+    "change": "'>>' speaker changes without names",
 }
 _NAME = r"[^\W\d_][\w'’.\-]*(?:[ \t]+(?:[^\W\d_][\w'’.\-]*|\d+)){0,4}"
 _STAMP = r"[\[(]?(?P<G>" + TIME + r")[\])]?"
@@ -51,6 +52,7 @@ _BRACKET = re.compile(rf"\[(?P<name>{_NAME})\][ \t]+(?=\S)")
 _CAPS = r"[A-Z][A-Z'’\-]+"
 _PERIOD = re.compile(rf"(?P<name>(?:[A-Z][a-z]+\.?[ \t]+)?{_CAPS}(?:[ \t]+{_CAPS}){{0,2}})\.[ \t]+(?=\S)")
 _QA = re.compile(r"(?P<name>[QA])(?:[.:][ \t]*|\t[ \t]*| {2,})(?=\S)")
+_CHANGE = re.compile(r">>+[ \t]*")
 _BY = re.compile(r"BY[ \t]+(?P<name>[^\n:]{3,60}?):?[ \t]*$")
 _SWORN = re.compile(
     r"^[ \t]*(?P<name>[A-Z][A-Za-z.'’\- ]{2,60}?),[ \t]+(?:(?:having been|being|was)[ \t]+(?:first[ \t]+)?"
@@ -134,6 +136,11 @@ def infer(text: str) -> Structure:
             if q is not None and ln.start not in openings:
                 openings[ln.start] = Opening("qa", q)
                 counts["qa"] += 1
+    changes = [(ln, m) for ln in lines if ln.start not in openings and (m := _CHANGE.match(text, ln.start, ln.end))]
+    if len(changes) >= 3:  # captions: ">>" marks a new speaker, who is not named
+        for ln, m in changes:
+            openings[ln.start] = Opening("change", Label("", (), None, m.end(), ">>"))
+        counts["change"] += len(changes)
     free = [(i, ln) for i, ln in enumerate(lines) if ln.start not in openings and ln.start not in examiners]
     runner: tuple[int, str] = (0, "")
     for shape in ("own", "bracket", "dash", "period"):

@@ -227,9 +227,11 @@ def _indent(text: str, start: int) -> int:
     return len(text[line_start:start].expandtabs(8))
 
 
-def _speaker(opening: Opening, names: dict[str, str], examiner: str | None, witness: str | None) -> str:
+def _speaker(opening: Opening, names: dict[str, str], examiner: str | None, witness: str | None) -> str | None:
     """Who speaks in the turn a line opens: a Q. line's examiner, an A. line's witness, a label's name."""
     name = opening.label.name
+    if opening.shape == "change":
+        return None
     if opening.shape == "qa":
         if name == "Q":
             return examiner or "Q"
@@ -242,7 +244,8 @@ def _speaker(opening: Opening, names: dict[str, str], examiner: str | None, witn
 def _speaker_names(text: str, st: Structure) -> dict[str, str]:
     """Each label's speaker name: capitals spelled as the text spells them, and a surname-only label
     ("NWOSU") joined to the one full-name label of the document that ends in it ("CHIDI NWOSU")."""
-    labels = {o.label.name for o in st.openings.values() if o.shape != "qa"} | set(st.examiners.values())
+    labels = {o.label.name for o in st.openings.values() if o.shape not in ("qa", "change")}
+    labels |= set(st.examiners.values())
     if st.witness:
         labels.add(st.witness)
     names = _display_names(text, labels)
@@ -355,7 +358,8 @@ def _display_names(text: str, labels: set[str]) -> dict[str, str]:
                 written = spelled(w)
                 w = written.group(0) if written else w.title()
             elif w.isupper() and "-" in w and all(p.isalpha() for p in w.split("-")):  # "ADEYEMI-PRICE"
-                w = "-".join(m.group(0) if len(p) > 2 and (m := spelled(p)) else p.title() for p in w.split("-"))
+                parts = [(p, spelled(p) if len(p) > 2 else None) for p in w.split("-")]
+                w = "-".join(found.group(0) if found else p.title() for p, found in parts)
             out.append(w)
         names[label] = " ".join(out)
     return names

@@ -202,3 +202,17 @@ def test_names_in_questions_match_without_accents_hyphens_or_case() -> None:
         mention = roster.match(question)
         assert mention is not None and mention.names == (who,), question
     assert roster.match("What is a good hardboard?") is None  # "a" is not a speaker
+
+
+def test_captions_split_at_speaker_changes_and_titled_people_quoted_in_lower_case() -> None:
+    doc = _doc(
+        ">> good evening. the lake is low tonight and\nthe county may limit watering.\n"
+        ">> behind me is the boat ramp. professor lena marsh said\nthe snowpack melted early.\n"
+        ">> and what do anglers say?\n>> they have never seen it like this.\n"
+    )
+    seg = segment(doc)
+    assert [t.speaker for t in seg.turns] == [None] * 4  # changes are marked, nobody is named: no guess
+    assert doc.text[seg.turns[1].start : seg.turns[1].end].startswith("behind me")
+    assert any("'>>'" in w for w in seg.warnings)
+    quoted = [p.name for p in analyse(doc, Settings()).people if p.kind == "quoted"]
+    assert quoted == ["Marsh"]
