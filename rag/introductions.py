@@ -210,3 +210,29 @@ def _is_role(role: str) -> bool:
     """ "facilities manager", "marine ecologist" (a noun for a person); not "bit torn"."""
     noun = role.split()[-1].lower() if role else ""
     return noun in PERSON_ROLES or (len(noun) > 4 and noun.endswith(("er", "or", "ist", "ian", "ant")))
+
+
+_HANDOFF = re.compile(
+    r"\b(?P<title>Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Councillor|Judge)\.?\s+"
+    r"(?P<surname>(?:(?:van|von|der|den|de|la|le|du|da|del|di)\s+)*[^\W\d_][\w'’\-]*)"
+)
+
+
+def addressed_next(doc: Document, turns: list[Turn]) -> dict[str, set[str]]:
+    """Speaker -> the title and surname the speaker before them hands over with ("Mr. van der
+    Berg?", "Mrs. van der Berg, go ahead"): the form of address that tells two namesakes apart.
+    The surname must end the next speaker's name; a form given to two speakers is nobody's."""
+    out: dict[str, set[str]] = {}
+    for before, after in zip(turns, turns[1:], strict=False):
+        if before.speaker is None or after.speaker is None or before.speaker == after.speaker:
+            continue
+        tail = doc.text[max(before.start, before.end - 160) : before.end]
+        last = fold_name(after.speaker.split()[-1])
+        for m in _HANDOFF.finditer(tail):
+            if fold_name(m.group("surname").split()[-1]) == last:
+                out.setdefault(f"{m.group('title')}. {m.group('surname')}", set()).add(after.speaker)
+    by_speaker: dict[str, set[str]] = {}
+    for form, speakers in out.items():
+        if len(speakers) == 1:
+            by_speaker.setdefault(next(iter(speakers)), set()).add(form)
+    return by_speaker

@@ -48,6 +48,10 @@ TITLES = frozenset(
 )
 
 
+# Lower-case words inside a family name: "van der Berg", "de la Cruz", "bin Salman".
+PARTICLES = frozenset("van von der den de la le du da del della di dos das bin ibn al el ter".split())
+
+
 # Words after a name that are not part of it: "John G. Roberts, Jr.", "Martin Luther King III".
 SUFFIXES = frozenset("jr jr. sr sr. ii iii iv esq esq. phd".split())
 NOT_NAMES = frozenset(
@@ -200,8 +204,9 @@ def strip_titles(name: str) -> str:
         tokens.pop(0)
     while tokens and (tokens[-1].lower().rstrip(".") in TITLES or tokens[-1].lower() in SUFFIXES):
         tokens.pop()
-    if len(tokens) > 2:  # middle initials are not part of the name that links: "Harold T. Morrow"
-        tokens = [tokens[0], *(t for t in tokens[1:-1] if len(t) > 1), tokens[-1]]
+    if len(tokens) > 2:  # middle initials and particles are not part of the name that links:
+        # "Harold T. Morrow" -> "Harold Morrow", "Els van der Berg" -> "Els Berg" (not "der Berg")
+        tokens = [tokens[0], *(t for t in tokens[1:-1] if len(t) > 1 and t not in PARTICLES), tokens[-1]]
     # Keep at most "First Last"; a run like "Foreign Minister Sergei Ryabkov" ends in the name.
     tokens = [re.sub(r"(?:’s|'s)$", "", t) for t in tokens[-2:]]
     if len(tokens) == 2 and (tokens[0].lower() in TITLES or tokens[0].lower().endswith(("ian", "ish", "ese"))):

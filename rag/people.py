@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from rag.formats.labels import is_diarized
-from rag.introductions import addressed_as, given_names, given_roles, listed_people
+from rag.introductions import addressed_as, addressed_next, given_names, given_roles, listed_people
 from rag.names import NAME_TOKEN, NOT_NAMES, PERSON_ROLES, TITLES, is_full_name, name_key, spelling, strip_titles
 from rag.text import has_word, is_boundary
 from rag.types import Document, Person, Turn
@@ -49,6 +49,7 @@ def find_people(
     named_labels = {n: not any(has_word(doc.text, w.lower()) for w in n.split() if len(w) > 2) for n in speakers}
     given = given_names(doc, turns, named_labels)
     listed = listed_people(appearances, speakers)
+    handed = addressed_next(doc, turns)  # "Mr. van der Berg?" before Pieter van der Berg speaks
     known: dict[str, set[str]] = {}
     for name in speakers:
         base = name.rsplit(None, 1)[0] if name.split()[-1] in after else name  # "Sian Gwenllian AM" -> "Sian Gwenllian"
@@ -57,6 +58,7 @@ def find_people(
         for full in given.get(name, ()):  # "it's Arjun Mehta" said by SPEAKER_01
             names.update({full, *_label_aliases(full, doc.text)})
         names.update(addressed_as(doc.text, base))  # "Dr. Nguyễn" for Nguyễn Văn Bảo
+        names.update(handed.get(name, ()))
         for role, full in listed.get(name, ()):  # "For the Board: Gideon Abernathy, Assistant Attorney General"
             names.update({full, *_label_aliases(full, doc.text)})
             roles.add(role)

@@ -216,3 +216,21 @@ def test_captions_split_at_speaker_changes_and_titled_people_quoted_in_lower_cas
     assert any("'>>'" in w for w in seg.warnings)
     quoted = [p.name for p in analyse(doc, Settings()).people if p.kind == "quoted"]
     assert quoted == ["Marsh"]
+
+
+def test_namesakes_by_a_shared_particle_surname_are_told_apart_only_by_the_text() -> None:
+    analysis_people = analyse(
+        _doc(
+            "Chair: Mr. van der Berg, the roof?\nPieter van der Berg: It leaks.\nChair: Thank you. Mrs. van der Berg?\n"
+            "Els van der Berg: Insulate it first.\nChair: Noted.\nEls van der Berg: Good.\nPieter van der Berg: Fine.\n"
+        ),
+        Settings(),
+    ).people
+    roster = Roster(analysis_people)
+    both = roster.match("What did van der Berg say about the roof?")
+    assert both is not None and both.how == "ambiguous"  # which one is asked, never guessed
+    pieter = roster.match("What did Mr. van der Berg say about the roof?")
+    assert pieter is not None and pieter.names == ("Pieter van der Berg",)
+    els = roster.match("What did Mrs. van der Berg say about insulation?")
+    assert els is not None and els.names == ("Els van der Berg",)
+    assert len([p for p in analysis_people if p.kind == "speaker"]) == 3
