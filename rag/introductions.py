@@ -26,7 +26,7 @@ _PARTICLE = r"van|von|de|der|den|da|del|la|le|du"
 _FULL = rf"(?:(?:Dr|Mr|Mrs|Ms|Miss|Prof|Professor)\.?\s+)?{_TOKEN}(?:[ \t]+(?:{_TOKEN}|{_PARTICLE})){{0,3}}"
 _SELF = re.compile(
     rf"(?:\b(?i:I['’]m|I am|my name is|you['’]re speaking (?:with|to)|you['’]re through to)\s+(?P<a>{_FULL})"
-    rf"|\b(?i:this is|it['’]s|it is)\s+(?P<b>{_FULL})(?=\s+(?:here|calling|from|for|with)\b|,|\s*[.!]|\s*$)"
+    rf"|\b(?i:this is|it['’]s|it is)\s+(?P<b>{_FULL})(?=\s+(?:here|calling|from|for|with|at|on)\b|,|\s*[.!]|\s*$)"
     rf"|^(?:\W*(?i:and|hi|hello|yes|yeah|ok|okay|sorry)\b\W*)*(?P<c>{_FULL})\s+here\b)",
 )
 _GUEST = re.compile(
