@@ -59,6 +59,7 @@ def find_people(
             names.update({full, *_label_aliases(full, doc.text)})
         names.update(addressed_as(doc.text, base))  # "Dr. Nguyễn" for Nguyễn Văn Bảo
         names.update(handed.get(name, ()))
+        names.update(_number_words(name))  # "Respondent three" for Respondent 3
         for role, full in listed.get(name, ()):  # "For the Board: Gideon Abernathy, Assistant Attorney General"
             names.update({full, *_label_aliases(full, doc.text)})
             roles.add(role)
@@ -378,6 +379,18 @@ def _label_aliases(label: str, text: str = "") -> list[str]:
             if len(first) > 2 and len(last) > 2 and not has_word(text, first.lower()):
                 out.append(first)
     return [a for a in out if a.lower() not in NOT_NAMES and a.lower() not in TITLES]
+
+
+_NUMBERS = """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
+    sixteen seventeen eighteen nineteen twenty""".split()
+
+
+def _number_words(label: str) -> set[str]:
+    """A numbered label said with its number in words: "Juror 7" -> {"Juror seven"}."""
+    m = re.fullmatch(r"([^\W\d_][\w\-]*(?: [^\W\d_][\w\-]*)*?)[ _](\d{1,2})", label)
+    if m is None or int(m.group(2)) > 20:
+        return set()
+    return {f"{m.group(1)} {_NUMBERS[int(m.group(2))]}"}
 
 
 def _label_roles(text: str) -> dict[str, set[str]]:
