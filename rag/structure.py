@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from rag.colon import judge_labels
 from rag.formats.labels import CONNECTORS, HONORIFICS, TIME, Label, is_name_shaped, read_label, to_seconds
-from rag.text import has_word, trim_span
+from rag.text import has_word, text_lines, trim_span
 
 SHAPES = {
     "colon": "labels before a colon",
@@ -101,13 +101,10 @@ class Structure:
 def lines_of(text: str) -> list[Line]:
     """The non-empty lines, trimmed."""
     out = []
-    pos = 0
-    for raw in text.splitlines(keepends=True):
-        span = trim_span(text, pos, pos + len(raw))
+    for start, end in text_lines(text):
+        span = trim_span(text, start, end)
         if span is not None:
-            lead = text[pos : span[0]].expandtabs(8)
-            out.append(Line(span[0], span[1], len(lead)))
-        pos += len(raw)
+            out.append(Line(span[0], span[1], len(text[start : span[0]].expandtabs(8))))
     return out
 
 
@@ -146,6 +143,10 @@ def infer(text: str) -> Structure:
     for shape in ("own", "bracket", "dash", "period"):
         found = {i: lab for i, ln in free if ln.start not in openings and (lab := _read(shape, text, lines, i))}
         taken = _taken(shape, text, lines, found)
+        if not taken and shape == "period" and openings:
+            # "Mr. SULLIVAN. What is it, counsel?" once, among other labels: an honorific and a
+            # surname in capitals before a full stop is a speaker's label in the Congressional Record
+            taken = [i for i, lab in found.items() if _honorific_caps(lab.name)]
         for i in taken:
             openings[lines[i].start] = Opening(shape, found[i])
         if taken:
@@ -240,6 +241,11 @@ def _taken(shape: str, text: str, lines: list[Line], found: dict[int, Label]) ->
         for i, lab in found.items()
         if lab.name in recurring or (_signature(lab, lines[i]) == look and not _plain_words(text, lab.name))
     )
+
+
+def _honorific_caps(name: str) -> bool:
+    words = name.split()
+    return len(words) == 2 and words[0].lower().rstrip(".") in HONORIFICS and words[1].isupper() and len(words[1]) > 2
 
 
 def _plain_words(text: str, name: str) -> bool:

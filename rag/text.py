@@ -87,6 +87,28 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
     return [t for s, e in spans if (t := trim_span(text, s, e))]
 
 
+_BREAK = re.compile(r"<br\s*/?>", re.I)
+
+
+def text_lines(text: str) -> list[Span]:
+    """Each line's (start, end), line ends left out; an HTML `<br>` ends a line too (transcripts
+    exported from web pages: "...sir.<br/><br/><strong>Mr. NORTH</strong>: ..."), the tag left out.
+
+    Example: text_lines("a\nb<br/>c") -> [(0, 1), (2, 3), (8, 9)]
+    """
+    out: list[Span] = []
+    pos = 0
+    for raw in text.splitlines(keepends=True):
+        body = raw.rstrip("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+        start = pos
+        for m in _BREAK.finditer(text, pos, pos + len(body)):
+            out.append((start, m.start()))
+            start = m.end()
+        out.append((start, pos + len(body)))
+        pos += len(raw)
+    return out
+
+
 def trim_span(text: str, start: int, end: int) -> Span | None:
     """text[start:end] without surrounding whitespace (or a BOM), or None when nothing is left."""
     while start < end and (text[start].isspace() or text[start] == "\ufeff"):

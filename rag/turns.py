@@ -19,7 +19,7 @@ from rag.asides import is_notice, is_stage
 from rag.colon import INTERVIEW_LABELS, WORD_RUN, fold
 from rag.formats.labels import HONORIFICS, Label, read_label
 from rag.structure import Opening, Structure, infer, is_swearing_in
-from rag.text import trim_span
+from rag.text import text_lines, trim_span
 from rag.types import Cue, Document, Excluded, Span, Turn
 
 __all__ = ["paragraphs", "segment", "split_turns", "trim_span"]
@@ -91,10 +91,8 @@ def paragraphs(text: str, opens: set[int] | None = None, alone: set[int] = froze
     """
     spans: list[Span] = []
     block: list[Span] = []
-    pos = 0
-    for line in text.splitlines(keepends=True):
-        span = trim_span(text, pos, pos + len(line))
-        pos += len(line)
+    for start, end in text_lines(text):
+        span = trim_span(text, start, end)
         if span is None:
             spans.extend(_block_paragraphs(text, block, opens, alone))
             block = []
@@ -403,16 +401,21 @@ def _block_paragraphs(text: str, block: list[Span], opens: set[int] | None, alon
     merged: list[Span] = []
     for s, e in block:
         opening = read_label(text, s, e) is not None if opens is None else s in opens
-        if merged and merged[-1][0] not in alone and not opening and _continues(text, merged[-1]):
+        if merged and merged[-1][0] not in alone and not opening and _continues(text, merged[-1], s, e):
             merged[-1] = (merged[-1][0], e)
         else:
             merged.append((s, e))
     return merged
 
 
-def _continues(text: str, previous: Span) -> bool:
+def _continues(text: str, previous: Span, s: int, e: int) -> bool:
     last_line = text[previous[0] : previous[1]].rsplit("\n", 1)[-1]
-    return len(last_line) <= 100 and last_line.rstrip()[-1] not in '.!?:;"”’)]…' and not is_header(last_line)
+    return (
+        len(last_line) <= 100
+        and last_line.rstrip()[-1] not in '.!?:;"”’)]…'
+        and not is_header(last_line)
+        and not is_stage(text[s:e])  # "[Witness conferring with counsel.]" after "were being—"
+    )
 
 
 def is_uncertain(doc: Document, start: int, end: int) -> bool:

@@ -234,3 +234,17 @@ def test_namesakes_by_a_shared_particle_surname_are_told_apart_only_by_the_text(
     els = roster.match("What did Mrs. van der Berg say about insulation?")
     assert els is not None and els.names == ("Els van der Berg",)
     assert len([p for p in analysis_people if p.kind == "speaker"]) == 3
+
+
+def test_web_page_exports_break_lines_at_br_and_congressional_labels_are_taken_once() -> None:
+    doc = _doc(
+        "<strong>Mr. NIELDS</strong>: Can you tell us what you know about that, sir?\n"
+        "<br/><br/><strong>Mr. NORTH</strong>: You just took a long leap.\n"
+        "<em>[The exhibit appears at p. 461.] </em><br/><br/><strong>Mr. NIELDS</strong>: Go on.\n"
+        "Mr. SULLIVAN. What is it, counsel?\n"
+        "<br/><br/><strong>Mr. NORTH</strong>: It represents the\n[Witness conferring with counsel.]\n"
+    )
+    seg = segment(doc)
+    assert [t.speaker for t in seg.turns] == ["Mr. Nields", "Mr. North", "Mr. Nields", "Mr. Sullivan", "Mr. North"]
+    assert [x.reason for x in seg.excluded] == ["stage", "stage"]
+    assert all("<br" not in doc.text[s:e] for t in seg.turns for s, e in t.paragraphs)

@@ -120,7 +120,7 @@ def read_label(text: str, start: int = 0, end: int | None = None) -> Label | Non
     return Label(name, tuple(roles), time, label_end, raw, seen)
 
 
-_TAG = re.compile(r"</?(?:b|strong|i|em|u|span|font)\b[^<>\n]{0,60}>", re.I)
+_TAG = re.compile(r"</?[a-zA-Z][\w\-]*(?:\s[^<>\n]{0,60})?/?>")  # <b>, </strong>, <br/>, <span class="x">
 _EMPHASIS = re.compile(r"[*_]+")
 
 
