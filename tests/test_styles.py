@@ -21,6 +21,11 @@ STEMS = sorted(p.stem for p in (STYLES / ".expected").glob("*.json"))
 # Files the structure inference does not read as pinned yet (eval/styles_check.py lists why).
 NOT_READ_YET = {
     "auto-captions-reservoir",
+    # real public-domain hearings as HTML fragments: "<br/><br/><strong>Mr. NORTH</strong>:" labels
+    # are not at a line start, so the whole excerpt is read as the first speaker's turn
+    "real-iran-contra-mcfarlane",
+    "real-iran-contra-north",
+    "real-iran-contra-poindexter",
 }
 ISSUE_25 = pytest.mark.xfail(strict=True, reason="issue 25: structure inference")
 
