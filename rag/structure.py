@@ -39,30 +39,30 @@ SHAPES = {
     "qa": "Q. and A. lines",
     "change": "'>>' speaker changes without names",
 }
-_NAME = r"[^\W\d_][\w'’.\-]*(?:[ \t]+(?:[^\W\d_][\w'’.\-]*|\d+)){0,4}"
+_NAME = r"[^\W\d_][\w'’.\-]*(?:[^\S\n]+(?:[^\W\d_][\w'’.\-]*|\d+)){0,4}"
 _STAMP = r"[\[(]?(?P<G>" + TIME + r")[\])]?"
 _OWN = re.compile(
-    rf"(?:{_STAMP.replace('G', 't1')}[ \t]+)?(?P<name>{_NAME})"
-    rf"(?P<parens>(?:[ \t]*\([^()\n]{{1,40}}\)){{0,2}})"
-    rf"(?:[ \t]+{_STAMP.replace('G', 't2')})?"
-    rf"(?P<roles>(?:[ \t]+(?:--|—|–|\|)[ \t]+[^\n]{{1,60}}?){{0,3}})[ \t]*:?"
+    rf"(?:{_STAMP.replace('G', 't1')}[^\S\n]+)?(?P<name>{_NAME})"
+    rf"(?P<parens>(?:[^\S\n]*\([^()\n]{{1,40}}\)){{0,2}})"
+    rf"(?:[^\S\n]+{_STAMP.replace('G', 't2')})?"
+    rf"(?P<roles>(?:[^\S\n]+(?:--|—|–|\|)[^\S\n]+[^\n]{{1,60}}?){{0,3}})[^\S\n]*:?"
 )
-_DASH = re.compile(rf"(?P<name>{_NAME})[ \t]+(?:-{{1,2}}|–|—)[ \t]+(?=\S)")
-_BRACKET = re.compile(rf"\[(?P<name>{_NAME})\][ \t]+(?=\S)")
+_DASH = re.compile(rf"(?P<name>{_NAME})[^\S\n]+(?:-{{1,2}}|–|—)[^\S\n]+(?=\S)")
+_BRACKET = re.compile(rf"\[(?P<name>{_NAME})\][^\S\n]+(?=\S)")
 _CAPS = r"[A-Z][A-Z'’\-]+"
-_PERIOD = re.compile(rf"(?P<name>(?:[A-Z][a-z]+\.?[ \t]+)?{_CAPS}(?:[ \t]+{_CAPS}){{0,2}})\.[ \t]+(?=\S)")
-_QA = re.compile(r"(?P<name>[QA])(?:[.:][ \t]*|\t[ \t]*| {2,})(?=\S)")
-_CHANGE = re.compile(r">>+[ \t]*")
-_BY = re.compile(r"BY[ \t]+(?P<name>[^\n:]{3,60}?):?[ \t]*$")
+_PERIOD = re.compile(rf"(?P<name>(?:[A-Z][a-z]+\.?[^\S\n]+)?{_CAPS}(?:[^\S\n]+{_CAPS}){{0,2}})\.[^\S\n]+(?=\S)")
+_QA = re.compile(r"(?P<name>[QA])(?:[.:][^\S\n]*|\t[^\S\n]*|[^\S\n]{2,})(?=\S)")
+_CHANGE = re.compile(r">>+[^\S\n]*")
+_BY = re.compile(r"BY[^\S\n]+(?P<name>[^\n:]{3,60}?):?[^\S\n]*$")
 _SWORN = re.compile(
-    r"^[ \t]*(?P<name>[A-Z][A-Za-z.'’\- ]{2,60}?),[ \t]+(?:(?:having been|being|was)[ \t]+(?:first[ \t]+)?"
-    r"(?:duly[ \t]+)?sworn|called as a witness|a witness (?:herein|called))",
+    r"^[^\S\n]*(?P<name>[A-Z][A-Za-z.'’\- ]{2,60}?),[^\S\n]+(?:(?:having been|being|was)[^\S\n]+(?:first[^\S\n]+)?"
+    r"(?:duly[^\S\n]+)?sworn|called as a witness|a witness (?:herein|called))",
     re.M,
 )
 # The words after a colon are only names (an appearance list), with a description after a comma.
-_PERSON = r"(?:[A-Z][\w'’.\-]*\w)(?:[ \t]+(?:[A-Z][\w'’\-]*\w|[A-Z]\.|van|von|de|der|la|del)){1,4}"
-_APPEARANCE = re.compile(rf"{_PERSON}(?:,[ \t]+[^\n.?!:;]{{0,80}}?(?:[A-Z][a-z]{{0,3}}\.)?)?[ \t]*")
-_ROLE_WORDS = re.compile(r"^[^\W\d_][\w'’.&,\-]*(?:[ \t]+[\w'’.&,\-]+)*$")
+_PERSON = r"(?:[A-Z][\w'’.\-]*\w)(?:[^\S\n]+(?:[A-Z][\w'’\-]*\w|[A-Z]\.|van|von|de|der|la|del)){1,4}"
+_APPEARANCE = re.compile(rf"{_PERSON}(?:,[^\S\n]+[^\n.?!:;]{{0,80}}?(?:[A-Z][a-z]{{0,3}}\.)?)?[^\S\n]*")
+_ROLE_WORDS = re.compile(r"^[^\W\d_][\w'’.&,\-]*(?:[^\S\n]+[\w'’.&,\-]+)*$")
 # What a dash, bracket or period shape must not read as a name: scene headings, list words.
 _SCENE = re.compile(r"^(?:INT|EXT|INT\./EXT|I/E)\b")
 
@@ -114,7 +114,8 @@ def infer(text: str) -> Structure:
     examiners = {ln.start: by for ln in lines if (by := _by_line(text, ln)) is not None}
     colon = [None if ln.start in examiners else read_label(text, ln.start, ln.end) for ln in lines]
     qa = [_match(_QA, text, ln) for ln in lines]
-    uses_qa = sum(1 for q in qa if q and q.name == "Q") >= 2 and sum(1 for q in qa if q and q.name == "A") >= 2
+    asked, answered = sum(1 for q in qa if q and q.name == "Q"), sum(1 for q in qa if q and q.name == "A")
+    uses_qa = asked >= 2 and answered >= 2
     if uses_qa:  # "Q:" and "A:" are read below, with their examiner and witness
         colon = [None if q is not None else c for c, q in zip(colon, qa, strict=True)]
     accepted, rejected = judge_labels(text, [(ln.start, ln.end) for ln in lines], colon)
@@ -128,7 +129,7 @@ def infer(text: str) -> Structure:
                 continue  # "Hearing Officer: Judith Lambert" before anyone speaks: who appears, not words
             openings[ln.start] = Opening("colon", label)
     counts = Counter(o.shape for o in openings.values())
-    if uses_qa:
+    if uses_qa or (asked >= 2 and not answered and openings):  # a briefing: "Q" lines among labelled answers
         for ln, q in zip(lines, qa, strict=True):
             if q is not None and ln.start not in openings:
                 openings[ln.start] = Opening("qa", q)
@@ -206,7 +207,7 @@ def _own(text: str, lines: list[Line], i: int) -> Label | None:
     name = " ".join(m.group("name").split())
     if not is_name_shaped(name) or name.split()[-1] in CONNECTORS or text[ln.end - 1] in ".?!,;":
         return None
-    roles = [" ".join(r.split()) for r in re.split(r"[ \t]+(?:--|—|–|\|)[ \t]+", m.group("roles")) if r.strip()]
+    roles = [" ".join(r.split()) for r in re.split(r"[^\S\n]+(?:--|—|–|\|)[^\S\n]+", m.group("roles")) if r.strip()]
     if not all(_ROLE_WORDS.match(r) and r[0].isupper() for r in roles):
         return None
     time = to_seconds(m.group("t1") or m.group("t2"))

@@ -138,6 +138,8 @@ def _segment(doc: Document) -> Segmentation:
     names = _speaker_names(text, st)
     witness = names.get(st.witness) if st.witness else None
     examiner: str | None = None
+    asker: str | None = None  # in a briefing, the reporter just called on
+    last_asker: str | None = None  # and who asked the last question
     qa = any(o.shape == "qa" for o in st.openings.values())
     last_open = max(st.openings, default=-1)
     # (speaker or None, time, paragraph spans); the narration is open until the first label.
@@ -156,9 +158,15 @@ def _segment(doc: Document) -> Segmentation:
             continue
         opening = st.openings.get(start)
         if opening is not None:
-            groups.append((_speaker(opening, names, examiner, witness), opening.label.time, []))
+            resumed = opening.shape == "qa" and text[opening.label.end :].lstrip()[:1] in ("—", "–")
+            who = _speaker(opening, names, examiner or asker or (last_asker if resumed else None), witness)
+            groups.append((who, opening.label.time, []))
+            if opening.shape == "qa" and examiner is None:
+                # only the question right after the call is surely the one called on's, and a
+                # question taken up again after an interruption ("— with other members ...")
+                last_asker, asker = (who if who != "Q" else None), None
             start = opening.label.end
-            while start < end and text[start] in " \t\r\n":
+            while start < end and text[start].isspace():
                 start += 1
             if start >= end:
                 continue
@@ -177,6 +185,8 @@ def _segment(doc: Document) -> Segmentation:
             excluded.append(Excluded(doc.doc_id, start, end, "promo"))
             continue
         groups[-1][2].append((start, end))
+        if qa and (called := _HANDOFF.search(para)) and groups[-1][0] not in (None, asker):
+            asker = called.group("name") or called.group("alone")  # "Go ahead, Caitlin.": the next "Q" lines are hers
     turns: list[Turn] = []
     kept = [g for g in groups if g[2]]
     for i, (speaker, time, paras) in enumerate(kept):
@@ -189,6 +199,13 @@ def _segment(doc: Document) -> Segmentation:
     if witness:
         appearances.append(("witness", witness))
     return Segmentation(turns, excluded, warnings, st.reading, st.runner_up, appearances)
+
+
+# The last words of an answer that call on the next asker: "Go ahead, Caitlin.", "Yeah, Josh.", "Steven?"
+_HANDOFF = re.compile(
+    r"(?:\b(?:[Gg]o ahead|[Yy]es|[Yy]eah|[Oo]kay|[Pp]lease|[Ss]ure)[,.]?\s+(?P<name>[A-Z][\w'’\-]+)\s*[.?!]"
+    r"|(?:^|(?<=[.?!]\s))(?P<alone>[A-Z][\w'’\-]+)\?)\s*$"
+)
 
 
 def _line_end(text: str, start: int) -> int:

@@ -22,16 +22,16 @@ _TIME_RE = re.compile(TIME)
 # starts with a letter of any script; a zero-width (non-)joiner between letters is spelling (Persian, Indic)
 _WORD = r"[^\W\d_](?:[\w'’.\-]|[\u200c\u200d](?=[^\W\d_]))*"
 _PART = rf"(?:{_WORD}|\d+)"  # "Speaker 10000": diarization ids have any length
-_AMPM = r"(?:[ \t]?[AaPp]\.?[Mm]\.?)"
-_ROLE = rf"{_WORD}(?:[ \t]+(?:{_WORD}|&)){{0,5}}"
+_AMPM = r"(?:[^\S\n]?[AaPp]\.?[Mm]\.?)"
+_ROLE = rf"{_WORD}(?:[^\S\n]+(?:{_WORD}|&)){{0,5}}"
 LABEL_RE = re.compile(
-    rf"[ \t]*(?:\*\*|__)?[ \t]*"
-    rf"(?:[\[(]?(?P<t1>{TIME})(?P<ampm>{_AMPM})?[\])]?[ \t]+(?:[-–—|][ \t]+)?)?"
-    rf"(?P<name>{_WORD}(?:[ \t]+{_PART}){{0,7}})"
-    rf"(?:,[ \t]+(?P<role>{_ROLE}))?"
-    rf"(?P<parens>(?:[ \t]*[(\[][^()\[\]\n]{{1,80}}[)\]]){{0,3}})"
-    rf"(?:[ \t]+[\[(]?(?P<t2>{TIME})[\])]?)?"
-    rf"[ \t]*(?:\*\*|__)?[ \t]*(?::(?:\*\*|__)?(?:[ \t]+|$)|：(?:\*\*|__)?[ \t]*)"
+    rf"[^\S\n]*(?:\*\*|__)?[^\S\n]*"
+    rf"(?:[\[(]?(?P<t1>{TIME})(?P<ampm>{_AMPM})?[\])]?[^\S\n]+(?:[-–—|][^\S\n]+)?)?"
+    rf"(?P<name>{_WORD}(?:[^\S\n]+{_PART}){{0,7}})"
+    rf"(?:,[^\S\n]+(?P<role>{_ROLE}))?"
+    rf"(?P<parens>(?:[^\S\n]*[(\[][^()\[\]\n]{{1,80}}[)\]]){{0,3}})"
+    rf"(?:[^\S\n]+[\[(]?(?P<t2>{TIME})[\])]?)?"
+    rf"[^\S\n]*(?:\*\*|__)?[^\S\n]*(?::(?:\*\*|__)?(?:[^\S\n]+|$)|：(?:\*\*|__)?[^\S\n]*)"
 )
 # Lower-case words allowed inside a name or an office: "Ludwig van Beethoven", "Secretary of State".
 CONNECTORS = frozenset("of for the and de van von der den da del della di du la le al bin ibn y e".split())
@@ -89,7 +89,7 @@ def read_label(text: str, start: int = 0, end: int | None = None) -> Label | Non
         label_end = kept[m.end()] if m.end() < len(kept) else head_end
         while label_end < head_end and label_end in skip:  # markup closing after the colon: "</b>"
             label_end += 1
-        while label_end < head_end and text[label_end] in " \t":
+        while label_end < head_end and text[label_end].isspace() and text[label_end] != "\n":
             label_end += 1
         seen = tuple(dict.fromkeys(_describe(text[i]) for i in sorted(hidden) if i < label_end))
     raw = " ".join(m.group("name").split())
@@ -138,7 +138,7 @@ def _markup(text: str, start: int, end: int) -> set[int]:
         out.update(range(closing.start(), closing.end()))
         after = closing.end()
     lead = start
-    while lead < colon and text[lead] in " \t":
+    while lead < colon and text[lead].isspace():
         lead += 1
     if (opening := _EMPHASIS.match(text, lead, colon)) is not None and opening.group(0) not in ("**", "__"):
         out.update(range(opening.start(), opening.end()))
