@@ -1,8 +1,8 @@
 """Retrain the learned relevance model (rag/relevance.py) from QMSum's training split, with a fixed seed.
 
     python eval/relevance.py train                  # unpack, index, fit: rag/models/relevance.{json,npy}
-    python eval/relevance.py train --index /tmp/qmsum-train   # reuse an index built from the split
-    python eval/relevance.py train --meetings 3 --out /tmp/m.json   # a small slice (tests)
+    python eval/relevance.py train --index INDEX    # reuse an index built from the split
+    python eval/relevance.py train --meetings 1 --steps 5 --out OUT.json   # the slice a test repeats
 
 The split is vendored as `eval/data/qmsum/train.tar.gz` (QMSum, MIT: eval/data/qmsum/LICENSE).
 Each specific query is asked of its own meeting; its examples are the 50 candidates the hand-made
