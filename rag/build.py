@@ -31,6 +31,7 @@ from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from rag.index import FILES as INDEX_FILES
 from rag.index import FORMAT_VERSION, READS, RECORDINGS, Index, read_manifest
 from rag.recordings import Recorder
+from rag.relevance import load_model
 from rag.sentences import RECIPE
 from rag.types import Chunk, Transcript
 from rag.vectors import Progress, embed_chunks, embed_sentences
@@ -240,6 +241,8 @@ def _build(
             "roots": list(corpus.roots),
             "excluded": list(corpus.leave_out),
             "sentences": _RECIPE if wants_sentences else None,
+            # the relevance model questions are ranked with (it reads the query only: no vector depends on it)
+            "relevance": load_model(settings.relevance_model).describe() if settings.learned else None,
         }
         index = Index.create(
             chunks,

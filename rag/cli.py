@@ -209,6 +209,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--k", type=int, default=5)
     e.add_argument("--out", type=Path, default=Path("eval/results"))
     e.add_argument("--dense-only", action="store_true", help="the dense-only baseline, for comparison")
+    e.add_argument(
+        "--no-learned",
+        dest="learned",
+        action="store_false",
+        help="rank without the learned relevance model (rag/models/relevance.json), for comparison",
+    )
     e.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"), help="compare two runs")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_eval)
@@ -571,7 +577,13 @@ def _eval(args: argparse.Namespace) -> int:
 
     check_request(Settings(), k=args.k)
     result = run_eval(
-        args.set, index=args.index, k=args.k, out=args.out, dense_only=args.dense_only, progress=_Progress()
+        args.set,
+        index=args.index,
+        k=args.k,
+        out=args.out,
+        dense_only=args.dense_only,
+        learned=args.learned,
+        progress=_Progress(),
     )
     print(json.dumps(result.summary, indent=2) if args.json else result.table)
     return 0

@@ -67,6 +67,11 @@ class Settings:
     context_chars: int = 400
     speech_words: int = 100
     k: int = 5
+    # The learned relevance model (`rag.relevance`, trained on QMSum's training split) reranks the
+    # fused candidates; False: the hand-made fusion ranks (for comparison: `rag eval --no-learned`).
+    # None: the model shipped in rag/models/relevance.json.
+    learned: bool = True
+    relevance_model: Path | None = None
 
     # Answering: a question is answerable when its best passage reaches either threshold.
     # Calibrated by eval/calibrate.py on the seed and QMSum sets (eval/calibration.json).

@@ -2,7 +2,8 @@
 
 A question goes one way through the stages, each a module; this class only keeps their order:
 
-    read (question.py) -> resolve (resolve.py) -> retrieve (search.py) -> decide (decide.py)
+    read (question.py) -> resolve (resolve.py) -> retrieve (search.py, ranking by the question's
+    vector as relevance.py's learned model adapts it) -> decide (decide.py)
     -> verify (verify.py, when a language model writes the answer)
 
 Example:
@@ -13,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +27,7 @@ from rag.embed import Embedder, QueryVectors
 from rag.index import Index
 from rag.opening import open_index
 from rag.question import Query, check_question, read_question
+from rag.relevance import RelevanceModel, load_model
 from rag.resolve import Directory, Filters, Scope, resolve, search_scope, with_speaker
 from rag.roster import Roster
 from rag.route import route
@@ -33,6 +36,8 @@ from rag.types import Answer, Chunk, Document, Hit, Person, Span, Turn
 
 if TYPE_CHECKING:
     from rag.generate import Generator
+
+log = logging.getLogger(__name__)
 
 
 class Pipeline:
@@ -51,7 +56,9 @@ class Pipeline:
         self.settings = settings
         self.generator = generator  # an LLM for fluent answers, checked by rag.verify; None: extractive
         vectors = QueryVectors(embedder)
-        self.retriever = Retriever(index, vectors, settings)
+        # the learned relevance model (relevance.py) adapts the question's vector the retriever ranks by
+        self.relevance = learned_model(index, settings)
+        self.retriever = Retriever(index, vectors, settings, model=self.relevance)
         self.quoter = Quoter(index, vectors, settings)
         self.decider = Decider(index, self.retriever, self.quoter, settings)
         self._next: Pipeline | None = None  # over a newer generation of the index (`refreshed`)
@@ -277,3 +284,14 @@ class Pipeline:
     @property
     def idf(self) -> dict[str, float]:
         return self.quoter.idf
+
+
+def learned_model(index: Index, settings: Settings) -> RelevanceModel | None:
+    """The relevance model `settings` ask for, when it fits the index's encoder (else None, logged)."""
+    if not settings.learned:
+        return None
+    model = load_model(settings.relevance_model)
+    if not model.fits(index.manifest):
+        log.info("relevance model %s fits %s vectors, not this index's; ranking without it", model.name, model.encoder)
+        return None
+    return model
