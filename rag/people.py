@@ -68,8 +68,11 @@ def find_people(
             roles.update(_roles(narration, full, told.occurrences(full) if told is not None else None))
         names.update(a for a, target in aliases.items() if target.lower() == name.lower())
         roles.update(label_roles.get(spelling(name), ()))
-        if len(name.split()) >= 3 and name.split()[0].lower().rstrip(".") in PERSON_ROLES:
-            roles.add(name.split()[0].rstrip("."))  # "Coach Adaeze Obi" is the coach
+        first = name.split()[0].lower().rstrip(".")
+        if len(name.split()) >= 3 and first in PERSON_ROLES and first not in TITLES:
+            # "Coach Adaeze Obi" is the coach; an honorific ("Professor", "Mayor") is a title, and
+            # "the professor" stays the meeting's professors (Professor A, Professor B)
+            roles.add(name.split()[0].rstrip("."))
         names.discard(name)
         known[name] = {name, *names}
         named = named_labels[name]
