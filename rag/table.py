@@ -24,7 +24,7 @@ import hashlib
 import json
 import math
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -183,6 +183,12 @@ class ChunkTable(Sequence[Chunk]):
             return spoken
         quoting = np.searchsorted(self.records["quoted_end"], hits, side="right")
         return np.union1d(spoken, quoting)
+
+    def rows_spoken_by(self, names: Iterable[str], rows: np.ndarray) -> np.ndarray:
+        """Those of `rows` whose speaker is one of `names` (not the rows that only quote them)."""
+        codes = [self._name_ids[n] for n in names if n in self._name_ids]
+        rows = np.asarray(rows, dtype=np.int64)
+        return rows[np.isin(self.records["speaker"][rows], codes)] if codes else _none()
 
     def find(self, chunk_id: str) -> int | None:
         """The row of the chunk with this id ("doc#turn.part"), or None."""
