@@ -9,7 +9,7 @@ own meeting (`doc_id`, the within-meeting figure to compare with), and, for the 
 much 162 extra meetings dilute finding the right one. Real data, the real MiniLM encoder.
 
     python -m bench.archive                       # both sizes (about 30 minutes on 2 quiet cores)
-    python -m bench.archive --train PATH/qmsum/train --keep /tmp/archive-idx
+    python -m bench.archive --train PATH/qmsum/train --keep DIR
     python -m bench.archive --query INDEX         # the query half alone, on a built index (one JSON line)
 
 The training meetings are not vendored (only eval/data/qmsum/val is); they are looked for in
