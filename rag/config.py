@@ -81,6 +81,10 @@ class Settings:
     # Quoting: a sentence's score also counts its cosine to the question's topic (sentence vectors,
     # `rag.sentences`) at this weight, so the sentence that carries a paraphrased fact is quoted.
     sentence_weight: float = 2.0
+    # "X did not talk about T" needs this too: no sentence of X's within this cosine of the topic
+    # (sentence vectors); else the answer quotes X's closest words. Measured on the seed, series,
+    # followups, formats and styles sets (eval/README.md, "Wrong premises").
+    premise_closeness: float = 0.5
 
     # Generated answers (only with a language model; see rag.generate and rag.verify).
     llm_budget: int = 1500  # cl100k tokens of numbered sources in the prompt

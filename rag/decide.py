@@ -4,7 +4,9 @@ Given a resolved question and its passages, `Decider.decide` quotes the best sen
 (`Quoter`), refuses when nothing answers, asks "which one?" for a name that fits several people,
 says who is in the transcripts when the person asked about is not, and, when the named person
 never spoke about the topic but someone else did, says so and quotes who did (or the named
-person's reply to the question that raised it). `join_answers` numbers one answer per person
+person's reply to the question that raised it). "Did not talk about" needs evidence by meaning as
+well as by words: when one of the person's sentences is close to the topic (sentence vectors), the
+answer quotes their closest words and says how close they are instead. `join_answers` numbers one answer per person
 through. Reading, resolving and searching happen before this module; it never calls back up.
 """
 
@@ -14,16 +16,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from rag.answer import Quoter, refuse, topic_terms
+from rag.answer import MIN_QUOTE_WORDS, Quoter, refuse, topic_terms
 from rag.config import Settings
 from rag.index import Index
-from rag.question import Query
+from rag.question import Query, topic_text
 from rag.resolve import Scope
 from rag.roster import Mention
 from rag.search import Retriever
-from rag.text import split_sentences
+from rag.text import split_sentences, tokenize
 from rag.turns import time_span
-from rag.types import Answer, Citation, Hit, Person, Span
+from rag.types import Answer, Citation, Evidence, Hit, Person, Span
 
 # Below this share of the topic's idf mass in the named speaker's best sentence, and with another
 # speaker's sentence holding the topic, the question's premise is taken to be wrong. Low on
@@ -91,26 +93,40 @@ class Decider:
             return refuse(query, (), f"nothing {who}is indexed{where}")
         answer = self.quoter.answer(query, hits, exclude=exclude)
         if premise and query.speakers and (not query.followup or query.carried) and topic_terms(query.topic):
-            answer = self._check_premise(query, answer, doc_id=scope.doc_id, k=k)
+            answer = self._check_premise(query, answer, scope, k=k)
         return answer
 
-    def _check_premise(self, query: Query, answer: Answer, *, doc_id: str | None, k: int | None) -> Answer:
+    def _check_premise(self, query: Query, answer: Answer, scope: Scope, *, k: int | None) -> Answer:
         """When the named person never spoke about the topic but someone else did, say so.
 
         The speaker's own best sentence holds almost none of the topic (or nothing answered), while a
-        search of everyone finds a sentence by someone else that holds it: the question's premise
-        is wrong, and the answer quotes who did speak about it (answerable False, with citations).
+        search of everyone finds a sentence by someone else that holds it, and none of the
+        speaker's sentences is close to the topic by meaning either: the question's premise is
+        wrong, and the answer quotes who did speak about it (answerable False, with citations).
+        When one of their sentences is close by meaning, that sentence is the answer instead
+        (`_closest_words`), also where nothing else answered.
         """
         weak = not answer.answerable or answer.evidence.coverage < PREMISE_COVERAGE
         if not weak:
             return answer
+        closest = self._closest(query, scope)
+        cosine = None if closest is None else closest[2]
+        answer = replace(answer, evidence=replace(answer.evidence, closest=cosine))
+        near = cosine is not None and cosine >= self.settings.premise_closeness
+        own = self._closest_words(query, answer, closest) if near and closest is not None else None
+        if own is None and is_commitment(query.topic):
+            own = self._commitment(query, answer, scope)
         anyone = replace(query, speakers=None, people=None, mention=None)
-        hits = self.retriever.search(anyone, self.index.rows(doc_id=doc_id), k or self.settings.k)
+        hits = self.retriever.search(anyone, self.index.rows(doc_id=scope.doc_id), k or self.settings.k)
         other = self.quoter.answer(anyone, hits)
         named = spoken_as(query)
         if other.citations and other.citations[0].quote.rstrip().endswith("?"):
             # Someone asked about it; if the named person answered next, their reply is the answer.
-            return self._reply(query, other.citations[0], named) or answer
+            return self._reply(query, other.citations[0], named) or (own if own and not answer.answerable else answer)
+        if other.citations and self._asks_next(other.citations[0]):  # "The money side. How did you ...?"
+            reply = self._reply(query, other.citations[0], named)
+            if reply is not None:
+                return reply
         by = [c.speaker for c in other.citations if c.speaker is not None]
         if (
             not other.answerable
@@ -118,12 +134,111 @@ class Decider:
             or not by
             or by[0] in named
         ):
-            return answer
+            return own if own and not answer.answerable else answer
+        if own is not None:  # someone else used the words, but the person asked about said something close
+            return own
         who = ", ".join(query.speakers or ())
         said = ", ".join(dict.fromkeys(b for b in by if b not in named))
-        text = f"{who} did not talk about {query.topic!r} in the transcripts; {said} did. {other.text}"
+        how = "" if cosine is None else f", closest cosine {cosine:.2f}"
+        text = (
+            f"{who} did not talk about {query.topic!r} in the transcripts (nothing {who} said is close to it "
+            f"by words or by meaning{how}); {said} did. {other.text}"
+        )
         reason = f"wrong premise: {who} did not speak about this; {said} did"
-        return replace(other, question=query.question, text=text, answerable=False, speaker=who, reason=reason)
+        evidence = replace(other.evidence, closest=cosine)
+        return replace(
+            other, question=query.question, text=text, answerable=False, speaker=who, reason=reason, evidence=evidence
+        )
+
+    def _closest(self, query: Query, scope: Scope) -> tuple[int, Span, float] | None:
+        """The named person's own sentence (not one that quotes them) closest to the topic in
+        meaning, within the scope's rows: (chunk row, span in its text, cosine), or None.
+
+        Without sentence vectors in the index, the closest chunk stands in (its first sentence).
+        """
+        if scope.rows is None:
+            return None
+        rows = self.index.chunks.rows_spoken_by(spoken_as(query), scope.rows.ids)
+        if not len(rows):
+            return None
+        topic = self.quoter.vectors.one(topic_text(query))  # embedded with the search (Retriever)
+        if self.index.sentences is not None:
+            return self.index.sentences.closest(topic, rows)
+        cos = self.index.similarity(topic, rows)
+        best = int(cos.argmax())
+        row = int(rows[best])
+        first = split_sentences(self.index.chunks[row].text)[:1]
+        return (row, first[0], float(cos[best])) if first else None
+
+    def _commitment(self, query: Query, answer: Answer, scope: Scope) -> Answer | None:
+        """For "What did X promise / agree / say they would do?": X's own sentence that says what
+        they will do ("Yes, I'll email their account manager this afternoon"), the one holding most
+        of the rest of the topic ("... about forklift six"), then the closest in meaning; or None."""
+        if scope.rows is None or self.index.sentences is None:
+            return None
+        rows = self.index.chunks.rows_spoken_by(spoken_as(query), scope.rows.ids)
+        rest = set(tokenize(_COMMITMENT.sub(" ", query.topic)))
+        topic = self.quoter.vectors.one(topic_text(query))
+        best: tuple[tuple[int, float], int, Span, float] | None = None
+        for row, spans in self.index.sentences.closeness(topic, rows.tolist()).items():
+            text = self.index.chunks[row].text
+            for (s, e), cosine in spans.items():
+                if not _COMMITS.search(text[s:e]):
+                    continue
+                key = (len(rest & set(tokenize(text[s:e]))), cosine)
+                if best is None or key > best[0]:
+                    best = (key, row, (s, e), cosine)
+        if best is None or (rest and best[0][0] == 0):
+            return None
+        _, row, span, cosine = best
+        found = self._closest_words(query, answer, (row, span, cosine))
+        if found is None:
+            return None
+        who = ", ".join(query.speakers or ())
+        quote = " ".join(found.citations[0].quote.split())
+        text = (
+            f"{who} said what they would do, in their own words (cosine {cosine:.2f} to {query.topic!r}; "
+            f"they share few of its words): “{quote}” [1]"
+        )
+        return replace(found, text=text, reason=f"a commitment in the speaker's words: cosine {cosine:.2f}")
+
+    def _closest_words(self, query: Query, answer: Answer, closest: tuple[int, Span, float]) -> Answer | None:
+        """The named person's closest sentence to the topic, quoted with how close it is (and the
+        sentences after it, in its paragraph, while it is shorter than `MIN_QUOTE_WORDS`)."""
+        row, (s, e), cosine = closest
+        chunk = self.index.chunks[row]
+        for a, b in split_sentences(chunk.text, e):
+            if len(chunk.text[s:e].split()) >= MIN_QUOTE_WORDS or "\n" in chunk.text[e:a]:
+                break
+            e = b
+        doc = self.index.transcripts.documents()[chunk.doc_id]
+        start, end = chunk.start + s, chunk.start + e
+        quote = doc.text[start:end]
+        if quote != chunk.text[s:e] or not quote.strip():
+            return None
+        t0, t1 = time_span(doc, start, end) if doc.cues else (chunk.time_start, chunk.time_end)
+        cite = Citation(1, chunk.chunk_id, chunk.doc_id, chunk.source, chunk.speaker, start, end, quote, cosine, t0, t1)
+        who = ", ".join(query.speakers or ())
+        text = (
+            f"{who}'s closest words to {query.topic!r}, by meaning (cosine {cosine:.2f} to it; they share few "
+            f"of its words): “{' '.join(quote.split())}” [1]"
+        )
+        reason = f"closest by meaning: cosine {cosine:.2f}"
+        evidence = Evidence(answer.evidence.dense, answer.evidence.coverage, cosine)
+        return Answer(query.question, text, True, who, (cite,), answer.hits, reason=reason, evidence=evidence)
+
+    def _asks_next(self, quote: Citation) -> bool:
+        """A question follows the quote within two sentences of its paragraph, and ends its turn
+        ("Let's start with the money side. Most never take the leap. How did you make it work?")."""
+        turn = next((t for t in self.index.transcripts[quote.doc_id].turns if t.start <= quote.start < t.end), None)
+        if turn is None or not turn.paragraphs:
+            return False
+        start, end = turn.paragraphs[-1]
+        if not start <= quote.start < end:
+            return False
+        text = self.index.transcripts.documents()[quote.doc_id].text
+        after = split_sentences(text, quote.end, end)[:2]
+        return bool(after) and after[-1][1] >= len(text[:end].rstrip()) and text[: after[-1][1]].rstrip().endswith("?")
 
     def _reply(self, query: Query, asked: Citation, named: set[str]) -> Answer | None:
         """The named speaker's turn right after the question `asked` quotes, cited, or None."""
@@ -145,6 +260,23 @@ class Decider:
         return Answer(
             query.question, text, True, ", ".join(query.speakers or ()), (cite,), reason="the reply to a question"
         )
+
+
+# A question about what someone undertook to do, and a sentence in which a speaker undertakes it.
+_COMMITMENT = re.compile(
+    r"\b(?:promis\w*|commit\w*|pledg\w*|agree\w*|volunteer\w*|undert(?:ake|ook)\w*|offer\w*|"
+    r"(?:would|will|going to|plan(?:ned|s)? to) do|take on|to do)\b",
+    re.I,
+)
+_COMMITS = re.compile(
+    r"\b(?:I(?:'ll|’ll| will| shall|'m going to|’m going to| am going to| promise| can do)|[Ll]et me|"
+    r"[Ww]e(?:'ll|’ll| will))\b"
+)
+
+
+def is_commitment(topic: str) -> bool:
+    """The topic asks what someone undertook to do. Example: "promise to do" -> True."""
+    return bool(_COMMITMENT.search(topic))
 
 
 def join_answers(query: Query, parts: Sequence[tuple[Answer, list[Hit]]]) -> tuple[Answer, list[Hit]]:

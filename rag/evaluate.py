@@ -26,8 +26,10 @@ from rag.metrics import (
     citation_precision_recall,
     has_facts,
     is_attributed,
+    is_false_wrong_premise,
     is_misattributed,
     is_valid_citation,
+    is_wrong_premise_reply,
     overlaps,
     passage_scores,
     percentile,
@@ -283,6 +285,9 @@ def _evaluate_one(pipe: Pipeline, q: Question, chunks: dict[str, Chunk], k: int)
         failed.append("invalid citation")
     if wrong:
         failed.append("misattributed citation")
+    denied = is_false_wrong_premise(q.answerable, answer.reason)
+    if denied:
+        failed.append("false wrong premise")
     attributed = None
     if q.speaker and q.answerable and answer.answerable:
         attributed = is_attributed(answer.citations, [q.speaker, *q.speaker_labels], chunks)
@@ -311,7 +316,10 @@ def _evaluate_one(pipe: Pipeline, q: Question, chunks: dict[str, Chunk], k: int)
         "evidence": {
             "dense": round(answer.evidence.dense, 4),
             "coverage": round(answer.evidence.coverage, 4),
+            "closest": None if answer.evidence.closest is None else round(answer.evidence.closest, 4),
         },
+        "wrong_premise_reply": is_wrong_premise_reply(answer.reason),
+        "false_wrong_premise": denied,
         "valid_citations": sum(valid),
         "misattributed": len(wrong),
         "attributed": attributed,
@@ -351,6 +359,8 @@ def _aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     n_cites = sum(len(r["citations"]) for r in records)
     out["speaker_attribution"] = mean(r["attributed"] for r in records)
     out["misattributed_citations"] = sum(r.get("misattributed", 0) for r in records)
+    out["false_wrong_premise"] = sum(bool(r.get("false_wrong_premise")) for r in records)
+    out["wrong_premise_replies"] = sum(bool(r.get("wrong_premise_reply")) for r in records)
     out["citation_validity"] = round(sum(r["valid_citations"] for r in records) / n_cites, 4) if n_cites else None
     out["citation_precision"] = mean(r["citation_precision"] for r in records)
     out["citation_recall"] = mean(r["citation_recall"] for r in records)

@@ -151,12 +151,15 @@ class Index:
         groups: list[np.ndarray] | None = None
         if people is not None:
             groups, said = [], []
+            of_label: dict[str, np.ndarray] = {}  # a role label has a seat in many documents
             for p in people:
                 for doc, label in p.seats:  # a label counts in the documents where it is this person's
-                    mine = table.rows_of_person(label)
+                    if label not in of_label:
+                        of_label[label] = table.rows_of_person(label)
+                    mine = of_label[label]
                     said.append(f"array_contains(people, {_quote(label)})")
-                    if doc is not None:
-                        mine = np.intersect1d(mine, table.rows_of_doc(doc))
+                    if doc is not None:  # both ascending and unique
+                        mine = np.intersect1d(mine, table.rows_of_doc(doc), assume_unique=True)
                         said[-1] = f"({said[-1]} and doc_id == {_quote(doc)})"
                     groups.append(mine)
             where.append("(" + (" or ".join(said) or "false") + ")")

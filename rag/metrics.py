@@ -112,6 +112,20 @@ def is_misattributed(c: Citation, turns: Sequence[Turn]) -> bool:
     return not touched or any(t.speaker != c.speaker for t in touched)
 
 
+def is_wrong_premise_reply(reason: str) -> bool:
+    """The answer says the person asked about did not talk about the topic (rag.decide)."""
+    return reason.startswith("wrong premise")
+
+
+def is_false_wrong_premise(expected_answerable: bool, reason: str) -> bool:
+    """A question that has an answer (its gold is someone's words) was told the person asked
+    about did not talk about it: a denial of what they said, as bad as a misattribution.
+
+    Example: (True, "wrong premise: Tomasz did not speak about this; Priya did") -> True
+    """
+    return expected_answerable and is_wrong_premise_reply(reason)
+
+
 def is_valid_citation(c: Citation, documents: Mapping[str, Document]) -> bool:
     """The quote is exactly the source text at [start:end]."""
     doc = next((d for d in documents.values() if d.source == c.source), None)

@@ -23,6 +23,8 @@ HEADLINE = [
     ("mrr@10", "MRR@10 (passages)"),
     ("speaker_attribution", "Speaker attribution"),
     ("misattributed_citations", "Misattributed citations (must be 0)"),
+    ("false_wrong_premise", 'False "did not talk about" replies (must be 0)'),
+    ("wrong_premise_replies", '"Did not talk about" replies'),
     ("citation_validity", "Citation validity"),
     ("citation_precision", "Citation precision"),
     ("citation_recall", "Citation recall"),

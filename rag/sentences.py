@@ -15,6 +15,7 @@ Files in `sentences/` of an index directory:
     sentences = Sentences.build(chunks, embed)        # embed: texts -> (n, dim) float32
     sentences.save(Path("index/sentences")); Sentences.load(Path("index/sentences"), chunks=n, dim=d)
     sentences.closeness(topic_vector, rows)           # {row: {(start, end): cosine}}
+    sentences.closest(topic_vector, rows)             # (row, (start, end), cosine) of the best one
 """
 
 from __future__ import annotations
@@ -100,6 +101,24 @@ class Sentences:
             cos = vectors.astype(np.float32) @ query
             out[row] = {(int(s), int(e)): float(c) for (s, e), c in zip(spans.tolist(), cos.tolist(), strict=True)}
         return out
+
+    def closest(self, query: np.ndarray, rows: np.ndarray) -> tuple[int, Span, float] | None:
+        """The sentence of `rows` closest to `query` ((dim,) float32): its chunk row, its span in
+        that chunk's text and its cosine; None when the rows have no sentence. One matrix product
+        over every sentence of the rows (a speaker's whole archive is a few thousand)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, ends = self.offsets[rows], self.offsets[rows + 1]
+        counts = ends - starts
+        total = int(counts.sum()) if len(rows) else 0
+        if total == 0:
+            return None
+        first = np.cumsum(counts) - counts  # where each row's sentences begin in `which`
+        which = np.repeat(starts - first, counts) + np.arange(total)  # (total,) sentence ids
+        cos = np.asarray(self.vectors[which], dtype=np.float32) @ query
+        best = int(np.argmax(cos))
+        row = int(rows[np.searchsorted(first + counts, best, side="right")])
+        start, end = (int(x) for x in self.spans[which[best]])
+        return row, (start, end), float(cos[best])
 
     def save(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)

@@ -263,6 +263,9 @@ class Evidence:
 
     dense: float = 0.0  # best cosine of the query and a passage
     coverage: float = 0.0  # best share of the topic's idf mass found in one sentence
+    # The premise check (rag.decide): the best cosine of a sentence by the person asked about and
+    # the topic, over all their words in scope; None when the check did not run.
+    closest: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

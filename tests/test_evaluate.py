@@ -177,6 +177,7 @@ def test_run_eval_writes_a_report(real_pipe: Pipeline, tmp_path: Path) -> None:
     md = result.paths[1].read_text()
     assert o["turn_ndcg@10"] >= 0.9 and o["turn_recall@10"] >= 0.9
     assert "| Turn nDCG@10 (first 10 turns read) |" in md and "## By kind of question" in md
+    assert o["false_wrong_premise"] == 0 and '| False "did not talk about" replies (must be 0) | 0 |' in md
 
 
 def test_misattribution_is_read_from_the_offsets_not_the_chunk() -> None:
@@ -209,6 +210,7 @@ def test_formats_set_has_no_misattribution(tmp_path: Path, monkeypatch: pytest.M
     pipe = Pipeline.load(tmp_path / "index")
     result = run_eval(ROOT / "eval" / "sets" / "formats.jsonl", pipe=pipe, out=None)
     o = result.summary["overall"]
-    assert o["misattributed_citations"] == 0
+    assert o["misattributed_citations"] == 0 and o["false_wrong_premise"] == 0
+    assert o["wrong_premise_replies"] >= 3  # the set's wrong premises still say who did speak
     assert o["speaker_attribution"] == 1.0 and o["citation_validity"] == 1.0
     assert o["accuracy"] >= 0.95, result.summary["failures"]
