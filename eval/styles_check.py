@@ -40,6 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 STYLES = ROOT / "tests" / "data" / "styles"
 TITLES = frozenset("mr mrs ms miss dr prof professor madame madam councillor coach chief judge the".split())
 NOT_TALKED = "did not talk about"
+# Labels that name no one: an interview's or a briefing's question and answer markers. A quote
+# cited as "Q" says "a questioner asked", which is true of whichever reporter it was.
+UNNAMED = frozenset({"Q", "A"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +227,8 @@ def score_results(results: dict[str, Any], docs: dict[str, Document]) -> dict[st
         for c in r["citations"]:
             said = true_speakers(pins[c["doc_id"]], spans[c["doc_id"]], c["start"], c["end"])
             named = people[c["doc_id"]].loose(c["speaker"]) if c["speaker"] else None
-            if c["speaker"] and said != {named}:
+            unnamed = named is None and c["speaker"] in UNNAMED  # "Q": a questioner, nobody's name
+            if c["speaker"] and said != {named} and not unnamed:
                 bad += 1
                 wrong.append(
                     {"id": r["id"], "named": c["speaker"], "said_by": sorted(map(str, said)), "quote": c["quote"][:90]}

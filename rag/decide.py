@@ -241,12 +241,18 @@ class Decider:
         return bool(after) and after[-1][1] >= len(text[:end].rstrip()) and text[: after[-1][1]].rstrip().endswith("?")
 
     def _reply(self, query: Query, asked: Citation, named: set[str]) -> Answer | None:
-        """The named speaker's turn right after the question `asked` quotes, cited, or None."""
+        """The named speaker's turn after the question `asked` quotes, cited, or None: the next
+        turn, or the first of theirs after at most two others ("Objection, calls for speculation."
+        between a question and the witness's answer)."""
         turns = self.index.transcripts[asked.doc_id].turns
         at = next((t.index for t in turns if t.start <= asked.start < t.end + 1), None)
-        if at is None or at + 1 >= len(turns) or turns[at + 1].speaker not in named:
+        if at is None:
             return None
-        row = self.index.chunks.find(f"{asked.doc_id}#{at + 1}.1")
+        after = [t for t in turns[at + 1 : at + 4] if t.speaker is not None]
+        reply = next((t for t in after if t.speaker in named), None)
+        if reply is None:
+            return None
+        row = self.index.chunks.find(f"{asked.doc_id}#{reply.index}.1")
         if row is None:
             return None
         chunk = self.index.chunks[row]
@@ -254,7 +260,7 @@ class Decider:
         start, end = chunk.start + sentences[0][0], chunk.start + sentences[-1][1]
         doc = self.index.transcripts.documents()[chunk.doc_id]
         quote = doc.text[start:end]
-        t0, t1 = time_span(doc, start, end, turns[at + 1])
+        t0, t1 = time_span(doc, start, end, reply)
         cite = Citation(1, chunk.chunk_id, chunk.doc_id, chunk.source, chunk.speaker, start, end, quote, 0.0, t0, t1)
         text = f"Asked “{' '.join(asked.quote.split())}”, {chunk.speaker} said: “{' '.join(quote.split())}” [1]"
         return Answer(
