@@ -127,6 +127,10 @@ class Decider:
             reply = self._reply(query, other.citations[0], named)
             if reply is not None:
                 return reply
+        if query.carried and other.citations:  # "And Kenji?" and Kenji spoke right after those words
+            reply = self._reply(query, other.citations[0], named, within=1)
+            if reply is not None:
+                return reply
         by = [c.speaker for c in other.citations if c.speaker is not None]
         if (
             not other.answerable
@@ -240,7 +244,7 @@ class Decider:
         after = split_sentences(text, quote.end, end)[:2]
         return bool(after) and after[-1][1] >= len(text[:end].rstrip()) and text[: after[-1][1]].rstrip().endswith("?")
 
-    def _reply(self, query: Query, asked: Citation, named: set[str]) -> Answer | None:
+    def _reply(self, query: Query, asked: Citation, named: set[str], within: int = 3) -> Answer | None:
         """The named speaker's turn after the question `asked` quotes, cited, or None: the next
         turn, or the first of theirs after at most two others ("Objection, calls for speculation."
         between a question and the witness's answer)."""
@@ -248,7 +252,7 @@ class Decider:
         at = next((t.index for t in turns if t.start <= asked.start < t.end + 1), None)
         if at is None:
             return None
-        after = [t for t in turns[at + 1 : at + 4] if t.speaker is not None]
+        after = [t for t in turns[at + 1 : at + 1 + within] if t.speaker is not None]
         reply = next((t for t in after if t.speaker in named), None)
         if reply is None:
             return None
@@ -262,7 +266,8 @@ class Decider:
         quote = doc.text[start:end]
         t0, t1 = time_span(doc, start, end, reply)
         cite = Citation(1, chunk.chunk_id, chunk.doc_id, chunk.source, chunk.speaker, start, end, quote, 0.0, t0, t1)
-        text = f"Asked “{' '.join(asked.quote.split())}”, {chunk.speaker} said: “{' '.join(quote.split())}” [1]"
+        lead = "Asked" if asked.quote.rstrip().endswith("?") else f"Right after {asked.speaker} said"
+        text = f"{lead} “{' '.join(asked.quote.split())}”, {chunk.speaker} said: “{' '.join(quote.split())}” [1]"
         return Answer(
             query.question, text, True, ", ".join(query.speakers or ()), (cite,), reason="the reply to a question"
         )

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 
 from rag.formats.labels import is_diarized
-from rag.names import NOT_NAMES, PERSON_ROLES, TITLES, common_words, fold_name, strip_titles
+from rag.names import NOT_NAMES, PERSON_ROLES, TITLES, common_words, fold_name, is_person_noun, strip_titles
 from rag.types import Document, Turn
 
 _TOKEN = r"[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’\-]*\w"
@@ -165,6 +165,9 @@ def listed_people(appearances: Iterable[tuple[str, str]], speakers: Iterable[str
             continue
         full = " ".join(w.title() if w.isupper() and len(w) > 2 else w for w in full.split())
         fits = by_surname.get(fold_name(full.split()[-1]), [])
+        if not fits:  # "In the chair: ..." names the speaker labelled THE CHAIR
+            head = fold_name(role.split()[-1])
+            fits = [s for s in speakers if fold_name(s) == f"the {head}"]
         if len(fits) == 1:
             what = description.strip() if len(description.strip(" .")) > 3 else role
             out.setdefault(fits[0], []).append((what if what[:1].isupper() or what == "witness" else role, full))
@@ -172,7 +175,7 @@ def listed_people(appearances: Iterable[tuple[str, str]], speakers: Iterable[str
 
 
 _SELF_ROLE = re.compile(
-    r"\b(?i:I['’]m|I am)\s+(?:the\s+|a\s+|an\s+|your\s+)?(?P<role>(?:[a-z][\w\-]*\s+){0,3}[a-z][\w\-]*)\b"
+    r"\b(?i:I['’]m|I am)\s+(?P<article>the\s+|a\s+|an\s+|your\s+)?(?P<role>(?:[a-z][\w\-]*\s+){0,3}[a-z][\w\-]*)\b"
 )
 _INTRO_ROLE = re.compile(
     rf"\b(?i:my guest (?:today |tonight |this week )?is|joining (?:me|us) (?:today |now )?is|please welcome)\s+"
@@ -194,6 +197,8 @@ def given_roles(doc: Document, turns: list[Turn], aliases: dict[str, set[str]]) 
             words = m.group("role").split()
             while words and not _is_role(" ".join(words)):
                 words.pop()  # "facilities manager at Harborline": up to the noun for a person
+            if words and not m.group("article") and words[-1].lower() not in PERSON_ROLES:
+                words = []  # without "a"/"the" only a known role: "I'm incident commander", not "I'm asking whether"
             if words:
                 out.setdefault(t.speaker, set()).add(" ".join(words))
         for m in _INTRO_ROLE.finditer(said):
@@ -208,8 +213,7 @@ def given_roles(doc: Document, turns: list[Turn], aliases: dict[str, set[str]]) 
 
 def _is_role(role: str) -> bool:
     """ "facilities manager", "marine ecologist" (a noun for a person); not "bit torn"."""
-    noun = role.split()[-1].lower() if role else ""
-    return noun in PERSON_ROLES or (len(noun) > 4 and noun.endswith(("er", "or", "ist", "ian", "ant")))
+    return bool(role) and is_person_noun(role.split()[-1])
 
 
 _HANDOFF = re.compile(

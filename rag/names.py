@@ -187,8 +187,19 @@ PERSON_ROLES = frozenset(
     interviewee officer ceo cfo coo cto president mayor councillor senator professor lawyer attorney
     counsel prosecutor defendant plaintiff videographer translator interpreter operator anchor
     narrator presenter editor producer inspector keeper engineer analyst captain pilot commander
-    receptionist manager accountant architect sheriff detective paramedic teacher principal""".split()
+    receptionist manager accountant architect sheriff detective paramedic teacher principal
+    leader general spokesperson spokesman spokeswoman official member representative deputy
+    minister director chief governor ambassador""".split()
 )
+
+
+def is_person_noun(word: str) -> bool:
+    """A noun for a person by what they do: "treasurer", "ecologist", "director"; not "north".
+
+    Example: is_person_noun("inspector") -> True; is_person_noun("video") -> False
+    """
+    w = word.lower()
+    return w in PERSON_ROLES or (len(w) > 4 and w.endswith(("er", "or", "ist", "ian", "ant")))
 
 
 def spelling(name: str) -> str:

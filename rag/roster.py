@@ -15,7 +15,7 @@ from functools import cached_property
 
 from rapidfuzz import fuzz
 
-from rag.names import NOT_NAMES, fold_name, speech_slot
+from rag.names import NOT_NAMES, fold_name, is_person_noun, speech_slot
 from rag.people import identity
 from rag.types import Person
 
@@ -240,7 +240,7 @@ def _match_role(question: str, people: list[Person]) -> list[tuple[list[int], st
         for role in p.roles:
             words = _words(role)
             hits = [w for w in words if w in qwords]
-            if words and _head_noun(role) in qwords:
+            if words and _head_noun(role) in qwords and is_person_noun(_head_noun(role)):
                 scored.append((len(hits) / len(words), len(hits), i, hits))
     if not scored:
         return []

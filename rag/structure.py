@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from rag.colon import judge_labels
 from rag.formats.labels import CONNECTORS, HONORIFICS, TIME, Label, is_name_shaped, read_label, to_seconds
+from rag.names import is_person_noun
 from rag.text import has_word, text_lines, trim_span
 
 SHAPES = {
@@ -62,6 +63,9 @@ _SWORN = re.compile(
 # The words after a colon are only names (an appearance list), with a description after a comma.
 _PERSON = r"(?:[A-Z][\w'’.\-]*\w)(?:[^\S\n]+(?:[A-Z][\w'’\-]*\w|[A-Z]\.|van|von|de|der|la|del)){1,4}"
 _APPEARANCE = re.compile(rf"{_PERSON}(?:,[^\S\n]+[^\n.?!:;]{{0,80}}?(?:[A-Z][a-z]{{0,3}}\.)?)?[^\S\n]*")
+# "In the chair: Deputy Mayor Ifeoma Clarke (the Mayor sent apologies). Councillors ...": a role's holder first
+_HEADED = re.compile(r"(?P<role>[A-Z][\w'’\- ]{1,40}?):[^\S\n]+")
+_NAMED_FIRST = re.compile(rf"{_PERSON}(?=[^\S\n]*[(,.]|[^\S\n]*$)")
 _ROLE_WORDS = re.compile(r"^[^\W\d_][\w'’.&,\-]*(?:[^\S\n]+[\w'’.&,\-]+)*$")
 # What a dash, bracket or period shape must not read as a name: scene headings, list words.
 _SCENE = re.compile(r"^(?:INT|EXT|INT\./EXT|I/E)\b")
@@ -124,8 +128,11 @@ def infer(text: str) -> Structure:
     appearances: list[tuple[int, str, str]] = []
     for ln, label in zip(lines, colon, strict=True):
         if label is not None and label.name in accepted:
-            if not openings and once[label.name] == 1 and _APPEARANCE.fullmatch(text, label.end, ln.end):
-                appearances.append((ln.start, label.name, text[label.end : ln.end]))
+            listed = _APPEARANCE.fullmatch(text, label.end, ln.end) or (
+                is_person_noun(label.name.split()[-1]) and _NAMED_FIRST.match(text, label.end, ln.end)
+            )
+            if not openings and once[label.name] == 1 and listed:
+                appearances.append((ln.start, label.name, listed.group(0).strip(" .,(")))
                 continue  # "Hearing Officer: Judith Lambert" before anyone speaks: who appears, not words
             openings[ln.start] = Opening("colon", label)
     counts = Counter(o.shape for o in openings.values())
@@ -156,6 +163,12 @@ def infer(text: str) -> Structure:
             runner = (len(found), shape)
     reading = "; ".join(f"{SHAPES[s]} ({n} lines)" for s, n in counts.most_common()) or "no speaker labels"
     runner_up = f"{SHAPES[runner[1]]} ({runner[0]} lines, not taken)" if runner[0] else ""
+    first = min(openings, default=len(text))
+    for ln in lines:  # "In the chair: Deputy Mayor Ifeoma Clarke (...)" above the first turn
+        m = _HEADED.match(text, ln.start, ln.end) if ln.start < first and ln.start not in openings else None
+        named = _NAMED_FIRST.match(text, m.end(), ln.end) if m and is_person_noun(m.group("role").split()[-1]) else None
+        if m and named:
+            appearances.append((ln.start, m.group("role"), named.group(0)))
     witness = _witness(text) if uses_qa else None
     rejected = [(lines[i].start, lab) for i, lab in rejected]
     indent = _speech_indent(lines, openings)
