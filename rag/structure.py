@@ -99,7 +99,9 @@ class Structure:
     runner_up: str  # the best shape not taken, with its count of lines, or ""
     indent: int  # indentation of the words under names on their own line (screenplays), or 0
     rejected: list[tuple[int, Label]]  # (line start, label): looked like a label, not taken
-    appearances: list[tuple[int, str, str]]  # (line start, role, names): "Hearing Officer: Judith Lambert"
+    # (line start, role, names): "Hearing Officer: Judith Lambert", a header line left out of the
+    # turns; start -1 for a role named inside the narration ("In the chair: ..."), which stays
+    appearances: list[tuple[int, str, str]]
 
 
 def lines_of(text: str) -> list[Line]:
@@ -168,7 +170,7 @@ def infer(text: str) -> Structure:
         m = _HEADED.match(text, ln.start, ln.end) if ln.start < first and ln.start not in openings else None
         named = _NAMED_FIRST.match(text, m.end(), ln.end) if m and is_person_noun(m.group("role").split()[-1]) else None
         if m and named:
-            appearances.append((ln.start, m.group("role"), named.group(0)))
+            appearances.append((-1, m.group("role"), named.group(0)))  # -1: the line stays narration
     witness = _witness(text) if uses_qa else None
     rejected = [(lines[i].start, lab) for i, lab in rejected]
     indent = _speech_indent(lines, openings)

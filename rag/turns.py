@@ -133,7 +133,7 @@ def _segment(doc: Document) -> Segmentation:
     text = doc.text
     st = infer(text)
     alone = {start for start, o in st.openings.items() if o.label.end >= _line_end(text, start)} | set(st.examiners)
-    appearing = {start for start, _, _ in st.appearances}
+    appearing = {start for start, _, _ in st.appearances if start >= 0}
     spans = paragraphs(text, opens=set(st.openings) | set(st.examiners) | appearing, alone=alone | appearing)
     names = _speaker_names(text, st)
     witness = names.get(st.witness) if st.witness else None
