@@ -1,7 +1,7 @@
 """The speaker structure of a text transcript, inferred from the document (issue 25).
 
 Each test writes a short transcript in one shape and checks who says what, what is nobody's turn,
-and what the text itself tells about the speakers. The 34 pinned styles of tests/data/styles are
+and what the text itself tells about the speakers. The 39 pinned transcripts of tests/data/styles are
 checked turn by turn in test_styles.py; these tests are the rules, one by one, with the cases
 that must not change reading (a list item, a sentence with a colon, a heading).
 """
