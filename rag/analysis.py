@@ -38,7 +38,7 @@ def analyse(doc: Document, settings: Settings) -> Transcript:
         for s, e in t.paragraphs:
             quoted.extend(find_quoted(doc.text[s:e], exclude=[t.speaker] if t.speaker else [], common=common))
     step("%s: %d names quoted; reading who is who", doc.source, len(set(quoted)))
-    people = find_people(doc, seg.turns, quoted, settings.aliases, seg.appearances)
+    people = find_people(doc, seg.turns, quoted, settings.aliases, seg.appearances, seg.label_roles)
     step("%s: analysed in %.1f s (%d people)", doc.source, time.perf_counter() - started, len(people))
     return Transcript(doc, tuple(seg.turns), tuple(seg.excluded), tuple(people), tuple(seg.warnings))
 

@@ -42,10 +42,14 @@ def given_names(doc: Document, turns: list[Turn], named: dict[str, bool]) -> dic
     common = common_words(doc.text)
     claims: dict[str, set[str]] = {}
     anonymous = {s for s, is_named in named.items() if not is_named or is_diarized(s) or len(s.split()) == 1}
+    written = {s: _full_names_of(doc.text, s, common) for s in anonymous if len(s.split()) == 1}
+    own: dict[str, list[str]] = {}  # each anonymous speaker's first paragraphs, in one pass
+    for t in turns:
+        if t.speaker in anonymous:
+            own.setdefault(t.speaker, []).extend(doc.text[s:e] for s, e in t.paragraphs)
     for speaker in anonymous:
-        own = [doc.text[s:e] for t in turns if t.speaker == speaker for s, e in t.paragraphs]
-        found = {n for text in own[:6] for n in _introductions(_SELF, text, common)}
-        if len(speaker.split()) == 1 and _full_names_of(doc.text, speaker, common):
+        found = {n for text in own.get(speaker, [])[:6] for n in _introductions(_SELF, text, common)}
+        if written.get(speaker):
             # a first name ("Nina", written as Nina Castellanos) introduces only herself
             found = {n for n in found if fold_name(speaker) in fold_name(n).split()}
         if len(found) == 1:
@@ -57,10 +61,9 @@ def given_names(doc: Document, turns: list[Turn], named: dict[str, bool]) -> dic
             if len(found) == 1 and after.speaker not in claims:
                 claims[after.speaker] = found
     for speaker in anonymous:
-        if len(speaker.split()) == 1 and named.get(speaker) and speaker not in claims:
-            full = _full_names_of(doc.text, speaker, common)
-            if len(full) == 1:
-                claims[speaker] = full
+        full = written.get(speaker, set())
+        if named.get(speaker) and speaker not in claims and len(full) == 1:
+            claims[speaker] = full
     return _fitting(claims, named)
 
 
@@ -133,19 +136,25 @@ _ADDRESS = re.compile(
 )
 
 
-def addressed_as(text: str, name: str) -> set[str]:
+def address_forms(text: str) -> list[tuple[str, str]]:
+    """Every word the text puts after a title, folded, with the folded word after it ("" at none):
+    read once per document, then matched against each speaker's name (`addressed_as`)."""
+    out = []
+    for m in _ADDRESS.finditer(text):
+        after = re.match(r"[ \t]+([^\W\d_][\w'’\-]*)", text[m.end() : m.end() + 40])
+        out.append((fold_name(m.group("word")), fold_name(after.group(1)) if after else ""))
+    return out
+
+
+def addressed_as(forms: list[tuple[str, str]], name: str) -> set[str]:
     """Words of a speaker's name the text puts after a title ("Dr. Nguyễn", "Ms. Kovács"): the
-    name a person is addressed by, wherever it sits in the name (family names first too)."""
+    name a person is addressed by, wherever it sits in the name (family names first too).
+    `forms`: `address_forms(text)`."""
     words = {fold_name(w): w for w in name.split() if len(w) >= 2 and w[0].isupper() and w.lower() not in TITLES}
     if len(words) < 2:
         return set()
-    out = set()
-    for m in _ADDRESS.finditer(text):
-        key = fold_name(m.group("word"))
-        after = re.match(r"[ \t]+([^\W\d_][\w'’\-]*)", text[m.end() : m.end() + 40])
-        if key in words and not (after and fold_name(after.group(1)) in words) and key not in NOT_NAMES:
-            out.add(words[key])  # "Dr. Nguyễn," but not the "Don" of "Mr. Don Davies"
-    return out
+    # "Dr. Nguyễn," but not the "Don" of "Mr. Don Davies"
+    return {words[key] for key, after in forms if key in words and after not in words and key not in NOT_NAMES}
 
 
 def listed_people(appearances: Iterable[tuple[str, str]], speakers: Iterable[str]) -> dict[str, list[tuple[str, str]]]:

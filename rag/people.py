@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from rag.formats.labels import is_diarized
-from rag.introductions import addressed_as, addressed_next, given_names, given_roles, listed_people
+from rag.introductions import address_forms, addressed_as, addressed_next, given_names, given_roles, listed_people
 from rag.names import NAME_TOKEN, NOT_NAMES, PERSON_ROLES, TITLES, is_full_name, name_key, spelling, strip_titles
 from rag.text import has_word, is_boundary
 from rag.types import Document, Person, Turn
@@ -31,17 +31,20 @@ def find_people(
     quoted: Iterable[str],
     aliases: Mapping[str, str] = {},
     appearances: Iterable[tuple[str, str]] = (),
+    shaped_roles: Iterable[tuple[str, tuple[str, ...]]] = (),
 ) -> list[Person]:
     """The speakers of a document with their aliases and roles, then the people it quotes.
 
     `appearances`: (role, names) the document lists ("Hearing Officer", "Judith Lambert"); a
-    speaker whose label ends in the surname gets the full name and the role."""
+    speaker whose label ends in the surname gets the full name and the role. `shaped_roles`:
+    (label, roles) of labels read in other shapes than "Name:" (`Segmentation.label_roles`)."""
     # Near-linear in the number of speakers: every question about the text ("is this word in it",
     # "which full names end in this surname") is answered from indexes built once per text, not by
     # a regex over the whole text per name (2,000 speakers took 32 s that way).
     narration = " ".join(doc.text[s:e] for t in turns if t.speaker is None for s, e in t.paragraphs)
     here = (doc.doc_id,)
-    label_roles = _label_roles(doc.text)  # every label line read once, not once per speaker
+    label_roles = _label_roles(doc.text, shaped_roles)  # every label line read once, not once per speaker
+    forms = address_forms(doc.text)
     people = []
     speakers = sorted({t.speaker for t in turns if t.speaker is not None})
     after = _post_nominals(speakers)
@@ -57,7 +60,7 @@ def find_people(
         roles: set[str] = set()
         for full in given.get(name, ()):  # "it's Arjun Mehta" said by SPEAKER_01
             names.update({full, *_label_aliases(full, doc.text)})
-        names.update(addressed_as(doc.text, base))  # "Dr. Nguyễn" for Nguyễn Văn Bảo
+        names.update(addressed_as(forms, base))  # "Dr. Nguyễn" for Nguyễn Văn Bảo
         names.update(handed.get(name, ()))
         names.update(_number_words(name))  # "Respondent three" for Respondent 3
         for role, full in listed.get(name, ()):  # "For the Board: Gideon Abernathy, Assistant Attorney General"
@@ -396,20 +399,19 @@ def _number_words(label: str) -> set[str]:
     return {f"{m.group(1)} {_NUMBERS[int(m.group(2))]}"}
 
 
-def _label_roles(text: str) -> dict[str, set[str]]:
+def _label_roles(text: str, shaped: Iterable[tuple[str, tuple[str, ...]]]) -> dict[str, set[str]]:
     """Roles written in labels, by speaker (see `spelling`), never times: "MARIA LOPEZ (moderator):"
-    -> {"maria lopez": {"moderator"}}; an office-holder's office is a role of the person named."""
+    -> {"maria lopez": {"moderator"}}; an office-holder's office is a role of the person named.
+    `shaped`: the roles of labels in other shapes ("Rebecca Thorne -- Chief Executive Officer")."""
     from rag.formats.labels import read_label
-    from rag.structure import infer
 
     roles: dict[str, set[str]] = {}
     for m in re.finditer(r"^[^\n]*?[:：]", text, re.M):
         label = read_label(m.group(0) + " ")
         if label is not None and label.roles:
             roles.setdefault(spelling(label.name), set()).update(r for r in label.roles if r.strip())
-    for opening in infer(text).openings.values():  # "Rebecca Thorne -- Chief Executive Officer" on its own line
-        if opening.shape != "colon" and opening.label.roles:
-            roles.setdefault(spelling(opening.label.name), set()).update(opening.label.roles)
+    for name, written in shaped:
+        roles.setdefault(spelling(name), set()).update(written)
     for found in roles.values():  # "Chief Executive Officer" is asked about as "the CEO"
         found.update({a for r in found if (a := _acronym(r))})
     return roles

@@ -99,9 +99,8 @@ class Structure:
     runner_up: str  # the best shape not taken, with its count of lines, or ""
     indent: int  # indentation of the words under names on their own line (screenplays), or 0
     rejected: list[tuple[int, Label]]  # (line start, label): looked like a label, not taken
-    # (line start, role, names): "Hearing Officer: Judith Lambert", a header line left out of the
-    # turns; start -1 for a role named inside the narration ("In the chair: ..."), which stays
-    appearances: list[tuple[int, str, str]]
+    appearances: list[tuple[str, str]]  # (role, names): "Hearing Officer: Judith Lambert"
+    listing: set[int]  # starts of the appearance lines that are headers, nobody's words
 
 
 def lines_of(text: str) -> list[Line]:
@@ -127,14 +126,16 @@ def infer(text: str) -> Structure:
     accepted, rejected = judge_labels(text, [(ln.start, ln.end) for ln in lines], colon)
     openings: dict[int, Opening] = {}
     once = Counter(lab.name for lab in colon if lab is not None)
-    appearances: list[tuple[int, str, str]] = []
+    appearances: list[tuple[str, str]] = []
+    listing: set[int] = set()
     for ln, label in zip(lines, colon, strict=True):
         if label is not None and label.name in accepted:
             listed = _APPEARANCE.fullmatch(text, label.end, ln.end) or (
                 is_person_noun(label.name.split()[-1]) and _NAMED_FIRST.match(text, label.end, ln.end)
             )
             if not openings and once[label.name] == 1 and listed:
-                appearances.append((ln.start, label.name, listed.group(0).strip(" .,(")))
+                appearances.append((label.name, listed.group(0).strip(" .,(")))
+                listing.add(ln.start)
                 continue  # "Hearing Officer: Judith Lambert" before anyone speaks: who appears, not words
             openings[ln.start] = Opening("colon", label)
     counts = Counter(o.shape for o in openings.values())
@@ -170,11 +171,11 @@ def infer(text: str) -> Structure:
         m = _HEADED.match(text, ln.start, ln.end) if ln.start < first and ln.start not in openings else None
         named = _NAMED_FIRST.match(text, m.end(), ln.end) if m and is_person_noun(m.group("role").split()[-1]) else None
         if m and named:
-            appearances.append((-1, m.group("role"), named.group(0)))  # -1: the line stays narration
+            appearances.append((m.group("role"), named.group(0)))  # the line stays narration
     witness = _witness(text) if uses_qa else None
     rejected = [(lines[i].start, lab) for i, lab in rejected]
     indent = _speech_indent(lines, openings)
-    return Structure(openings, examiners, witness, reading, runner_up, indent, rejected, appearances)
+    return Structure(openings, examiners, witness, reading, runner_up, indent, rejected, appearances, listing)
 
 
 def _by_line(text: str, ln: Line) -> str | None:

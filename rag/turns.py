@@ -13,6 +13,7 @@ reported, never silently merged. Rendered formats (JSON, WebVTT, SRT, Otter) car
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from rag.asides import is_notice, is_stage
@@ -59,6 +60,8 @@ class Segmentation:
     runner_up: str = ""  # the best shape not taken, or ""
     # (role, names) the document lists: "Hearing Officer: Judith Lambert", the sworn witness
     appearances: list[tuple[str, str]] = field(default_factory=list)
+    # (label, roles) of labels read in other shapes than "Name:": "Rebecca Thorne -- Chief Executive Officer"
+    label_roles: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
 
 def split_turns(doc: Document) -> list[Turn]:
@@ -81,7 +84,7 @@ def segment(doc: Document) -> Segmentation:
     return _segment(doc)
 
 
-def paragraphs(text: str, opens: set[int] | None = None, alone: set[int] = frozenset()) -> list[Span]:  # type: ignore[assignment]
+def paragraphs(text: str, opens: Collection[int] | None = None, alone: Collection[int] = frozenset()) -> list[Span]:
     """Paragraph spans, whitespace trimmed.
 
     Each line is a paragraph, except that hard-wrapped prose (a short line that stops
@@ -133,8 +136,7 @@ def _segment(doc: Document) -> Segmentation:
     text = doc.text
     st = infer(text)
     alone = {start for start, o in st.openings.items() if o.label.end >= _line_end(text, start)} | set(st.examiners)
-    appearing = {start for start, _, _ in st.appearances if start >= 0}
-    spans = paragraphs(text, opens=set(st.openings) | set(st.examiners) | appearing, alone=alone | appearing)
+    spans = paragraphs(text, opens=set(st.openings) | set(st.examiners) | st.listing, alone=alone | st.listing)
     names = _speaker_names(text, st)
     witness = names.get(st.witness) if st.witness else None
     examiner: str | None = None
@@ -152,7 +154,7 @@ def _segment(doc: Document) -> Segmentation:
             excluded.append(Excluded(doc.doc_id, start, end, "header"))
             groups.append((None, None, []))
             continue
-        if start in appearing:
+        if start in st.listing:
             excluded.append(Excluded(doc.doc_id, start, end, "header"))
             groups.append((None, None, []))
             continue
@@ -195,10 +197,11 @@ def _segment(doc: Document) -> Segmentation:
     hidden = [(s, o.label) for s, o in st.openings.items() if o.label.hidden]
     rejected = [(at, lab) for at, lab in st.rejected if not (lab.end >= _line_end(text, at) and is_header(lab.raw))]
     warnings = _warnings(doc, turns, rejected) + _hidden_warnings(doc, hidden) + _doubts(doc, st)
-    appearances = [(role, names) for _, role, names in st.appearances]
+    appearances = list(st.appearances)
     if witness:
         appearances.append(("witness", witness))
-    return Segmentation(turns, excluded, warnings, st.reading, st.runner_up, appearances)
+    roles = [(o.label.name, o.label.roles) for o in st.openings.values() if o.shape != "colon" and o.label.roles]
+    return Segmentation(turns, excluded, warnings, st.reading, st.runner_up, appearances, roles)
 
 
 # The last words of an answer that call on the next asker: "Go ahead, Caitlin.", "Yeah, Josh.", "Steven?"
@@ -413,7 +416,9 @@ def _turn_of(doc: Document, index: int, cues: list[Cue]) -> Turn:
     )
 
 
-def _block_paragraphs(text: str, block: list[Span], opens: set[int] | None, alone: set[int]) -> list[Span]:
+def _block_paragraphs(
+    text: str, block: list[Span], opens: Collection[int] | None, alone: Collection[int]
+) -> list[Span]:
     """Join hard-wrapped lines: a short line that stops mid-sentence continues on the next one."""
     merged: list[Span] = []
     for s, e in block:
