@@ -132,8 +132,9 @@ _LOWER_QUOTE = re.compile(
 
 def _is_lower_case(text: str) -> bool:
     """Text written without capitals (auto-captions), where a capital letter is no evidence of a name."""
-    letters = [c for c in text[:2000] if c.isalpha()]
-    return len(letters) >= 30 and sum(c.isupper() for c in letters) <= len(letters) // 100
+    sample = text[:2000]
+    letters = sum(map(str.isalpha, sample))
+    return letters >= 30 and sum(map(str.isupper, sample)) <= letters // 100
 
 
 # "I've said", "We'll say": a pronoun's contraction, never a name (O'Brien, D'Souza go on in capitals).

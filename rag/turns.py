@@ -212,8 +212,12 @@ _HANDOFF = re.compile(
 
 
 def _line_end(text: str, start: int) -> int:
+    """Where the line starting at `start` ends, trailing spaces left out (without copying the text)."""
     end = text.find("\n", start)
-    return len(text.rstrip()) if end < 0 else len(text[:end].rstrip())
+    end = len(text) if end < 0 else end
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return end
 
 
 def _left_out(para: str, notice: bool) -> str | None:
