@@ -249,3 +249,32 @@ def addressed_next(doc: Document, turns: list[Turn]) -> dict[str, set[str]]:
         if len(speakers) == 1:
             by_speaker.setdefault(next(iter(speakers)), set()).add(form)
     return by_speaker
+
+
+# "Now, admiral, you said ...", "Senator, do you recall ...": a title or office said to someone,
+# not before a name. "Thank you, Senator" thanks the one who just spoke, so it is left out.
+_VOCATIVE = re.compile(
+    r"(?:^|(?<!\b[MD]r)(?<!\bMrs)(?<!\bMs)[.!?:;]\s+|,\s*)(?<!thank you, )(?<!thanks, )([A-Za-z][a-z]+)\s*(?=[,?])"
+)
+_NOT_RANKS = frozenset("mr mrs ms miss mx sir madam ma'am dame lord lady the then former current hon right".split())
+
+
+def vocative_roles(doc: Document, turns: list[Turn]) -> dict[str, set[str]]:
+    """Speaker -> the titles the speaker before them addresses them by ("Now, admiral, ..." before
+    Poindexter answers: he is the admiral). Only a title said at least twice, always to the same
+    speaker; never thanks ("Thank you, Senator" is said to the one who spoke), "Mr. President" or a
+    title before a name ("Admiral Poindexter" is a name, read elsewhere)."""
+    given: dict[str, list[str]] = {}
+    for before, after in zip(turns, turns[1:], strict=False):
+        if before.speaker is None or after.speaker is None or before.speaker == after.speaker:
+            continue
+        for a, b in before.paragraphs:
+            for m in _VOCATIVE.finditer(doc.text[a:b]):
+                word = m.group(1).lower()
+                if word not in _NOT_RANKS and (word in TITLES or word in PERSON_ROLES) and len(word) > 3:
+                    given.setdefault(word, []).append(after.speaker)
+    out: dict[str, set[str]] = {}
+    for word, speakers in given.items():
+        if len(speakers) >= 2 and len(set(speakers)) == 1:
+            out.setdefault(speakers[0], set()).add(word)
+    return out

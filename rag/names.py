@@ -81,6 +81,10 @@ _SLOT = re.compile(
     r"comments?|remarks?|words|assessment|advice|warning|concern)\b",
     re.I,
 )
+# A follow-up that is only the person: "And Kenji?", "What about the treasurer?"
+_ALONE = re.compile(
+    r"^\s*(?:and|what about|how about)\s+(?!(?:what|who|how|why|when|where)\b)([^?,;]{1,60}?)\s*[?.!]?\s*$", re.I
+)
 
 
 def speech_slot(question: str, *, possessive: bool = True) -> tuple[int, int] | None:
@@ -93,7 +97,8 @@ def speech_slot(question: str, *, possessive: bool = True) -> tuple[int, int] | 
         group = next(g for g in ("a", "b", "c") if m.group(g) is not None)
         if possessive or group != "c":
             return m.span(group)
-    return None
+    alone = _ALONE.match(question)
+    return alone.span(1) if alone else None
 
 
 def find_quoted(text: str, *, exclude: Iterable[str] = (), common: Collection[str] = ()) -> tuple[str, ...]:
@@ -190,7 +195,8 @@ PERSON_ROLES = frozenset(
     narrator presenter editor producer inspector keeper engineer analyst captain pilot commander
     receptionist manager accountant architect sheriff detective paramedic teacher principal
     leader general spokesperson spokesman spokeswoman official member representative deputy
-    minister director chief governor ambassador""".split()
+    minister director chief governor ambassador admiral colonel lieutenant sergeant commissioner
+    chancellor""".split()
 )
 
 

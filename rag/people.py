@@ -19,7 +19,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from rag.formats.labels import is_diarized
-from rag.introductions import address_forms, addressed_as, addressed_next, given_names, given_roles, listed_people
+from rag.introductions import (
+    address_forms,
+    addressed_as,
+    addressed_next,
+    given_names,
+    given_roles,
+    listed_people,
+    vocative_roles,
+)
 from rag.names import NAME_TOKEN, NOT_NAMES, PERSON_ROLES, TITLES, is_full_name, name_key, spelling, strip_titles
 from rag.text import has_word, is_boundary
 from rag.types import Document, Person, Turn
@@ -81,6 +89,8 @@ def find_people(
         named = named_labels[name]
         people.append(Person(name, "speaker", tuple(sorted(names)), tuple(sorted(roles)), here, named))
     said_roles = given_roles(doc, turns, known)  # "I'm the facilities manager", "my guest today is ..."
+    for name, titles in vocative_roles(doc, turns).items():  # "Now, admiral, ..." before Poindexter answers
+        said_roles.setdefault(name, set()).update(titles)
     people = [
         replace(p, roles=tuple(sorted({*p.roles, *said_roles[p.name]}))) if p.name in said_roles else p for p in people
     ]

@@ -15,7 +15,7 @@ from functools import cached_property
 
 from rapidfuzz import fuzz
 
-from rag.names import NOT_NAMES, fold_name, is_person_noun, speech_slot
+from rag.names import NOT_NAMES, TITLES, fold_name, is_person_noun, speech_slot
 from rag.people import identity
 from rag.types import Person
 
@@ -242,6 +242,10 @@ def _match_role(question: str, people: list[Person]) -> list[tuple[list[int], st
             hits = [w for w in words if w in qwords]
             if words and _head_noun(role) in qwords and is_person_noun(_head_noun(role)):
                 scored.append((len(hits) / len(words), len(hits), i, hits))
+        for office in offices(p):
+            if _asks_office(question, office):
+                words = _words(office)
+                scored.append((1.0, len(words), i, words))
     if not scored:
         return []
     scored.sort(key=lambda s: (-s[0], -s[1], s[2]))
@@ -249,6 +253,38 @@ def _match_role(question: str, people: list[Person]) -> list[tuple[list[int], st
     ids = sorted({s[2] for s in top})
     start, end = _span_of(question, scored[0][3])
     return [(ids, question[start:end], start, end)]
+
+
+# Titles that say how a person is addressed, not what office they hold ("Dr. Weber" is not "the doctor").
+_HONORIFICS = frozenset("mr mrs ms miss mx dr prof professor sir dame lord lady hon honourable honorable right".split())
+_NOT_OFFICE = frozenset("the former then current host co-host guest speaker".split())
+
+
+def offices(p: Person) -> list[str]:
+    """The offices a speaker's label or aliases put before their name: "Chief Justice Roberts" ->
+    ["Chief Justice"], "Deputy Mayor Clarke" -> ["Deputy Mayor"]; none for "Dr. Weber", "Speaker 2"
+    or "Project Manager" (a label that is all role is matched as a role, not an office)."""
+    if p.kind != "speaker":
+        return []
+    out = []
+    for name in (p.name, *p.aliases):
+        tokens = name.replace(",", " ").split()
+        n = 0
+        while n < len(tokens) and tokens[n].lower().rstrip(".") in TITLES and tokens[n].lower() not in _NOT_OFFICE:
+            n += 1
+        rest = tokens[n:]
+        head = tokens[n - 1].lower().rstrip(".") if n else ""
+        if n and head not in _HONORIFICS and rest and rest[0][:1].isalpha() and not rest[0].isdigit():
+            office = " ".join(t.rstrip(".") for t in tokens[:n])
+            out.append(office.title() if office.isupper() else office)
+    return list(dict.fromkeys(out))
+
+
+def _asks_office(question: str, office: str) -> bool:
+    """The question asks about the holder of `office` as "the <office>", not followed by a name:
+    "What did the Chief Justice say" -> True; "What did Justice Scalia say" -> False (a name)."""
+    words = r"\s+".join(re.escape(w) for w in office.split())
+    return re.search(rf"\b(?i:the\s+{words})\b(?!\s+[A-Z])", question) is not None
 
 
 _COMMON = frozenset(
