@@ -92,7 +92,7 @@ lint: install
 	$(BIN)/ruff format --check rag ui eval tests bench
 	$(BIN)/mypy
 
-## eval: the seed, formats, QMSum (within meetings and as one archive), series, styles and follow-up sets; reports in eval/results/
+## eval: the seed, formats, QMSum (within meetings and as one archive), series, styles, follow-up and wrong-premise sets; reports in eval/results/
 eval: index
 	$(BIN)/rag eval eval/sets/seed.jsonl --index index
 	$(BIN)/rag build tests/data/formats --index eval/indexes/formats
@@ -109,6 +109,9 @@ eval: index
 	$(BIN)/rag eval eval/sets/styles.jsonl --index eval/indexes/styles
 	$(BIN)/rag build seeds tests/data/formats --index eval/indexes/followups
 	$(BIN)/rag eval eval/sets/followups.jsonl --index eval/indexes/followups
+	$(BIN)/rag build seeds tests/data/formats tests/data/styles/transcripts eval/data/series/transcripts \
+	  "$$($(BIN)/python eval/qmsum.py --print-data)" --index eval/indexes/wrong-premise
+	$(BIN)/rag eval eval/sets/wrong-premise.jsonl --index eval/indexes/wrong-premise
 
 ## bench: speed and memory benchmarks, table on stdout, JSON in bench/results/ (peers in their own venv)
 bench: index .venv-peers/.installed speech-tools

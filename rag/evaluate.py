@@ -30,6 +30,7 @@ from rag.metrics import (
     is_misattributed,
     is_valid_citation,
     is_wrong_premise_reply,
+    is_wrong_premise_right,
     overlaps,
     passage_scores,
     percentile,
@@ -73,6 +74,7 @@ class Question:
     gold_doc: str | None = None  # the document the gold turns are in, when the question names none
     speaker_labels: tuple[str, ...] = ()  # every label the speaker has (one person, many documents)
     picker: str | None = None  # the speaker chosen as a filter (the chat's picker, `rag ask --speaker`)
+    said_by: tuple[str, ...] = ()  # a wrong premise: the labels of who did speak of the topic
 
 
 @dataclass
@@ -139,6 +141,7 @@ def _question(row: dict[str, Any]) -> Question:
         gold_doc=row.get("gold_doc") or row.get("doc_id"),
         speaker_labels=tuple(str(s) for s in row.get("speaker_labels") or ()),
         picker=row.get("picker") or None,
+        said_by=tuple(str(s) for s in row.get("said_by") or ()),
     )
 
 
@@ -292,6 +295,12 @@ def _evaluate_one(pipe: Pipeline, q: Question, chunks: dict[str, Chunk], k: int)
     denied = is_false_wrong_premise(q.answerable, answer.reason)
     if denied:
         failed.append("false wrong premise")
+    premise_right = None
+    if q.said_by:
+        premise_right = is_wrong_premise_right(answer.reason, answer.citations, q.said_by, chunks)
+        if not premise_right:
+            replied = is_wrong_premise_reply(answer.reason)
+            failed.append("wrong premise, other speaker quoted" if replied else "wrong premise missed")
     attributed = None
     if q.speaker and q.answerable and answer.answerable:
         attributed = is_attributed(answer.citations, [q.speaker, *q.speaker_labels], chunks)
@@ -324,11 +333,13 @@ def _evaluate_one(pipe: Pipeline, q: Question, chunks: dict[str, Chunk], k: int)
         },
         "wrong_premise_reply": is_wrong_premise_reply(answer.reason),
         "false_wrong_premise": denied,
+        "wrong_premise_right": premise_right,
         "valid_citations": sum(valid),
         "misattributed": len(wrong),
         "attributed": attributed,
         "citation_precision": precision if q.gold and answer.citations else None,
-        "citation_recall": recall if q.gold and answer.answerable else (0.0 if q.gold else None),
+        # a wrong premise's gold is where `said_by` spoke of it, which its reply should quote
+        "citation_recall": recall if q.gold and (answer.answerable or q.said_by) else (0.0 if q.gold else None),
         "facts": facts_ok,
         "failed": failed,
         "asked_which": answer.reason.startswith("ambiguous name"),
@@ -365,6 +376,10 @@ def _aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out["misattributed_citations"] = sum(r.get("misattributed", 0) for r in records)
     out["false_wrong_premise"] = sum(bool(r.get("false_wrong_premise")) for r in records)
     out["wrong_premise_replies"] = sum(bool(r.get("wrong_premise_reply")) for r in records)
+    premises = [r["wrong_premise_right"] for r in records if r.get("wrong_premise_right") is not None]
+    out["wrong_premises"] = len(premises) or None  # questions with `said_by` (None: the set has none)
+    out["wrong_premise_right"] = sum(premises) if premises else None
+    out["wrong_premise_right_share"] = round(sum(premises) / len(premises), 4) if premises else None
     out["citation_validity"] = round(sum(r["valid_citations"] for r in records) / n_cites, 4) if n_cites else None
     out["citation_precision"] = mean(r["citation_precision"] for r in records)
     out["citation_recall"] = mean(r["citation_recall"] for r in records)

@@ -126,6 +126,18 @@ def is_false_wrong_premise(expected_answerable: bool, reason: str) -> bool:
     return expected_answerable and is_wrong_premise_reply(reason)
 
 
+def is_wrong_premise_right(
+    reason: str, citations: Sequence[Citation], said_by: Sequence[str], chunks: dict[str, Chunk]
+) -> bool:
+    """The answer says the person asked about did not talk about the topic, and quotes someone who
+    did (`said_by`, by the test of `is_attributed`): a wrong premise caught and answered.
+
+    Example: ("wrong premise: Kofi Mensah did not speak about this; Dr. Amaka Okafor did",
+    [her words], ["Dr. Amaka Okafor"]) -> True; the same with ["Ms. Raman"] -> False
+    """
+    return is_wrong_premise_reply(reason) and is_attributed(citations, said_by, chunks)
+
+
 def is_valid_citation(c: Citation, documents: Mapping[str, Document]) -> bool:
     """The quote is exactly the source text at [start:end]."""
     doc = next((d for d in documents.values() if d.source == c.source), None)

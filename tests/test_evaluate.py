@@ -214,3 +214,54 @@ def test_formats_set_has_no_misattribution(tmp_path: Path, monkeypatch: pytest.M
     assert o["wrong_premise_replies"] >= 3  # the set's wrong premises still say who did speak
     assert o["speaker_attribution"] == 1.0 and o["citation_validity"] == 1.0
     assert o["accuracy"] >= 0.95, result.summary["failures"]
+
+
+def test_wrong_premise_set_is_well_formed() -> None:
+    questions = load_set(ROOT / "eval" / "sets" / "wrong-premise.jsonl")
+    premises = [q for q in questions if q.kind == "wrong-premise"]
+    controls = {q.id.removeprefix("pt-"): q for q in questions if q.kind == "premise-true"}
+    assert len(premises) >= 40 and len(controls) == len(premises)
+    for q in premises:
+        control = controls[q.id.removeprefix("wp-")]  # the same question about someone who did say it
+        assert not q.answerable and q.said_by and q.gold and q.speaker not in q.said_by
+        assert control.answerable and control.speaker in q.said_by and control.gold
+        assert control.doc_id == q.doc_id and not control.said_by
+    assert len({q.doc_id for q in questions}) >= 30
+
+
+@pytest.mark.slow
+def test_wrong_premise_right_needs_the_reply_and_who_did_say_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three real transcripts: a wrong premise is caught only by the reply that quotes `said_by`."""
+    from rag import build_index
+    from rag.config import Settings
+
+    monkeypatch.chdir(ROOT)  # the set names its sources relative to the repository
+    docs = ("clinic-timestamps", "design-review-otter", "commons-debate")
+    build_index([(FORMATS / f"{d}.txt").relative_to(ROOT) for d in docs], tmp_path / "index", settings=Settings())
+    rows = [json.loads(line) for line in (ROOT / "eval" / "sets" / "wrong-premise.jsonl").open(encoding="utf-8")]
+    rows = [r for r in rows if r["doc_id"] in docs]
+    kofi = next(r for r in rows if r["question"].startswith("What did Kofi Mensah"))
+    rows.append({**kofi, "id": "kofi-wrong-said-by", "said_by": ["Ms. Raman"]})  # Dr. Okafor said it, not Ms. Raman
+    (tmp_path / "set.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+    result = run_eval(tmp_path / "set.jsonl", pipe=Pipeline.load(tmp_path / "index"), out=None)
+    records = {r["id"]: r for r in result.records}
+    assert records[kofi["id"]]["wrong_premise_right"] is True  # "Kofi Mensah did not talk about ...; Dr. Okafor did"
+    wrong = records["kofi-wrong-said-by"]
+    assert wrong["wrong_premise_reply"] and wrong["wrong_premise_right"] is False
+    assert "wrong premise, other speaker quoted" in wrong["failed"]
+    for r in result.records:
+        said_by = next(x.get("said_by") for x in rows if x["id"] == r["id"])
+        if not said_by:  # the controls: what the person did say, never denied
+            assert r["wrong_premise_right"] is None and not r["false_wrong_premise"]
+            continue
+        by_them = bool(r["citations"]) and all(c["speaker"] in said_by for c in r["citations"])
+        assert r["wrong_premise_right"] == (r["wrong_premise_reply"] and by_them)
+        assert r["wrong_premise_right"] or r["failed"]
+    o = result.summary["overall"]
+    right = sum(bool(r["wrong_premise_right"]) for r in result.records)
+    assert o["wrong_premises"] == sum(r["id"].startswith(("wp-", "kofi")) for r in rows)
+    assert o["wrong_premise_right"] == right and o["wrong_premise_right_share"] == round(right / o["wrong_premises"], 4)
+    assert o["false_wrong_premise"] == 0 and o["misattributed_citations"] == 0
