@@ -215,12 +215,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="rank without the learned relevance model (rag/models/relevance.json), for comparison",
     )
-    e.add_argument(
-        "--no-rerank",
-        dest="rerank",
-        action="store_false",
-        help="keep the fusion's order, without the learned reranker (rag/models/reranker.json), for comparison",
-    )
     e.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"), help="compare two runs")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_eval)
@@ -589,7 +583,6 @@ def _eval(args: argparse.Namespace) -> int:
         out=args.out,
         dense_only=args.dense_only,
         learned=args.learned,
-        rerank=args.rerank,
         progress=_Progress(),
     )
     print(json.dumps(result.summary, indent=2) if args.json else result.table)

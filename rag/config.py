@@ -72,11 +72,6 @@ class Settings:
     # None: the model shipped in rag/models/relevance.json.
     learned: bool = True
     relevance_model: Path | None = None
-    # The learned reranker (`rag.rerank`, a cross-encoder fine-tuned on the same split) reorders the
-    # best `rerank_candidates` passages of a search in meetings; False: it does not (`rag eval --no-rerank`).
-    rerank: bool = True
-    rerank_candidates: int = 20
-    reranker_model: Path | None = None
 
     # Answering: a question is answerable when its best passage reaches either threshold.
     # Calibrated by eval/calibrate.py on the seed and QMSum sets (eval/calibration.json).

@@ -205,21 +205,19 @@ def run_eval(
     out: Path | None = Path("eval/results"),
     dense_only: bool = False,
     learned: bool = True,
-    rerank: bool = True,
     progress: Progress | None = None,
     pipe: Pipeline | None = None,
 ) -> Result:
     """Ask every question of a set and score the answers; writes JSON, Markdown and plots to `out`.
 
-    `learned` False ranks without the learned relevance model (`rag.relevance`), `rerank` False
-    without the learned reranker (`rag.rerank`), for comparison.
+    `learned` False ranks without the learned relevance model (`rag.relevance`), for comparison.
     """
     from rag.report import summary_table, write_report
 
     questions = load_set(set_path)
     started = time.perf_counter()
     if pipe is None:
-        settings = Settings(retrieval="dense" if dense_only else "hybrid", k=k, learned=learned, rerank=rerank)
+        settings = Settings(retrieval="dense" if dense_only else "hybrid", k=k, learned=learned)
         pipe = Pipeline.load(index, settings=settings)
     load_seconds = time.perf_counter() - started
     check_gold(questions, pipe.documents)
@@ -247,8 +245,7 @@ def run_eval(
         del r["_turns"], r["_relevant"]
         if r["retrieval"] and r["retrieval"].get(f"hit@{min(k, 10)}", 1.0) == 0.0:
             r["failed"].append("retrieval")
-    switches = ("-dense" if dense_only else "") + ("" if learned else "-no-learned") + ("" if rerank else "-no-rerank")
-    name = Path(set_path).stem + switches
+    name = Path(set_path).stem + ("-dense" if dense_only else "") + ("" if learned else "-no-learned")
     summary = summarise(records, load_seconds)
     summary["config"] = {
         "set": str(set_path),
@@ -256,7 +253,6 @@ def run_eval(
         "k": k,
         "retrieval": pipe.settings.retrieval,
         "relevance": pipe.relevance.describe() if pipe.relevance else None,
-        "reranker": pipe.reranker.describe() if pipe.reranker else None,
         "questions": len(questions),
     }
     paths = write_report(name, summary, records, Path(out)) if out is not None else []

@@ -28,8 +28,6 @@ from rag.index import Index
 from rag.opening import open_index
 from rag.question import Query, check_question, read_question
 from rag.relevance import RelevanceModel, load_model
-from rag.rerank import MODEL_PATH as RERANKER_PATH
-from rag.rerank import Reranker, load_reranker
 from rag.resolve import Directory, Filters, Scope, resolve, search_scope, with_speaker
 from rag.roster import Roster
 from rag.route import route
@@ -60,8 +58,7 @@ class Pipeline:
         vectors = QueryVectors(embedder)
         # the learned relevance model (relevance.py) adapts the question's vector the retriever ranks by
         self.relevance = learned_model(index, settings)
-        self.reranker = learned_reranker(settings)  # the cross-encoder (rerank.py) that orders the best passages
-        self.retriever = Retriever(index, vectors, settings, model=self.relevance, reranker=self.reranker)
+        self.retriever = Retriever(index, vectors, settings, model=self.relevance)
         self.quoter = Quoter(index, vectors, settings)
         self.decider = Decider(index, self.retriever, self.quoter, settings)
         self._next: Pipeline | None = None  # over a newer generation of the index (`refreshed`)
@@ -298,13 +295,3 @@ def learned_model(index: Index, settings: Settings) -> RelevanceModel | None:
         log.info("relevance model %s fits %s vectors, not this index's; ranking without it", model.name, model.encoder)
         return None
     return model
-
-
-def learned_reranker(settings: Settings) -> Reranker | None:
-    """The reranker `settings` ask for (None when switched off, or when the shipped one is absent)."""
-    if not settings.rerank:
-        return None
-    if settings.reranker_model is None and not RERANKER_PATH.exists():
-        log.info("no reranker at %s; ranking without it (retrain: python eval/reranker.py train)", RERANKER_PATH)
-        return None
-    return load_reranker(settings.reranker_model)

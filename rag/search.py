@@ -18,7 +18,6 @@ from rag.embed import QueryVectors
 from rag.index import Index
 from rag.question import Query, dense_text, query_text, topic_text
 from rag.relevance import RelevanceModel
-from rag.rerank import Reranker, passage_text
 from rag.store import Rows
 from rag.text import tokenize
 from rag.types import Chunk, Hit, Turn
@@ -31,20 +30,12 @@ class Retriever:
     """
 
     def __init__(
-        self,
-        index: Index,
-        vectors: QueryVectors,
-        settings: Settings,
-        *,
-        model: RelevanceModel | None = None,
-        reranker: Reranker | None = None,
+        self, index: Index, vectors: QueryVectors, settings: Settings, *, model: RelevanceModel | None = None
     ) -> None:
         self.index = index
         self.vectors = vectors
         self.settings = settings
         self.model = model  # the learned relevance model (`rag.relevance`); None: the encoder's vector ranks
-        self.reranker = reranker  # the learned cross-encoder (`rag.rerank`); None: the fusion's order stands
-        self._scored: tuple[str, dict[tuple[str, int], float]] = ("", {})  # the last question's rerank scores
 
     def search(
         self,
@@ -63,26 +54,7 @@ class Retriever:
         """
         texts = [dense_text(query), topic_text(query)] if with_topic else [dense_text(query)]
         vector = self.vectors.many(texts)[0]
-        meetings = self._in_meetings(rows)
-        ranked_by = self.model.query(vector) if self.model is not None and meetings else None
-        rerank = self.reranker is not None and meetings
-        settings = self.settings
-        n = max(k, settings.rerank_candidates) if rerank else k
-        hits = self._ranked(query, vector, rows, n, prior=prior, passages=passages, ranked_by=ranked_by)
-        return self._reranked(query, hits)[:k] if rerank else hits
-
-    def _ranked(
-        self,
-        query: Query,
-        vector: np.ndarray,
-        rows: Rows | None,
-        k: int,
-        *,
-        prior: Rows | None,
-        passages: bool,
-        ranked_by: np.ndarray | None,
-    ) -> list[Hit]:
-        """The fusion's (or one retriever's) best `k` hits, as `Settings.retrieval` says."""
+        ranked_by = self.model.query(vector) if self.model is not None and self._in_meetings(rows) else None
         settings = self.settings
         mode = settings.retrieval
         turns = settings.passage_turns if passages else 0
@@ -117,29 +89,6 @@ class Retriever:
             speech_words=settings.speech_words,
             ranked_by=ranked_by,
         )
-
-    def _reranked(self, query: Query, hits: list[Hit]) -> list[Hit]:
-        """`hits` in the reranker's order (best first, ranks renumbered): each scored as the passage
-        it starts, whether or not the hits are passages, since that is what the model was trained on.
-        Scores are kept for the question, so the searches of one `ask` score a passage once."""
-        assert self.reranker is not None
-        question = dense_text(query)
-        if self._scored[0] != question:
-            self._scored = (question, {})
-        known = self._scored[1]
-        todo = [h for h in hits if (h.chunk.doc_id, h.chunk.start) not in known]
-        if todo:
-            texts = [self._passage(h) for h in todo]
-            for h, s in zip(todo, self.reranker.scores(question, texts).tolist(), strict=True):
-                known[(h.chunk.doc_id, h.chunk.start)] = float(s)
-        order = sorted(hits, key=lambda h: (-known[(h.chunk.doc_id, h.chunk.start)], h.rank))
-        return [replace(h, rank=i) for i, h in enumerate(order, 1)]
-
-    def _passage(self, hit: Hit) -> str:
-        """The text the reranker reads for `hit`: its chunk and the turns after it (`passage_text`)."""
-        t = self.index.transcripts[hit.chunk.doc_id]
-        last = passage_last(t.turns, hit.chunk, self.settings.passage_turns, self.settings.passage_chars)
-        return passage_text(t.document.text, t.turns, hit.chunk, last)
 
     def _in_meetings(self, rows: Rows | None) -> bool:
         """True when every document `rows` reach is talk (median turn at most `speech_words` words:
