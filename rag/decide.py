@@ -92,6 +92,8 @@ class Decider:
                     return refuse(query, (), f"no document is dated {dated}")
             return refuse(query, (), f"nothing {who}is indexed{where}")
         answer = self.quoter.answer(query, hits, exclude=exclude)
+        if not query.speakers and answer.answerable and not _ASKS_ABOUT_ASKING.search(query.question):
+            answer = self._answered_question(query, answer)
         if premise and query.speakers and (not query.followup or query.carried) and topic_terms(query.topic):
             answer = self._check_premise(query, answer, scope, k=k)
         return answer
@@ -231,6 +233,22 @@ class Decider:
         evidence = Evidence(answer.evidence.dense, answer.evidence.coverage, cosine)
         return Answer(query.question, text, True, who, (cite,), answer.hits, reason=reason, evidence=evidence)
 
+    def _answered_question(self, query: Query, answer: Answer) -> Answer:
+        """When the best quote is a question that ends its speaker's turn ("Will Brook Street be
+        closed during the works?") and another speaker takes the next turn, the reply is the answer
+        (a question is not its own answer); `answer` otherwise."""
+        first = answer.citations[0]
+        if not first.quote.rstrip().endswith("?"):
+            return answer
+        turns = self.index.transcripts[first.doc_id].turns
+        at = next((t for t in turns if t.start <= first.start < t.end + 1), None)
+        if at is None or at.index + 1 >= len(turns) or not at.paragraphs or first.end < at.paragraphs[-1][1] - 2:
+            return answer  # the question does not end the turn: the speaker goes on, maybe answering it
+        nxt = turns[at.index + 1]
+        if nxt.speaker is None or nxt.speaker == at.speaker:
+            return answer
+        return self._reply(query, first, {nxt.speaker}, within=1) or answer
+
     def _asks_next(self, quote: Citation) -> bool:
         """A question follows the quote within two sentences of its paragraph, and ends its turn
         ("Let's start with the money side. Most never take the leap. How did you make it work?")."""
@@ -283,6 +301,11 @@ _COMMITS = re.compile(
     r"\b(?:I(?:'ll|’ll| will| shall|'m going to|’m going to| am going to| promise| can do)|[Ll]et me|"
     r"[Ww]e(?:'ll|’ll| will))\b"
 )
+
+
+# A question about the asking itself ("Who asked about the closure?", "What question did ...?"):
+# the question quoted is the answer.
+_ASKS_ABOUT_ASKING = re.compile(r"\b(?:ask\w*|question\w*|quer\w*|wonder\w*|inquir\w*|enquir\w*)\b", re.I)
 
 
 def is_commitment(topic: str) -> bool:
