@@ -119,6 +119,8 @@ class Roster:
             return _combined(question, several, "several")
         if _GROUP_SUBJECT.search(question) and not in_slot(best):
             return None  # "Why did the group disagree with the Manager": everyone's words answer it
+        if in_slot(best) and slot is not None and _DIRECTED.match(question, slot[1]):
+            return best  # "What did Ms. Kowalczyk ask Juror 7 ...": the one asked is not whose words are wanted
         parties = _distinct(
             [m for m in candidates if speaks(m) and m.how in ("exact", "role") and not m.text.islower()]
         )
@@ -285,6 +287,11 @@ def _asks_office(question: str, office: str) -> bool:
     "What did the Chief Justice say" -> True; "What did Justice Scalia say" -> False (a name)."""
     words = r"\s+".join(re.escape(w) for w in office.split())
     return re.search(rf"\b(?i:the\s+{words})\b(?!\s+[A-Z])", question) is not None
+
+
+# Speech directed at someone: the person after the verb is spoken to ("ask Juror 7"), unlike
+# "discuss with" or "disagree with", where both sides' words answer.
+_DIRECTED = re.compile(r"\s+(?:ask|tell|warn|remind|promise|assure|urge|advise)\b", re.I)
 
 
 _COMMON = frozenset(
