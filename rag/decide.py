@@ -25,7 +25,7 @@ from rag.roster import Mention
 from rag.search import Retriever
 from rag.text import split_sentences, tokenize
 from rag.turns import time_span
-from rag.types import Answer, Citation, Evidence, Hit, Person, Span
+from rag.types import Answer, Citation, Evidence, Hit, Person, Span, Turn
 
 # Below this share of the topic's idf mass in the named speaker's best sentence, and with another
 # speaker's sentence holding the topic, the question's premise is taken to be wrong. Low on
@@ -241,7 +241,7 @@ class Decider:
         if not first.quote.rstrip().endswith("?"):
             return answer
         turns = self.index.transcripts[first.doc_id].turns
-        at = next((t for t in turns if t.start <= first.start < t.end + 1), None)
+        at = _turn_at(turns, first)
         if at is None or at.index + 1 >= len(turns) or not at.paragraphs or first.end < at.paragraphs[-1][1] - 2:
             return answer  # the question does not end the turn: the speaker goes on, maybe answering it
         nxt = turns[at.index + 1]
@@ -267,10 +267,10 @@ class Decider:
         turn, or the first of theirs after at most two others ("Objection, calls for speculation."
         between a question and the witness's answer)."""
         turns = self.index.transcripts[asked.doc_id].turns
-        at = next((t.index for t in turns if t.start <= asked.start < t.end + 1), None)
-        if at is None:
+        turn = _turn_at(turns, asked)
+        if turn is None:
             return None
-        after = [t for t in turns[at + 1 : at + 1 + within] if t.speaker is not None]
+        after = [t for t in turns[turn.index + 1 : turn.index + 1 + within] if t.speaker is not None]
         reply = next((t for t in after if t.speaker in named), None)
         if reply is None:
             return None
@@ -301,6 +301,11 @@ _COMMITS = re.compile(
     r"\b(?:I(?:'ll|’ll| will| shall|'m going to|’m going to| am going to| promise| can do)|[Ll]et me|"
     r"[Ww]e(?:'ll|’ll| will))\b"
 )
+
+
+def _turn_at(turns: Sequence[Turn], quote: Citation) -> Turn | None:
+    """The turn the quote starts in (its last character included), or None."""
+    return next((t for t in turns if t.start <= quote.start < t.end + 1), None)
 
 
 # A question about the asking itself ("Who asked about the closure?", "What question did ...?"):

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 
 from rag.formats.labels import is_diarized
-from rag.names import NOT_NAMES, PERSON_ROLES, TITLES, common_words, fold_name, is_person_noun, strip_titles
+from rag.names import HONORIFICS, NOT_NAMES, PERSON_ROLES, TITLES, common_words, fold_name, is_person_noun, strip_titles
 from rag.types import Document, Turn
 
 _TOKEN = r"[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’\-]*\w"
@@ -256,7 +256,7 @@ def addressed_next(doc: Document, turns: list[Turn]) -> dict[str, set[str]]:
 _VOCATIVE = re.compile(
     r"(?:^|(?<!\b[MD]r)(?<!\bMrs)(?<!\bMs)[.!?:;]\s+|,\s*)(?<!thank you, )(?<!thanks, )([A-Za-z][a-z]+)\s*(?=[,?])"
 )
-_NOT_RANKS = frozenset("mr mrs ms miss mx sir madam ma'am dame lord lady the then former current hon right".split())
+_NOT_RANKS = HONORIFICS | {"the", "then", "former", "current"}
 
 
 def vocative_roles(doc: Document, turns: list[Turn]) -> dict[str, set[str]]:

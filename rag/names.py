@@ -48,6 +48,13 @@ TITLES = frozenset(
 )
 
 
+# Titles that say how a person is addressed, not what office they hold ("Dr. Weber" is not "the
+# doctor"; "Now, sir, ..." names no role).
+HONORIFICS = frozenset(
+    "mr mrs ms miss mx dr prof professor sir madam ma'am dame lord lady hon honourable honorable right".split()
+)
+
+
 # Lower-case words inside a family name: "van der Berg", "de la Cruz", "bin Salman".
 PARTICLES = frozenset("van von der den de la le du da del della di dos das bin ibn al el ter".split())
 

@@ -15,7 +15,7 @@ from functools import cached_property
 
 from rapidfuzz import fuzz
 
-from rag.names import NOT_NAMES, TITLES, fold_name, is_person_noun, speech_slot
+from rag.names import HONORIFICS, NOT_NAMES, TITLES, fold_name, is_person_noun, speech_slot
 from rag.people import identity
 from rag.types import Person
 
@@ -72,6 +72,8 @@ class Roster:
             words = p.name.split()
             if p.kind == "speaker" and len(words) == 2 and len(words[1]) <= 2:
                 self._groups.setdefault(words[0].lower(), []).append(i)
+        # "the Chief Justice": each office a name puts before it, as (person, its words, its pattern)
+        self._offices = [(i, _words(o), _office_pattern(o)) for i, p in enumerate(self.people) for o in offices(p)]
 
     @cached_property
     def label_words(self) -> frozenset[str]:
@@ -164,7 +166,7 @@ class Roster:
         return all(fold_name(nxt.group(1)) not in {fold_name(w) for w in p.name.split()} for p in people)
 
     def _role(self, question: str) -> list[Mention]:
-        matched = _match_role(question, self.people)
+        matched = _match_role(question, self.people, self._offices)
         return [self._mention(ids, text, "role", start, end) for ids, text, start, end in matched]
 
     def _group(self, question: str) -> list[Mention]:
@@ -233,7 +235,9 @@ def match_people(question: str, people: Iterable[Person]) -> Mention | None:
     return Roster(people).match(question)
 
 
-def _match_role(question: str, people: list[Person]) -> list[tuple[list[int], str, int, int]]:
+def _match_role(
+    question: str, people: list[Person], office_patterns: Iterable[tuple[int, list[str], re.Pattern[str]]] = ()
+) -> list[tuple[list[int], str, int, int]]:
     """People whose role fits the question: its head noun is asked about ("the treasurer" finds
     "town treasurer"), more shared words rank higher; people tied at the top are all returned."""
     qwords = set(_words(question))
@@ -244,10 +248,9 @@ def _match_role(question: str, people: list[Person]) -> list[tuple[list[int], st
             hits = [w for w in words if w in qwords]
             if words and _head_noun(role) in qwords and is_person_noun(_head_noun(role)):
                 scored.append((len(hits) / len(words), len(hits), i, hits))
-        for office in offices(p):
-            if _asks_office(question, office):
-                words = _words(office)
-                scored.append((1.0, len(words), i, words))
+    for i, words, pattern in office_patterns:
+        if pattern.search(question):
+            scored.append((1.0, len(words), i, words))
     if not scored:
         return []
     scored.sort(key=lambda s: (-s[0], -s[1], s[2]))
@@ -257,8 +260,6 @@ def _match_role(question: str, people: list[Person]) -> list[tuple[list[int], st
     return [(ids, question[start:end], start, end)]
 
 
-# Titles that say how a person is addressed, not what office they hold ("Dr. Weber" is not "the doctor").
-_HONORIFICS = frozenset("mr mrs ms miss mx dr prof professor sir dame lord lady hon honourable honorable right".split())
 _NOT_OFFICE = frozenset("the former then current host co-host guest speaker".split())
 
 
@@ -276,17 +277,17 @@ def offices(p: Person) -> list[str]:
             n += 1
         rest = tokens[n:]
         head = tokens[n - 1].lower().rstrip(".") if n else ""
-        if n and head not in _HONORIFICS and rest and rest[0][:1].isalpha() and not rest[0].isdigit():
+        if n and head not in HONORIFICS and rest and rest[0][:1].isalpha() and not rest[0].isdigit():
             office = " ".join(t.rstrip(".") for t in tokens[:n])
             out.append(office.title() if office.isupper() else office)
     return list(dict.fromkeys(out))
 
 
-def _asks_office(question: str, office: str) -> bool:
-    """The question asks about the holder of `office` as "the <office>", not followed by a name:
-    "What did the Chief Justice say" -> True; "What did Justice Scalia say" -> False (a name)."""
+def _office_pattern(office: str) -> re.Pattern[str]:
+    """What asks about the holder of `office`: "the <office>" not followed by a name ("What did the
+    Chief Justice say" matches; "What did Justice Scalia say" does not: a name)."""
     words = r"\s+".join(re.escape(w) for w in office.split())
-    return re.search(rf"\b(?i:the\s+{words})\b(?!\s+[A-Z])", question) is not None
+    return re.compile(rf"\b(?i:the\s+{words})\b(?!\s+[A-Z])")
 
 
 # Speech directed at someone: the person after the verb is spoken to ("ask Juror 7"), unlike
