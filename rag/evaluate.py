@@ -139,10 +139,18 @@ def _question(row: dict[str, Any]) -> Question:
         doc_id=row.get("doc_id"),
         gold_turns=tuple(int(t) for t in row.get("gold_turns", [])),
         gold_doc=row.get("gold_doc") or row.get("doc_id"),
-        speaker_labels=tuple(str(s) for s in row.get("speaker_labels") or ()),
+        speaker_labels=_labels(row, "speaker_labels"),
         picker=row.get("picker") or None,
-        said_by=tuple(str(s) for s in row.get("said_by") or ()),
+        said_by=_labels(row, "said_by"),
     )
+
+
+def _labels(row: dict[str, Any], key: str) -> tuple[str, ...]:
+    """A list of speaker labels (a bare string would be read letter by letter)."""
+    value = row.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f'{key!r} must be a list of speaker labels, e.g. ["Okoro"]')
+    return tuple(value)
 
 
 def check_gold(questions: Sequence[Question], documents: Mapping[str, Document]) -> None:

@@ -126,6 +126,8 @@ def test_passages_are_read_turn_by_turn_in_rank_order(fake_pipe: Pipeline) -> No
         (['{"id": "a", "answerable": true}'], r":1: malformed question \('question'\)"),
         (['{"id": "a", "question": "q?", "answerable": "yes"}'], r":1: malformed question"),
         ([], "the question set is empty"),
+        (['{"id": "a", "question": "q?", "answerable": false, "said_by": "Okoro"}'], r"'said_by' must be a list"),
+        (['{"id": "a", "question": "q?", "answerable": true, "speaker_labels": [1]}'], r"'speaker_labels' must be"),
         (['{"id": "a", "question": "q?", "answerable": true}'] * 2, "question id 'a' appears twice"),
     ],
 )
