@@ -97,15 +97,21 @@ _ALONE = re.compile(
 def speech_slot(question: str, *, possessive: bool = True) -> tuple[int, int] | None:
     """Where a question puts the person who speaks: "What did <the CIA director> say ...".
 
-    With `possessive`, "<X>'s view" and a follow-up that is only "And <X>?" count too (good for
-    known people; "the Kremlin's position" is not a person, nor "And the Drava gauges?", so unknown
-    names are only taken from the other forms).
+    With `possessive`, "<X>'s view" counts too (good for known people; "the Kremlin's position"
+    is not a person, so unknown names are only taken from the other forms).
     """
     for m in _SLOT.finditer(question):
         group = next(g for g in ("a", "b", "c") if m.group(g) is not None)
         if possessive or group != "c":
             return m.span(group)
-    alone = _ALONE.match(question) if possessive else None  # "And about North Korean troops?" names nobody
+    return None
+
+
+def alone_slot(question: str) -> tuple[int, int] | None:
+    """Where a follow-up that is only a person puts them: "What about <the treasurer>?", "And
+    <Kenji>?". Only a speaker can fill it: "What about Putin?" asks about the topic Putin, and
+    "And the Drava gauges?" names nobody."""
+    alone = _ALONE.match(question)
     return alone.span(1) if alone else None
 
 

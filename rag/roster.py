@@ -15,7 +15,7 @@ from functools import cached_property
 
 from rapidfuzz import fuzz
 
-from rag.names import HONORIFICS, NOT_NAMES, TITLES, fold_name, is_person_noun, speech_slot
+from rag.names import HONORIFICS, NOT_NAMES, TITLES, alone_slot, fold_name, is_person_noun, speech_slot
 from rag.people import identity
 from rag.types import Person
 
@@ -95,12 +95,15 @@ class Roster:
         people gives an "ambiguous" one.
         """
         slot = speech_slot(question)
-
-        def in_slot(m: Mention) -> bool:
-            return slot is not None and m.start < slot[1] and slot[0] < m.end
+        alone = alone_slot(question) if slot is None else None
 
         def speaks(m: Mention) -> bool:
             return all(self.kinds.get(n) == "speaker" for n in m.names)
+
+        def in_slot(m: Mention) -> bool:
+            if alone is not None:  # "What about the treasurer?": a speaker only
+                return m.start < alone[1] and alone[0] < m.end and speaks(m)
+            return slot is not None and m.start < slot[1] and slot[0] < m.end
 
         candidates = [
             m
