@@ -33,6 +33,7 @@ MIN_SPEAKER_SECONDS = 3.0  # a cluster with less speech than this is not a speak
 MIN_MARGIN = 0.08  # best minus second-best cluster similarity below this: uncertain
 MIN_FIT = 0.65  # best cluster similarity below this: uncertain
 MIN_SECONDS = 0.6  # windows shorter than this: uncertain (too little voice to tell)
+OVERLAP = "overlap or unclear"  # why a window whose voices could not be told apart is uncertain
 MAX_CLUSTERED = 3000  # windows clustered exactly; the rest join their nearest cluster
 
 
@@ -279,7 +280,7 @@ def assign(vectors: np.ndarray, seconds: np.ndarray, centroids: np.ndarray) -> l
         if seconds[i] < MIN_SECONDS or np.linalg.norm(vectors[i]) < 0.5:
             why = "short"
         elif margin < MIN_MARGIN:
-            why = "overlap or unclear"
+            why = OVERLAP
         elif fit < MIN_FIT:
             why = "no clear match"
         labels.append(Label(best, why))

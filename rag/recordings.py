@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from rag import audio, diarize, files, transcribe
+from rag.diarize import OVERLAP
 from rag.errors import SourceError
 from rag.turns import is_uncertain
 from rag.types import Answer, Document
@@ -269,9 +270,9 @@ def _attribute(heard: _Heard) -> list[tuple[transcribe.Word, str, str]]:
                 if inside is not None:
                     best, margin = inside
                     if number.get(best) != speaker:  # another voice inside the window: overlap or a missed change
-                        speaker, why = number.get(best, speaker), "overlap or unclear"
+                        speaker, why = number.get(best, speaker), OVERLAP
                     elif margin < diarize.MIN_MARGIN:
-                        why = "overlap or unclear"
+                        why = OVERLAP
             out.append((word, f"Speaker {speaker + 1}", why))
     return _unsure_at_unpaused_changes(out, heard)
 
@@ -279,7 +280,8 @@ def _attribute(heard: _Heard) -> list[tuple[transcribe.Word, str, str]]:
 def _unsure_at_unpaused_changes(
     out: list[tuple[transcribe.Word, str, str]], heard: _Heard, *, reach: float = 2.0
 ) -> list[tuple[transcribe.Word, str, str]]:
-    """Words within `reach` seconds of a change of speaker with no pause in the audio are uncertain.
+    """Words within `reach` seconds of a change of speaker with no pause in the audio are uncertain,
+    and so are the words within `reach` before a stretch found uncertain for overlap, back to a pause.
 
     People change without a pause when they talk over each other; there the voice vectors follow the
     louder voice (a synthetic overlap of 1.5 s stayed 0.87 / 0.75 to the first speaker), so who said
@@ -294,7 +296,17 @@ def _unsure_at_unpaused_changes(
         for i in range(a.first, b.last + 1):
             word, speaker, why = marked[i]
             if not why and at - reach <= word.start <= at + reach:
-                marked[i] = (word, speaker, "overlap or unclear")
+                marked[i] = (word, speaker, OVERLAP)
+    for i in range(1, len(marked)):
+        if marked[i][2] == OVERLAP and not marked[i - 1][2]:
+            # talking over began before the voices mixed enough to show: the words just before,
+            # with no pause between, are not sure either
+            at, j = marked[i][0].start, i - 1
+            while j >= 0 and not marked[j][2] and at - marked[j][0].start <= reach:
+                if marked[j + 1][0].start - marked[j][0].end >= diarize.PAUSE:
+                    break
+                marked[j] = (marked[j][0], marked[j][1], OVERLAP)
+                j -= 1
     return marked
 
 
