@@ -17,6 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from rag.asides import is_notice, is_stage
+from rag.captions import speakers
 from rag.colon import INTERVIEW_LABELS, WORD_RUN, fold
 from rag.formats.labels import HONORIFICS, Label, read_label
 from rag.structure import Opening, Structure, infer, is_swearing_in
@@ -146,6 +147,7 @@ def _segment(doc: Document) -> Segmentation:
     last_open = max(st.openings, default=-1)
     # (speaker or None, time, paragraph spans); the narration is open until the first label.
     groups: list[tuple[str | None, float | None, list[Span]]] = [(None, None, [])]
+    captions: set[int] = set()  # the groups a ">>" opens, whose speakers are inferred below
     excluded: list[Excluded] = []
     at_end_notice = False
     for start, end in spans:
@@ -163,6 +165,8 @@ def _segment(doc: Document) -> Segmentation:
             resumed = opening.shape == "qa" and text[opening.label.end :].lstrip()[:1] in ("—", "–")
             who = _speaker(opening, names, examiner or asker or (last_asker if resumed else None), witness)
             groups.append((who, opening.label.time, []))
+            if opening.shape == "change":
+                captions.add(len(groups) - 1)
             if opening.shape == "qa" and examiner is None:
                 # only the question right after the call is surely the one called on's, and a
                 # question taken up again after an interruption ("— with other members ...")
@@ -191,17 +195,32 @@ def _segment(doc: Document) -> Segmentation:
             asker = called.group("name") or called.group("alone")  # "Go ahead, Caitlin.": the next "Q" lines are hers
     turns: list[Turn] = []
     kept = [g for g in groups if g[2]]
+    caption_turns = [g for i, g in enumerate(groups) if g[2] and i in captions]
+    inferred = _caption_speakers(text, caption_turns)
+    kept = [(inferred.get(paras[0][0], speaker), time, paras) for speaker, time, paras in kept]
     for i, (speaker, time, paras) in enumerate(kept):
         later = next((t for _, t, _ in kept[i + 1 :] if t is not None), None) if time is not None else None
         turns.append(Turn(doc.doc_id, len(turns), speaker, paras[0][0], paras[-1][1], tuple(paras), time, later))
     hidden = [(s, o.label) for s, o in st.openings.items() if o.label.hidden]
     rejected = [(at, lab) for at, lab in st.rejected if not (lab.end >= _line_end(text, at) and is_header(lab.raw))]
-    warnings = _warnings(doc, turns, rejected) + _hidden_warnings(doc, hidden) + _doubts(doc, st)
+    warnings = (
+        _warnings(doc, turns, rejected, len(caption_turns), len(inferred))
+        + _hidden_warnings(doc, hidden)
+        + _doubts(doc, st)
+    )
     appearances = list(st.appearances)
     if witness:
         appearances.append(("witness", witness))
     roles = [(o.label.name, o.label.roles) for o in st.openings.values() if o.shape != "colon" and o.label.roles]
     return Segmentation(turns, excluded, warnings, st.reading, st.runner_up, appearances, roles)
+
+
+def _caption_speakers(text: str, groups: list[tuple[str | None, float | None, list[Span]]]) -> dict[int, str]:
+    """The first paragraph's start -> the speaker inferred for each '>>' turn that has one (`rag.captions`)."""
+    if not groups:
+        return {}
+    said = [" ".join(text[s:e] for s, e in paras) for _, _, paras in groups]
+    return {paras[0][0]: who for (_, _, paras), who in zip(groups, speakers(said), strict=True) if who is not None}
 
 
 # The last words of an answer that call on the next asker: "Go ahead, Caitlin.", "Yeah, Josh.", "Steven?"
@@ -282,7 +301,9 @@ def _speaker_names(text: str, st: Structure) -> dict[str, str]:
     return names
 
 
-def _warnings(doc: Document, turns: list[Turn], rejected: list[tuple[int, Label]]) -> list[str]:
+def _warnings(
+    doc: Document, turns: list[Turn], rejected: list[tuple[int, Label]], captions: int = 0, inferred: int = 0
+) -> list[str]:
     out = []
     if rejected and any(t.speaker for t in turns):
         lines = [f"line {doc.text.count(chr(10), 0, at) + 1} {lab.raw!r}" for at, lab in rejected[:6]]
@@ -292,12 +313,18 @@ def _warnings(doc: Document, turns: list[Turn], rejected: list[tuple[int, Label]
             "as speakers (list items or headings?); those lines stay in the turn before them. "
             "Check with: rag inspect " + doc.source
         )
-    changes = len(re.findall(r"(?m)^[ \t]*>>", doc.text))
-    if changes >= 3 and not any(t.speaker for t in turns):
+    if captions and not inferred:
         out.append(
-            f"{doc.source}: {changes} lines open with '>>' (a change of speaker in captions) but no line names "
-            "the speaker, so the whole text is narration and no words are attributed; put a name before "
-            "each '>>' line ('Jonah Ferreira: ...') to attribute them"
+            f"{doc.source}: {captions} lines open with '>>' (a change of speaker in captions) but nothing in "
+            "the words says who speaks, so no words are attributed; put a name before each '>>' line "
+            "('Jonah Ferreira: ...') to attribute them"
+        )
+    elif captions:
+        out.append(
+            f"{doc.source}: the speakers of {inferred} of {captions} '>>' caption turns are inferred from the words "
+            "(introductions, hand-overs by name, who is addressed)"
+            + (f"; {captions - inferred} left unattributed" if inferred < captions else "")
+            + f"; check with: rag inspect {doc.source}"
         )
     narrated = sum(t.end - t.start for t in turns if t.speaker is None)
     total = sum(t.end - t.start for t in turns)

@@ -20,8 +20,6 @@ from rag import Document, load_documents
 STEMS = sorted(p.stem for p in (STYLES / ".expected").glob("*.json"))
 # Files the structure inference does not read as pinned yet (eval/styles_check.py lists why).
 NOT_READ_YET = {
-    # ">>" speaker changes with no names: split into turns, warned, nobody named (no guess)
-    "auto-captions-reservoir",
     # real press briefing: a reporter's follow-up "Q" with no new call ("Go ahead, Josh.") stays
     # "Q" (unnamed) where the pin names the reporter last called on; one "(Inaudible)?" shows why
     "real-whitehouse-briefing-kirby",
