@@ -85,24 +85,27 @@ def segment(doc: Document) -> Segmentation:
     return _segment(doc)
 
 
-def paragraphs(text: str, opens: Collection[int] | None = None, alone: Collection[int] = frozenset()) -> list[Span]:
+def paragraphs(
+    text: str, opens: Collection[int] | None = None, alone: Collection[int] = frozenset(), *, shouting: bool = False
+) -> list[Span]:
     """Paragraph spans, whitespace trimmed.
 
     Each line is a paragraph, except that hard-wrapped prose (a short line that stops
     mid-sentence) continues on the next line unless that line opens a turn (the line starts in
     `opens`; without it, any line that reads as a label) or the line before is a label by itself
-    (starts in `alone`: a name on its own line, a "BY MS. X:" line).
+    (starts in `alone`: a name on its own line, a "BY MS. X:" line). `shouting`: the whole text is
+    in capitals, so a line in capitals is no header.
     """
     spans: list[Span] = []
     block: list[Span] = []
     for start, end in text_lines(text):
         span = trim_span(text, start, end)
         if span is None:
-            spans.extend(_block_paragraphs(text, block, opens, alone))
+            spans.extend(_block_paragraphs(text, block, opens, alone, shouting))
             block = []
         else:
             block.append(span)
-    spans.extend(_block_paragraphs(text, block, opens, alone))
+    spans.extend(_block_paragraphs(text, block, opens, alone, shouting))
     return spans
 
 
@@ -117,6 +120,16 @@ def is_boilerplate(text: str) -> bool:
     url = bool(_URL.search(text))
     promo = bool(_PROMO_WORDS.search(text))
     return (cta or url) and (cta + url + promo) >= 2
+
+
+def is_shouting(text: str) -> bool:
+    """The whole text is in capitals (captions, old court transcripts): capitals then mark nothing."""
+    upper = lower = 0
+    for c in text:
+        if c.isalpha():
+            upper += c.isupper()
+            lower += c.islower()
+    return upper >= 200 and lower * 50 < upper
 
 
 def is_header(text: str) -> bool:
@@ -137,7 +150,10 @@ def _segment(doc: Document) -> Segmentation:
     text = doc.text
     st = infer(text)
     alone = {start for start, o in st.openings.items() if o.label.end >= _line_end(text, start)} | set(st.examiners)
-    spans = paragraphs(text, opens=set(st.openings) | set(st.examiners) | st.listing, alone=alone | st.listing)
+    shouting = is_shouting(text)
+    spans = paragraphs(
+        text, opens=set(st.openings) | set(st.examiners) | st.listing, alone=alone | st.listing, shouting=shouting
+    )
     names = _speaker_names(text, st)
     witness = names.get(st.witness) if st.witness else None
     examiner: str | None = None
@@ -180,7 +196,7 @@ def _segment(doc: Document) -> Segmentation:
         if opening is None and st.indent and _indent(text, start) >= st.indent // 2 and groups[-1][0] is not None:
             pass  # a screenplay's dialogue block, its parenthetical "(beat)" included
         elif opening is None:
-            reason = _left_out(para, at_end_notice or (start > last_open and is_notice(para)))
+            reason = _left_out(para, at_end_notice or (start > last_open and is_notice(para)), shouting)
             at_end_notice = at_end_notice or reason == "notice"
             if reason is not None:
                 excluded.append(Excluded(doc.doc_id, start, end, reason))
@@ -239,7 +255,7 @@ def _line_end(text: str, start: int) -> int:
     return end
 
 
-def _left_out(para: str, notice: bool) -> str | None:
+def _left_out(para: str, notice: bool, shouting: bool = False) -> str | None:
     """Why an unlabelled paragraph is nobody's words, or None when it continues a turn."""
     if notice:
         return "notice"
@@ -249,7 +265,9 @@ def _left_out(para: str, notice: bool) -> str | None:
         return "note"
     if is_boilerplate(para):
         return "promo"
-    if is_header(para) or para.startswith("#") or (para.endswith(":") and "\n" not in para and is_header(para[:-1])):
+    if para.startswith("#") or (
+        not shouting and (is_header(para) or (para.endswith(":") and "\n" not in para and is_header(para[:-1])))
+    ):
         return "header"
     return None
 
@@ -448,25 +466,25 @@ def _turn_of(doc: Document, index: int, cues: list[Cue]) -> Turn:
 
 
 def _block_paragraphs(
-    text: str, block: list[Span], opens: Collection[int] | None, alone: Collection[int]
+    text: str, block: list[Span], opens: Collection[int] | None, alone: Collection[int], shouting: bool = False
 ) -> list[Span]:
     """Join hard-wrapped lines: a short line that stops mid-sentence continues on the next one."""
     merged: list[Span] = []
     for s, e in block:
         opening = read_label(text, s, e) is not None if opens is None else s in opens
-        if merged and merged[-1][0] not in alone and not opening and _continues(text, merged[-1], s, e):
+        if merged and merged[-1][0] not in alone and not opening and _continues(text, merged[-1], s, e, shouting):
             merged[-1] = (merged[-1][0], e)
         else:
             merged.append((s, e))
     return merged
 
 
-def _continues(text: str, previous: Span, s: int, e: int) -> bool:
+def _continues(text: str, previous: Span, s: int, e: int, shouting: bool = False) -> bool:
     last_line = text[previous[0] : previous[1]].rsplit("\n", 1)[-1]
     return (
         len(last_line) <= 100
         and last_line.rstrip()[-1] not in '.!?:;"”’)]…'
-        and not is_header(last_line)
+        and (shouting or not is_header(last_line))
         and not is_stage(text[s:e])  # "[Witness conferring with counsel.]" after "were being—"
     )
 

@@ -7,6 +7,10 @@ cases where a reader could not know stay nobody's.
 
 from __future__ import annotations
 
+import pytest
+
+from eval.styles_check import STYLES, People, load_expected, locate, turn_at
+from rag import load_documents, split_turns
 from rag.captions import speakers
 from rag.turns import segment
 from rag.types import Document
@@ -40,7 +44,8 @@ def test_mixed_case_captions_keep_the_names_as_written() -> None:
     assert any("inferred from the words" in w and "4 of 4" in w for w in seg.warnings)
 
 
-def test_someone_brought_in_speaks_next_and_the_interviewer_answers_them() -> None:
+def test_someone_brought_in_speaks_next_and_no_turn_is_given_to_the_wrong_person() -> None:
+    truth = ["Lars Berg", "Mona Fisk", "Ada Quist", "Mona Fisk", "Ada Quist", "Lars Berg"]
     got = speakers(
         [
             "i'm lars berg in the studio. mona fisk is at the market. mona.",
@@ -51,7 +56,9 @@ def test_someone_brought_in_speaks_next_and_the_interviewer_answers_them() -> No
             "mona, thank you.",
         ]
     )
-    assert got == ["Lars Berg", "Mona Fisk", "Ada Quist", "Mona Fisk", "Ada Quist", "Lars Berg"]
+    assert got[:3] == truth[:3]  # self-introduced, handed over to, brought in
+    # the rest rests on the back and forth alone (one preference, not two): left open, never wrong
+    assert all(g in (None, t) for g, t in zip(got, truth, strict=True))
 
 
 def test_voices_nobody_names_are_nobodys() -> None:
@@ -88,3 +95,27 @@ def test_contradicting_evidence_attributes_nothing() -> None:
     # both turns introduce themselves as the same person, though '>>' says the voice changed
     got = speakers(["hi, i'm omar diaz. omar, you there?", "i'm omar diaz here. omar, yes."])
     assert got == [None, None]
+
+
+CAPTION_FILES = ["auto-captions-reservoir", "captions-city-desk", "captions-call-in", "captions-panel", "captions-no-names"]
+
+
+@pytest.mark.parametrize("stem", CAPTION_FILES)
+def test_pinned_caption_files_put_no_words_in_the_wrong_mouth(stem: str) -> None:
+    """The five broadcast files (written apart from this code): no pinned turn is read as another
+    person's, and at least a quarter of the named turns are read as pinned; the others stay nobody's."""
+    doc = load_documents([STYLES / "transcripts" / f"{stem}.txt"])[0]
+    turns = split_turns(doc)
+    expected = load_expected(stem)
+    people = People(expected["people"])
+    named = right = 0
+    for pin in locate(doc, expected):
+        turn = turn_at(turns, pin.start)
+        got = turn.speaker if turn is not None else None
+        if pin.speaker is None:
+            assert got is None, (stem, pin.words, got)
+            continue
+        named += 1
+        assert got is None or people.exact(got) == pin.speaker, (stem, pin.words, got, pin.speaker)
+        right += got is not None
+    assert right * 4 >= named, (stem, right, named)
