@@ -14,6 +14,7 @@ the rules that decide one identity.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -378,7 +379,8 @@ def _label_aliases(label: str, text: str = "") -> list[str]:
     """ "The Acting Chair (Mr. Bruce Stanton)" -> ["Bruce Stanton", "Stanton", "Bruce", ...].
 
     The first name is an alias when the text never uses it as a plain word ("Alice" for Alice
-    Moreno, but not "Project" for the Project Manager of a meeting that talks about the project).
+    Moreno, but not "Project" for the Project Manager of a meeting that talks about the project),
+    or when the text has no case to tell names by (captions in lower case or in capitals).
     """
     out = []
     inner = re.findall(r"\(([^)]*)\)", label)
@@ -392,9 +394,17 @@ def _label_aliases(label: str, text: str = "") -> list[str]:
             title = part.split()[0] if part.split() else ""
             if title.lower().rstrip(".") in TITLES and len(part.split()) >= 3:
                 out.append(f"{title} {last}")  # "Dr. Okafor" for Dr. Amaka Okafor
-            if len(first) > 2 and len(last) > 2 and not has_word(text, first.lower()):
+            if len(first) > 2 and len(last) > 2 and not (has_word(text, first.lower()) and _cased(text)):
                 out.append(first)
     return [a for a in out if a.lower() not in NOT_NAMES and a.lower() not in TITLES]
+
+
+@functools.lru_cache(maxsize=8)  # asked once per label, about the same text
+def _cased(text: str) -> bool:
+    """Whether the text writes capitals and small letters both (at least 1 in 100 letters each)."""
+    upper = sum(c.isupper() for c in text)
+    lower = sum(c.islower() for c in text)
+    return min(upper, lower) * 100 >= upper + lower > 0
 
 
 _NUMBERS = """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
