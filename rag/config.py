@@ -85,6 +85,11 @@ class Settings:
     # (sentence vectors); else the answer quotes X's closest words. Measured on the seed, series,
     # followups, formats and styles sets (eval/README.md, "Wrong premises").
     premise_closeness: float = 0.5
+    # ... and by meaning alone, when someone else's words hold less of the topic's words than
+    # `min_coverage`: X's closest sentence is below `premise_far` and the other speaker's quoted
+    # sentence is at least `premise_gap` closer to the topic (eval/README.md, "Wrong premises").
+    premise_far: float = 0.45
+    premise_gap: float = 0.35
 
     # Generated answers (only with a language model; see rag.generate and rag.verify).
     llm_budget: int = 1500  # cl100k tokens of numbered sources in the prompt

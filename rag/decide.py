@@ -16,6 +16,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from rag.answer import MIN_QUOTE_WORDS, Quoter, refuse, topic_terms
 from rag.config import Settings
 from rag.index import Index
@@ -134,18 +136,19 @@ class Decider:
             if reply is not None:
                 return reply
         by = [c.speaker for c in other.citations if c.speaker is not None]
-        if (
-            not other.answerable
-            or other.evidence.coverage < max(self.settings.min_coverage, answer.evidence.coverage + 0.25)
-            or not by
-            or by[0] in named
-        ):
+        if not other.answerable or not by or by[0] in named:
+            return own if own and not answer.answerable else answer
+        by_words = other.evidence.coverage >= max(self.settings.min_coverage, answer.evidence.coverage + 0.25)
+        theirs = None if by_words else self._meaning_gap(query, other.citations[0], cosine)
+        if not by_words and theirs is None:
             return own if own and not answer.answerable else answer
         if own is not None:  # someone else used the words, but the person asked about said something close
             return own
         who = ", ".join(query.speakers or ())
         said = ", ".join(dict.fromkeys(b for b in by if b not in named))
         how = "" if cosine is None else f", closest cosine {cosine:.2f}"
+        if theirs is not None:
+            how += f", where {said}'s words are at {theirs:.2f}"
         text = (
             f"{who} did not talk about {query.topic!r} in the transcripts (nothing {who} said is close to it "
             f"by words or by meaning{how}); {said} did. {other.text}"
@@ -155,6 +158,17 @@ class Decider:
         return replace(
             other, question=query.question, text=text, answerable=False, speaker=who, reason=reason, evidence=evidence
         )
+
+    def _meaning_gap(self, query: Query, quote: Citation, closest: float | None) -> float | None:
+        """The cosine of another speaker's quote to the topic, when it is far closer than anything the
+        person asked about said (`premise_gap`) and theirs is far from it (`premise_far`); else None.
+        The other speaker's words need not hold the topic's words: "insurance premiums have tripled"
+        answers "how much insurance has gone up" while Mr. Graham's closest words are at 0.12."""
+        if closest is None or closest >= self.settings.premise_far or is_commitment(query.topic):
+            return None  # what someone promised is said in their own words ("I'll email them"), not the topic's
+        topic = self.quoter.vectors.one(topic_text(query))
+        theirs = float(np.dot(topic, self.quoter.vectors.one(quote.quote)))
+        return theirs if theirs - closest >= self.settings.premise_gap else None
 
     def _closest(self, query: Query, scope: Scope) -> tuple[int, Span, float] | None:
         """The named person's own sentence (not one that quotes them) closest to the topic in

@@ -122,3 +122,28 @@ def test_the_premise_transcripts_are_read_as_their_speakers(fake_premise: Pipeli
     speakers = {c.speaker for c in fake_premise.chunks}
     assert {"Priya", "Tomasz", "Maria", "Darius"} <= speakers, speakers
     assert Path(PREMISE / "vendor-sync.txt").exists()
+
+
+@pytest.fixture(scope="module")
+def real_debate(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    out = tmp_path_factory.mktemp("debate") / "index"
+    build_index([DATA / "formats" / "commons-debate.txt"], out, settings=Settings())
+    return Pipeline.load(out)
+
+
+@pytest.mark.slow
+def test_a_wrong_premise_by_meaning_when_the_words_differ(real_debate: Pipeline) -> None:
+    """Ms. Patel's "insurance premiums have tripled since the last flood" answers "how much insurance
+    has gone up" with few of its words; Mr. Graham said nothing near it. The reply says so, with both
+    closenesses; asked of Ms. Patel, her words are the answer."""
+    answer = real_debate.ask("What did Mr. Graham say about how much insurance has gone up in Kirkstall?")
+    assert not answer.answerable and answer.reason.startswith("wrong premise"), answer.text
+    assert answer.citations[0].speaker == "Ms. Patel" and "premiums have tripled" in answer.citations[0].quote
+    assert "where Ms. Patel's words are at" in answer.text
+    control = real_debate.ask("What did Ms. Patel say about how much insurance has gone up in Kirkstall?")
+    assert _said_by(control, "Ms. Patel", "premiums have tripled"), control.text
+    off = Settings(premise_gap=2.0)  # without the meaning path, the old refusal comes back
+    quiet = Pipeline(real_debate.index, real_debate.embedder, off).ask(
+        "What did Mr. Graham say about how much insurance has gone up in Kirkstall?"
+    )
+    assert not quiet.reason.startswith("wrong premise"), quiet.text
