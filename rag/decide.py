@@ -125,8 +125,13 @@ class Decider:
         other = self.quoter.answer(anyone, hits)
         named = spoken_as(query)
         if other.citations and other.citations[0].quote.rstrip().endswith("?"):
-            # Someone asked about it; if the named person answered next, their reply is the answer.
-            return self._reply(query, other.citations[0], named) or (own if own and not answer.answerable else answer)
+            # Someone asked about it; if the named person answered next, their reply is the answer,
+            # and if someone else answered while nothing the named person said is near, they did.
+            return (
+                self._reply(query, other.citations[0], named)
+                or self._answered_by_another(query, other.citations[0], named, cosine)
+                or (own if own and not answer.answerable else answer)
+            )
         if other.citations and self._asks_next(other.citations[0]):  # "The money side. How did you ...?"
             reply = self._reply(query, other.citations[0], named)
             if reply is not None:
@@ -157,6 +162,32 @@ class Decider:
         evidence = replace(other.evidence, closest=cosine)
         return replace(
             other, question=query.question, text=text, answerable=False, speaker=who, reason=reason, evidence=evidence
+        )
+
+    def _answered_by_another(
+        self, query: Query, asked: Citation, named: set[str], closest: float | None
+    ) -> Answer | None:
+        """A question about the topic, answered right after it by someone other than the asker and the
+        person asked about, whose own words are far from the topic (`_meaning_gap`): the premise is
+        wrong, and the reply is quoted ("Asked ..., Mei-Ling Cho said: ...")."""
+        turns = self.index.transcripts[asked.doc_id].turns
+        turn = _turn_at(turns, asked)
+        following = [t for t in turns[turn.index + 1 : turn.index + 2] if t.speaker] if turn is not None else []
+        if not following or asked.speaker in named or following[0].speaker in named | {asked.speaker}:
+            return None
+        theirs = self._meaning_gap(query, asked, closest)
+        reply = self._reply(query, asked, {following[0].speaker or ""}, within=1) if theirs is not None else None
+        if reply is None or closest is None:
+            return None
+        who, said = ", ".join(query.speakers or ()), following[0].speaker
+        text = (
+            f"{who} did not talk about {query.topic!r} in the transcripts (nothing {who} said is close to it "
+            f"by words or by meaning, closest cosine {closest:.2f}, where the question {asked.speaker} asked "
+            f"is at {theirs:.2f}); {said} did. {reply.text}"
+        )
+        reason = f"wrong premise: {who} did not speak about this; {said} did"
+        return replace(
+            reply, text=text, answerable=False, speaker=who, reason=reason, evidence=Evidence(closest=closest)
         )
 
     def _meaning_gap(self, query: Query, quote: Citation, closest: float | None) -> float | None:

@@ -147,3 +147,22 @@ def test_a_wrong_premise_by_meaning_when_the_words_differ(real_debate: Pipeline)
         "What did Mr. Graham say about how much insurance has gone up in Kirkstall?"
     )
     assert not quiet.reason.startswith("wrong premise"), quiet.text
+
+
+@pytest.fixture(scope="module")
+def real_setbuild(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    out = tmp_path_factory.mktemp("setbuild") / "index"
+    build_index([DATA / "styles" / "transcripts" / "two-letter-names-setbuild.txt"], out, settings=Settings())
+    return Pipeline.load(out)
+
+
+@pytest.mark.slow
+def test_a_question_someone_else_answered_is_a_wrong_premise_for_a_third(real_setbuild: Pipeline) -> None:
+    """Marisa asks "Can you use hardboard for the curve instead?" and Al answers; Bo said nothing near
+    it. Asked about Bo, the reply says who did and quotes Al's answer; asked about Marisa, her question."""
+    answer = real_setbuild.ask("What did Bo think of using hardboard for the curved section?")
+    assert not answer.answerable and answer.reason == "wrong premise: Bo did not speak about this; Al did"
+    assert answer.citations[0].speaker == "Al" and "Hardboard bends better" in answer.citations[0].quote
+    assert "the question Marisa asked" in answer.text
+    asker = real_setbuild.ask("What did Marisa think of using hardboard for the curved section?")
+    assert _said_by(asker, "Marisa", "use hardboard for the curve"), asker.text
