@@ -435,6 +435,10 @@ def test_keyboard_focus_ring_tab_to_sources_and_dropdowns_close(server: str, bro
     page.get_by_role("option").first.wait_for()
     page.keyboard.press("Tab")  # on to the speaker picker (which opens on focus, as Gradio's do)
     page.wait_for_function("() => document.activeElement === document.querySelector('#speaker input')")
+    # the list closes on blur, in Gradio's next render: wait for it (up to 5 s), then check
+    page.wait_for_function(
+        "() => document.querySelector('#document input').getAttribute('aria-expanded') === 'false'", timeout=5_000
+    )
     assert page.get_attribute("#document input", "aria-expanded") == "false"
     page.keyboard.press("Tab")  # and on again: no list is left open over the page
     page.wait_for_timeout(300)
