@@ -8,6 +8,8 @@ cases where a reader could not know stay nobody's.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eval.styles_check import STYLES, People, load_expected, locate, turn_at
 from rag import load_documents, split_turns
@@ -97,7 +99,13 @@ def test_contradicting_evidence_attributes_nothing() -> None:
     assert got == [None, None]
 
 
-CAPTION_FILES = ["auto-captions-reservoir", "captions-city-desk", "captions-call-in", "captions-panel", "captions-no-names"]
+CAPTION_FILES = [
+    "auto-captions-reservoir",
+    "captions-city-desk",
+    "captions-call-in",
+    "captions-panel",
+    "captions-no-names",
+]
 
 
 @pytest.mark.parametrize("stem", CAPTION_FILES)
@@ -119,3 +127,15 @@ def test_pinned_caption_files_put_no_words_in_the_wrong_mouth(stem: str) -> None
         assert got is None or people.exact(got) == pin.speaker, (stem, pin.words, got, pin.speaker)
         right += got is not None
     assert right * 4 >= named, (stem, right, named)
+
+
+_WORDS = "i'm this is kelsey jonah amadi ferreira , . ? ! thanks thank you hi good morning dr. mr. spoke with".split()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_WORDS), max_size=14).map(" ".join), max_size=8))
+def test_any_caption_text_gets_one_answer_per_turn_naming_only_people_it_names(texts: list[str]) -> None:
+    got = speakers(texts)
+    assert len(got) == len(texts)
+    said = " ".join(texts).lower()
+    assert all(name is None or all(part.lower() in said for part in name.split()) for name in got)
