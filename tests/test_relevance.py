@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eval.relevance import fingerprint
 from rag import Pipeline, Settings, build_index
 from rag.question import dense_text
 from rag.relevance import MODEL_PATH, load_model
@@ -110,7 +111,10 @@ def test_the_model_ranks_gold_higher_on_a_real_meeting(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_retrain_reproduces_the_recorded_slice(tmp_path: Path) -> None:
     """`eval/relevance.py train` on the first vendored meeting with the fixed seed gives the weights
-    whose hash the shipped manifest records for that slice."""
+    the shipped manifest records for that slice: the same norm (within 2 %) and sampled entries
+    (correlation 0.99, each within 1e-3). Not the same bytes: those move with the encoder's float
+    arithmetic across onnxruntime and numpy versions (a401ed... became 88b1cd... on a fresh install
+    of the same code, 2026-12-02)."""
     recorded = json.loads(MODEL_PATH.read_text(encoding="utf-8"))["slice"]
     out = tmp_path / "relevance.json"
     cmd = [sys.executable, str(ROOT / "eval" / "relevance.py"), "train", "--out", str(out)]
@@ -118,5 +122,10 @@ def test_retrain_reproduces_the_recorded_slice(tmp_path: Path) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
     manifest = json.loads(out.read_text(encoding="utf-8"))
     assert manifest["seed"] == json.loads(MODEL_PATH.read_text(encoding="utf-8"))["seed"]
-    assert manifest["weights_sha256"] == recorded["weights_sha256"]
-    assert load_model(out).sha256 == recorded["weights_sha256"]
+    model = load_model(out)
+    assert model.sha256 == manifest["weights_sha256"]
+    got = fingerprint(np.load(out.with_suffix(".npy")))
+    assert abs(got["norm"] - recorded["norm"]) <= 0.02 * recorded["norm"]
+    sample, want = np.array(got["sample"]), np.array(recorded["sample"])
+    assert float(np.corrcoef(sample, want)[0, 1]) >= 0.99
+    assert float(np.abs(sample - want).max()) <= 1e-3
