@@ -28,7 +28,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from rag.names import NOT_NAMES
+from rag.names import HONORIFICS, NOT_NAMES
+from rag.text import letter_cases
 
 _INF = float("inf")
 _UNKNOWN_COST = 2.0  # a voice nobody names: allowed, but a named person who fits is preferred
@@ -44,7 +45,15 @@ _NOT_NAME = NOT_NAMES | frozenset(
     actually anyway first second finally again tonight morning evening afternoon everyone guys
     folks friends sir madam maam ma'am both said says asked told""".split()
 )
-_TITLE = r"(?:mr|mrs|ms|miss|mx|dr|prof|professor|judge|councillor|councilmember|senator|mayor)\.?"
+# Forms of address before a surname ("dr. mokoena,"): the honorifics, and offices said that way.
+_TITLES = (HONORIFICS - {"right", "hon", "honourable", "honorable"}) | {
+    "judge",
+    "councillor",
+    "councilmember",
+    "senator",
+    "mayor",
+}
+_TITLE = rf"(?:{'|'.join(sorted(map(re.escape, _TITLES), key=len, reverse=True))})\.?"
 _GREETING = r"(?:hi|hello|hey|morning|evening|afternoon|welcome|good (?:morning|afternoon|evening))"
 _END = r"(?=\s*(?:[.,!?;]|$)|\s+(?:and|who|from|at|in|for|here|reporting|with)\b)"
 _SELF = re.compile(
@@ -110,22 +119,16 @@ def speakers(texts: Sequence[str]) -> list[str | None]:
 def _first_mentions(texts: Sequence[str], people: list[Person]) -> list[int]:
     """Per person, the first turn that names them in full other than introducing themselves ("now
     to fulton street, where renata kowal has been since ..."), or -1: they have not spoken before it."""
+    own = [{m.start("first") for m in _SELF.finditer(text)} for text in texts]
     out = []
     for person in people:
-        full = (
-            re.compile(rf"\b{re.escape(person.first)}\s+{re.escape(person.last)}\b", re.I)
+        full = re.compile(rf"\b{re.escape(person.first)}\s+{re.escape(person.last)}\b", re.I)
+        named = (
+            (i for i, text in enumerate(texts) if any(m.start() not in own[i] for m in full.finditer(text)))
             if person.first and person.last
-            else None
+            else iter(())
         )
-        first = -1
-        for i, text in enumerate(texts):
-            if full is None:
-                break
-            own = {m.start("first") for m in _SELF.finditer(text)}
-            if any(m.start() not in own for m in full.finditer(text)):
-                first = i
-                break
-        out.append(first)
+        out.append(next(named, -1))
     return out
 
 
@@ -158,24 +161,18 @@ def _namelike(word: str, lowered: frozenset[str], mixed: bool) -> bool:
 def _people(texts: Sequence[str]) -> list[Person]:
     """The people the captions name: see the module docstring."""
     whole = "\n".join(texts)
-    mixed = any(c.isupper() for c in whole) and any(c.islower() for c in whole)
+    mixed = min(letter_cases(whole)) > 0
     lowered = frozenset(re.findall(r"\b[a-zà-öø-ÿ][a-zà-öø-ÿ'’\-]*", whole)) if mixed else frozenset()
-    said = [
-        (m.group("title"), m.group("word").lower())
-        for t in texts
-        for m in _VOCATIVE.finditer(t)
-        if _namelike(m.group("word"), lowered, mixed)
-    ]
+    per_turn = [[(m.group("title"), m.group("word").lower()) for m in _VOCATIVE.finditer(t)] for t in texts]
+    turns_said = Counter(w for found_in in per_turn for w in {w for _, w in found_in})
+    said = [(title, w) for found_in in per_turn for title, w in found_in if _namelike(w, lowered, mixed)]
     firsts = {w for title, w in said if not title}
     surnames = {w for title, w in said if title}
-    turns_said: dict[str, int] = {}
-    for t in texts:
-        for w in {m.group("word").lower() for m in _VOCATIVE.finditer(t)}:
-            turns_said[w] = turns_said.get(w, 0) + 1
     found: dict[str, Person] = {}
 
-    def add(first: str, last: str, shown: str) -> None:
+    def add(first: str, last: str, title: str = "") -> None:
         key = first.lower() or last.lower()
+        shown = " ".join(_display(w) for w in (title or first, last) if w)
         if key not in found or (not found[key].last and last):
             found[key] = Person(first.lower(), last.lower(), shown)
 
@@ -188,10 +185,10 @@ def _people(texts: Sequence[str]) -> list[Person]:
             # "i'm really tired" is no name: it must be said to someone, or open a turn after a greeting
             confirmed = first.lower() in firsts or last.lower() in surnames
             if confirmed or (m.start() <= opening and not re.search(r"(?:ing|ly|ed)$", last, re.I)):
-                add(first, last, f"{_display(first)} {_display(last)}")
+                add(first, last)
         for m in _INTRO.finditer(t):
             if _namelike(m.group("first"), lowered, mixed) and _namelike(m.group("last"), lowered, mixed):
-                add(m.group("first"), m.group("last"), f"{_display(m.group('first'))} {_display(m.group('last'))}")
+                add(m.group("first"), m.group("last"))
     for first in sorted(firsts - set(found)):  # "Hollis, good morning." and "with Hollis Tran" earlier
         after = Counter(
             m.group(1).lower()
@@ -201,13 +198,12 @@ def _people(texts: Sequence[str]) -> list[Person]:
             if _namelike(m.group(1), lowered, mixed) and m.group(1).lower() not in firsts
         )
         if after:
-            last, _ = after.most_common(1)[0]
-            add(first, last, f"{_display(first)} {_display(last)}")
-        elif turns_said.get(first, 0) >= 2:
-            add(first, "", _display(first))  # "ilse, you're on the air." ... "all right, ilse, ..."
+            add(first, after.most_common(1)[0][0])
+        elif turns_said[first] >= 2:
+            add(first, "")  # "ilse, you're on the air." ... "all right, ilse, ..."
     for title, last in {(t, w) for t, w in said if t}:
         if not any(p.last == last for p in found.values()):
-            add("", last, f"{_display(title)} {_display(last)}")
+            add("", last, title)
     out = list(found.values())
     keys = Counter(k for p in out for k in {p.first, p.last} if k)
     return [p for p in out if keys[p.first or p.last] == 1]  # a first name two people share names neither

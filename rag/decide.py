@@ -149,16 +149,11 @@ class Decider:
             return own if own and not answer.answerable else answer
         if own is not None:  # someone else used the words, but the person asked about said something close
             return own
-        who = ", ".join(query.speakers or ())
         said = ", ".join(dict.fromkeys(b for b in by if b not in named))
         how = "" if cosine is None else f", closest cosine {cosine:.2f}"
         if theirs is not None:
             how += f", where {said}'s words are at {theirs:.2f}"
-        text = (
-            f"{who} did not talk about {query.topic!r} in the transcripts (nothing {who} said is close to it "
-            f"by words or by meaning{how}); {said} did. {other.text}"
-        )
-        reason = f"wrong premise: {who} did not speak about this; {said} did"
+        who, text, reason = _denial(query, said, how, other.text)
         evidence = replace(other.evidence, closest=cosine)
         return replace(
             other, question=query.question, text=text, answerable=False, speaker=who, reason=reason, evidence=evidence
@@ -175,17 +170,13 @@ class Decider:
         following = [t for t in turns[turn.index + 1 : turn.index + 2] if t.speaker] if turn is not None else []
         if not following or asked.speaker in named or following[0].speaker in named | {asked.speaker}:
             return None
+        said = following[0].speaker or ""
         theirs = self._meaning_gap(query, asked, closest)
-        reply = self._reply(query, asked, {following[0].speaker or ""}, within=1) if theirs is not None else None
+        reply = self._reply(query, asked, {said}, within=1) if theirs is not None else None
         if reply is None or closest is None:
             return None
-        who, said = ", ".join(query.speakers or ()), following[0].speaker
-        text = (
-            f"{who} did not talk about {query.topic!r} in the transcripts (nothing {who} said is close to it "
-            f"by words or by meaning, closest cosine {closest:.2f}, where the question {asked.speaker} asked "
-            f"is at {theirs:.2f}); {said} did. {reply.text}"
-        )
-        reason = f"wrong premise: {who} did not speak about this; {said} did"
+        how = f", closest cosine {closest:.2f}, where the question {asked.speaker} asked is at {theirs:.2f}"
+        who, text, reason = _denial(query, said, how, reply.text)
         return replace(
             reply, text=text, answerable=False, speaker=who, reason=reason, evidence=Evidence(closest=closest)
         )
@@ -346,6 +337,16 @@ _COMMITS = re.compile(
     r"\b(?:I(?:'ll|’ll| will| shall|'m going to|’m going to| am going to| promise| can do)|[Ll]et me|"
     r"[Ww]e(?:'ll|’ll| will))\b"
 )
+
+
+def _denial(query: Query, said: str, how: str, quoted: str) -> tuple[str, str, str]:
+    """(who was asked about, the answer's text, its reason) of "X did not talk about T; Y did"."""
+    who = ", ".join(query.speakers or ())
+    text = (
+        f"{who} did not talk about {query.topic!r} in the transcripts (nothing {who} said is close to it "
+        f"by words or by meaning{how}); {said} did. {quoted}"
+    )
+    return who, text, f"wrong premise: {who} did not speak about this; {said} did"
 
 
 def _turn_at(turns: Sequence[Turn], quote: Citation) -> Turn | None:

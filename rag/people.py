@@ -14,7 +14,6 @@ the rules that decide one identity.
 from __future__ import annotations
 
 import bisect
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -30,7 +29,7 @@ from rag.introductions import (
     vocative_roles,
 )
 from rag.names import NAME_TOKEN, NOT_NAMES, PERSON_ROLES, TITLES, is_full_name, name_key, spelling, strip_titles
-from rag.text import has_word, is_boundary
+from rag.text import has_word, is_boundary, letter_cases
 from rag.types import Document, Person, Turn
 
 
@@ -62,18 +61,20 @@ def find_people(
     given = given_names(doc, turns, named_labels)
     listed = listed_people(appearances, speakers)
     handed = addressed_next(doc, turns)  # "Mr. van der Berg?" before Pieter van der Berg speaks
+    upper, lower = letter_cases(doc.text)
+    cased = min(upper, lower) * 100 >= upper + lower > 0  # capitals and small letters, 1 in 100 each
     known: dict[str, set[str]] = {}
     for name in speakers:
         base = name.rsplit(None, 1)[0] if name.split()[-1] in after else name  # "Sian Gwenllian AM" -> "Sian Gwenllian"
-        names = set(_label_aliases(base, doc.text)) | ({base} if base != name else set())
+        names = set(_label_aliases(base, doc.text, cased)) | ({base} if base != name else set())
         roles: set[str] = set()
         for full in given.get(name, ()):  # "it's Arjun Mehta" said by SPEAKER_01
-            names.update({full, *_label_aliases(full, doc.text)})
+            names.update({full, *_label_aliases(full, doc.text, cased)})
         names.update(addressed_as(forms, base))  # "Dr. Nguyễn" for Nguyễn Văn Bảo
         names.update(handed.get(name, ()))
         names.update(_number_words(name))  # "Respondent three" for Respondent 3
         for role, full in listed.get(name, ()):  # "For the Board: Gideon Abernathy, Assistant Attorney General"
-            names.update({full, *_label_aliases(full, doc.text)})
+            names.update({full, *_label_aliases(full, doc.text, cased)})
             roles.add(role)
         for full in told.full_names(name.split()[-1]) if told is not None else []:
             names.add(full)
@@ -375,12 +376,13 @@ def identity(p: Person) -> tuple[str, tuple[str, ...]]:
     return (bare, ()) if p.named and len(bare.split()) >= 2 else (bare, p.doc_ids)
 
 
-def _label_aliases(label: str, text: str = "") -> list[str]:
+def _label_aliases(label: str, text: str = "", cased: bool = True) -> list[str]:
     """ "The Acting Chair (Mr. Bruce Stanton)" -> ["Bruce Stanton", "Stanton", "Bruce", ...].
 
     The first name is an alias when the text never uses it as a plain word ("Alice" for Alice
     Moreno, but not "Project" for the Project Manager of a meeting that talks about the project),
-    or when the text has no case to tell names by (captions in lower case or in capitals).
+    or when the text has no case to tell names by (`cased` False: captions in lower case or in
+    capitals).
     """
     out = []
     inner = re.findall(r"\(([^)]*)\)", label)
@@ -394,17 +396,9 @@ def _label_aliases(label: str, text: str = "") -> list[str]:
             title = part.split()[0] if part.split() else ""
             if title.lower().rstrip(".") in TITLES and len(part.split()) >= 3:
                 out.append(f"{title} {last}")  # "Dr. Okafor" for Dr. Amaka Okafor
-            if len(first) > 2 and len(last) > 2 and not (has_word(text, first.lower()) and _cased(text)):
+            if len(first) > 2 and len(last) > 2 and not (cased and has_word(text, first.lower())):
                 out.append(first)
     return [a for a in out if a.lower() not in NOT_NAMES and a.lower() not in TITLES]
-
-
-@functools.lru_cache(maxsize=8)  # asked once per label, about the same text
-def _cased(text: str) -> bool:
-    """Whether the text writes capitals and small letters both (at least 1 in 100 letters each)."""
-    upper = sum(c.isupper() for c in text)
-    lower = sum(c.islower() for c in text)
-    return min(upper, lower) * 100 >= upper + lower > 0
 
 
 _NUMBERS = """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen

@@ -143,6 +143,16 @@ def _stemmer() -> Any:
 _WORD_CHARS = re.compile(r"\w+")
 
 
+def letter_cases(text: str) -> tuple[int, int]:
+    """How many capital and small letters the text writes: whether its case can tell names apart
+    (captions are often all lower case or all capitals)."""
+    upper = lower = 0
+    for c in text:
+        upper += c.isupper()
+        lower += c.islower()
+    return upper, lower
+
+
 def has_word(text: str, word: str) -> bool:
     """`re.search(rf"\\b{re.escape(word)}\\b", text)`, answered from a set of the text's words
     (built once per text) when `word` is letters, digits and underscores: a document with

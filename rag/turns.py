@@ -21,7 +21,7 @@ from rag.captions import speakers
 from rag.colon import INTERVIEW_LABELS, WORD_RUN, fold
 from rag.formats.labels import HONORIFICS, Label, read_label
 from rag.structure import Opening, Structure, infer, is_swearing_in
-from rag.text import text_lines, trim_span
+from rag.text import letter_cases, text_lines, trim_span
 from rag.types import Cue, Document, Excluded, Span, Turn
 
 __all__ = ["paragraphs", "segment", "split_turns", "trim_span"]
@@ -124,11 +124,7 @@ def is_boilerplate(text: str) -> bool:
 
 def is_shouting(text: str) -> bool:
     """The whole text is in capitals (captions, old court transcripts): capitals then mark nothing."""
-    upper = lower = 0
-    for c in text:
-        if c.isalpha():
-            upper += c.isupper()
-            lower += c.islower()
+    upper, lower = letter_cases(text)
     return upper >= 200 and lower * 50 < upper
 
 
